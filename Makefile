@@ -1,0 +1,50 @@
+# scaled-ql: `make demo` runs the embedded default, `make test` the test suite.
+# Every target creates .venv (Python 3.10 + requirements.txt + this package, editable) when it
+# is missing or when requirements.txt / pyproject.toml changed.  PYTHON=/path/to/python3.10
+# chooses the interpreter; otherwise python3.10 on PATH, then pyenv's versions folder.
+
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.scaled-ql-installed
+PYTEST_ARGS ?=
+SHELL := /bin/bash
+# pip prints one 'Location ... is ignored' warning per package for index folders that a
+# machine's pip config names but does not have; drop only those lines.
+PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+
+.PHONY: venv test demo bench clean-venv freeze lint
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml scripts/find_python310.sh
+	@set -e; \
+	if [ ! -x "$(VPY)" ]; then \
+	  py="$$(scripts/find_python310.sh)" || exit 1; \
+	  echo ">> creating $(VENV) with $$py"; \
+	  "$$py" -m venv "$(VENV)"; \
+	fi; \
+	echo ">> installing the pinned stack (requirements.txt) into $(VENV)"; \
+	"$(VPY)" -m pip install --quiet "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0" $(PIPQ); \
+	"$(VPY)" -m pip install --quiet -r requirements.txt $(PIPQ); \
+	"$(VPY)" -m pip install --quiet --no-deps --no-build-isolation -e . $(PIPQ); \
+	touch "$(STAMP)"; \
+	echo ">> $(VENV) ready"
+
+test: venv
+	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+demo: venv
+	$(VENV)/bin/scaled-ql demo
+
+bench: venv
+	$(VPY) -m benchmarks.run_all
+
+lint: venv
+	$(VPY) -m ruff check scaled_ql tests benchmarks
+
+freeze: venv
+	$(VPY) -m pip freeze --exclude-editable | sort -f
+
+clean-venv:
+	rm -rf $(VENV)
