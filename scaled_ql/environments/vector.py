@@ -1,0 +1,296 @@
+"""Batched evaluation: N episodes of several games with one policy over batched observations.
+
+Episodes run in worker processes (one per CPU core by default).  Each worker holds two
+groups of `AtariEnvironment`s ("slots", `slots.SlotGroup`) and writes their observations
+into one shared-memory array, so a step moves only actions and a few flags through pipes.
+The main process serves each group as soon as it reports: one policy call on that group's
+batch of observations, then its actions go back.  Meanwhile the worker steps its other
+group, so it never sits waiting for the policy or for the main process to be scheduled, and
+there is no barrier across workers: all cores stay busy.  With `num_workers=0` everything
+runs in-process, one batch over all slots.  We batch our own `AtariEnvironment` rather than
+`ale_py.vector_env.AtariVectorEnv` because the latter runs one game per instance, has no ALE
+modes or difficulties, and does its own (differently resized) preprocessing: evaluation must
+see exactly the pixels the data and the training actors see.
+
+Reproducibility: episode k of game g always gets the same ALE seed (derived from `seed`, the
+game's name and k) and runs in a fresh environment, so returns do not depend on the number
+of workers, the slot layout, or the order of `games` (given a deterministic policy).
+
+Workers are forked from a multiprocessing fork server (safe when the caller holds JAX/TF
+threads), so a script that calls `evaluate_policy` with workers needs the usual
+`if __name__ == "__main__":` guard.
+"""
+
+import multiprocessing as mp
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from multiprocessing import connection, shared_memory
+
+import numpy as np
+
+from scaled_ql.environments import games as games_lib
+from scaled_ql.environments.atari import AtariEnvironment
+from scaled_ql.environments.slots import OBS_SHAPE, EpisodeResult, Item, SlotGroup, worker_main
+
+__all__ = ["EpisodeResult", "episode_seed", "evaluate_policy"]
+
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_GROUPS_PER_WORKER = 2  # Double buffering: one group steps while the other waits for actions.
+_WORKER_TIMEOUT_S = 600.0  # No answer from a live worker for this long means it hangs.
+
+
+def episode_seed(seed: int, game: str, episode: int) -> int:
+    """The ALE seed of episode `episode` of `game`: independent of scheduling and game order."""
+    entropy = [seed, zlib.crc32(games_lib.get_game(game).name.encode()), episode]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def evaluate_policy(
+    policy: Policy,
+    games: Sequence[str],
+    num_episodes: int,
+    *,
+    seed: int = 0,
+    sticky_action_prob: float = 0.25,
+    max_episode_frames: int = 108_000,
+    num_workers: int | None = None,
+    envs_per_worker: int = 16,
+    mode: int | None = None,
+    difficulty: int | None = None,
+    progress: bool = True,
+) -> list[EpisodeResult]:
+    """Plays `num_episodes` episodes of each game with one batched policy.
+
+    Args:
+      policy: `policy(observations, game_ids) -> actions`; observations uint8 [B, 84, 84, 4],
+        game_ids int32 [B] indexing `games`, actions int [B] indexing each game's minimal
+        action set.  B varies from call to call (a group's running episodes).  Exploration
+        (e.g. eval epsilon 0.001) is the policy's business.
+      games: catalogue names, validated (with close matches) before anything starts.
+      num_episodes: episodes per game.
+      seed: base seed; see `episode_seed`.
+      sticky_action_prob, max_episode_frames: as in `AtariEnvironment`.
+      num_workers: worker processes; None: one per CPU core; 0: run in this process.
+      envs_per_worker: environments per worker (split over its two groups); in-process, the
+        size of the one batch.
+      mode, difficulty: an ALE variant applied to every game (must be valid for each).
+      progress: show a tqdm bar over finished episodes.
+
+    Returns:
+      One `EpisodeResult` per episode, ordered by game (as in `games`), then episode index.
+
+    Raises:
+      ValueError: unknown game, invalid variant, bad counts, or a policy returning actions of
+        the wrong shape or outside a game's action set.
+      RuntimeError: a worker process failed (with its traceback) or stopped answering.
+    """
+    infos = [games_lib.get_game(game) for game in games]
+    if not infos:
+        raise ValueError("games must name at least one game")
+    if len({info.name for info in infos}) != len(infos):
+        raise ValueError(f"games has duplicates: {list(games)}")
+    if num_episodes < 1 or envs_per_worker < 1:
+        raise ValueError(
+            f"num_episodes and envs_per_worker must be >= 1, got {num_episodes}, {envs_per_worker}"
+        )
+    if num_workers is None:
+        num_workers = os.cpu_count() or 1
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    env_kwargs = {
+        "mode": mode,
+        "difficulty": difficulty,
+        "sticky_action_prob": sticky_action_prob,
+        "max_episode_frames": max_episode_frames,
+    }
+    for info in infos:  # Fail here, with the game's name, not inside a worker.
+        AtariEnvironment.validate_arguments(info.name, **env_kwargs)
+
+    items = [
+        Item(game_id, info.name, episode, episode_seed(seed, info.name, episode))
+        for game_id, info in enumerate(infos)
+        for episode in range(num_episodes)
+    ]
+    num_actions = np.array([info.num_actions for info in infos])
+    serve = _Server(policy, num_actions, infos)
+    from tqdm import tqdm
+
+    with tqdm(total=len(items), desc="evaluation episodes", unit="ep", disable=not progress) as bar:
+        if num_workers == 0:
+            results = _run_in_process(serve, items, envs_per_worker, env_kwargs, bar)
+        else:
+            results = _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar)
+    order = {info.name: i for i, info in enumerate(infos)}
+    return sorted(results, key=lambda r: (order[r.game], r.episode))
+
+
+class _Server:
+    """One policy call for one group: its observations and game ids in, its actions out."""
+
+    def __init__(self, policy, num_actions, infos):
+        self._policy, self._num_actions, self._infos = policy, num_actions, infos
+
+    def __call__(self, observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray | None:
+        """Actions for all slots of a group (0 for idle ones); None when the group is done."""
+        active = np.flatnonzero(game_ids >= 0)  # [B] running slots.
+        if active.size == 0:
+            return None
+        batch_ids = game_ids[active]
+        actions = np.asarray(self._policy(observations[active], batch_ids))  # [B]
+        if actions.shape != batch_ids.shape or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"policy must return integer actions of shape {batch_ids.shape}, got "
+                f"{actions.dtype} {actions.shape}"
+            )
+        bad = np.flatnonzero((actions < 0) | (actions >= self._num_actions[batch_ids]))
+        if bad.size:
+            info = self._infos[batch_ids[bad[0]]]
+            raise ValueError(
+                f"policy returned action {actions[bad[0]]} for {info.name}, whose minimal "
+                f"action set has {info.num_actions} actions"
+            )
+        slot_actions = np.zeros(len(game_ids), np.int64)  # [slots]
+        slot_actions[active] = actions
+        return slot_actions
+
+
+def _run_in_process(serve, items, num_slots, env_kwargs, bar) -> list[EpisodeResult]:
+    num_slots = min(num_slots, len(items))
+    observations = np.zeros((num_slots, *OBS_SHAPE), np.uint8)
+    group = SlotGroup(items, num_slots, observations, env_kwargs)
+    results = []
+    game_ids, finished = group.start()
+    while (actions := serve(observations, game_ids)) is not None:
+        game_ids, finished = group.step(actions)
+        results.extend(finished)
+        bar.update(len(finished))
+    return results
+
+
+def _worker_context():
+    """Processes forked from a clean fork server that has imported this module once.
+
+    Not plain fork: the caller may hold JAX/TF threads.  Not spawn: each worker would
+    re-import the package (about a second); the fork server pays that once per session.
+    """
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", __name__])  # No effect once the server runs.
+    return ctx
+
+
+def _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar):
+    # Group g (of num_groups) gets every num_groups-th episode and slots_per_group rows of the
+    # shared observations; worker w runs groups w * G .. w * G + G - 1.
+    num_workers = min(num_workers, len(items))
+    num_groups = num_workers * _GROUPS_PER_WORKER
+    slots_per_group = max(
+        1, min(envs_per_worker // _GROUPS_PER_WORKER, -(-len(items) // num_groups))
+    )
+    num_rows = num_groups * slots_per_group
+    shm = shared_memory.SharedMemory(create=True, size=num_rows * int(np.prod(OBS_SHAPE)))
+    observations = np.ndarray((num_rows, *OBS_SHAPE), np.uint8, buffer=shm.buf)
+    ctx = _worker_context()
+    workers: list[_Worker] = []
+    try:
+        for w in range(num_workers):
+            group_items = [
+                items[g::num_groups]
+                for g in range(w * _GROUPS_PER_WORKER, (w + 1) * _GROUPS_PER_WORKER)
+            ]
+            workers.append(
+                _Worker(
+                    ctx,
+                    shm.name,
+                    num_rows,
+                    w * _GROUPS_PER_WORKER * slots_per_group,
+                    slots_per_group,
+                    group_items,
+                    env_kwargs,
+                )
+            )
+        results = []
+        while any(worker.expected for worker in workers):
+            by_conn = {worker.conn: worker for worker in workers if worker.expected}
+            for conn in connection.wait(list(by_conn), timeout=1.0):
+                worker = by_conn[conn]
+                k, (game_ids, finished) = worker.recv()
+                results.extend(finished)
+                bar.update(len(finished))
+                start = worker.row_offset + k * slots_per_group
+                actions = serve(observations[start : start + slots_per_group], game_ids)
+                if actions is not None:
+                    worker.send(k, actions)
+            for worker in by_conn.values():
+                worker.check_alive()
+        return results
+    finally:
+        for worker in workers:
+            worker.close()
+        del observations
+        shm.close()
+        shm.unlink()
+
+
+class _Worker:
+    """Main-process handle of one worker process; counts the answers it still owes."""
+
+    def __init__(
+        self, ctx, shm_name, num_rows, row_offset, slots_per_group, group_items, env_kwargs
+    ):
+        self.row_offset = row_offset
+        self.conn, child_conn = ctx.Pipe()
+        self._process = ctx.Process(
+            target=worker_main,
+            args=(
+                child_conn,
+                shm_name,
+                num_rows,
+                row_offset,
+                slots_per_group,
+                group_items,
+                env_kwargs,
+            ),
+            daemon=True,
+        )
+        self._process.start()
+        child_conn.close()
+        self.expected = len(group_items)  # One start status per group.
+        self._last_heard = time.monotonic()
+
+    def send(self, k: int, actions: np.ndarray) -> None:
+        self.conn.send((k, actions))
+        self.expected += 1
+
+    def recv(self):
+        try:
+            kind, k, payload = self.conn.recv()
+        except EOFError:
+            self._process.join(timeout=5)
+            raise RuntimeError(
+                f"evaluation worker died (exit code {self._process.exitcode}); if this is a "
+                "script, is its entry point guarded by `if __name__ == '__main__':`?"
+            ) from None
+        if kind == "error":
+            raise RuntimeError(f"evaluation worker failed:\n{payload}")
+        self.expected -= 1
+        self._last_heard = time.monotonic()
+        return k, payload
+
+    def check_alive(self) -> None:
+        if not self._process.is_alive() and not self.conn.poll():
+            raise RuntimeError(f"evaluation worker died (exit code {self._process.exitcode})")
+        if self.expected and time.monotonic() - self._last_heard > _WORKER_TIMEOUT_S:
+            raise RuntimeError(f"evaluation worker silent for {_WORKER_TIMEOUT_S:.0f} s")
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        self.conn.close()

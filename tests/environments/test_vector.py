@@ -1,0 +1,143 @@
+"""Batched evaluation on real ROMs: results match single-environment rollouts, any layout."""
+
+import pathlib
+
+import numpy as np
+import psutil
+import pytest
+
+from scaled_ql.environments import AtariEnvironment, get_game
+from scaled_ql.environments.vector import EpisodeResult, episode_seed, evaluate_policy
+
+GAMES = ("Pong", "Breakout")
+NUM_ACTIONS = np.array([get_game(g).num_actions for g in GAMES])
+CAP = 600  # Emulator frames per episode: 150 agent steps keeps the tests fast.
+
+
+def pixel_policy(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
+    """Deterministic, per-example and observation-dependent, so any divergence shows."""
+    assert observations.dtype == np.uint8 and observations.shape[1:] == (84, 84, 4)
+    assert game_ids.dtype == np.int32 and game_ids.shape == observations.shape[:1]
+    brightness = observations[:, 30:, :, -1].astype(np.int64).sum(axis=(1, 2))  # [B]
+    return (brightness // 7) % NUM_ACTIONS[game_ids]
+
+
+def _single_env_episode(game: str, episode: int, seed: int) -> EpisodeResult:
+    """The same episode played by hand in one AtariEnvironment: the independent reference."""
+    ale_seed = episode_seed(seed, game, episode)
+    env = AtariEnvironment(game, seed=ale_seed, max_episode_frames=CAP)
+    timestep, total, length = env.reset(), 0.0, 0
+    game_id = np.array([GAMES.index(game)], np.int32)
+    while not timestep.last():
+        action = pixel_policy(timestep.observation[None], game_id)[0]
+        timestep = env.step(action)
+        total, length = total + float(timestep.reward), length + 1
+    return EpisodeResult(
+        game,
+        total,
+        length,
+        env.episode_frames,
+        episode,
+        ale_seed,
+        truncated=bool(timestep.discount > 0),
+    )
+
+
+def test_in_process_results_match_single_environment_rollouts():
+    results = evaluate_policy(
+        pixel_policy,
+        GAMES,
+        3,
+        seed=4,
+        max_episode_frames=CAP,
+        num_workers=0,
+        envs_per_worker=4,
+        progress=False,
+    )
+    assert [(r.game, r.episode) for r in results] == [(g, e) for g in GAMES for e in range(3)]
+    expected = [_single_env_episode(g, e, seed=4) for g in GAMES for e in range(3)]
+    assert results == expected
+    assert all(r.frames == CAP and r.truncated for r in results)  # 600 frames: no game ends.
+    assert len({r.seed for r in results}) == 6
+
+
+@pytest.mark.integration
+def test_worker_processes_give_the_same_results_as_in_process():
+    kwargs = {"seed": 9, "max_episode_frames": CAP, "progress": False}
+    local = evaluate_policy(pixel_policy, GAMES, 3, num_workers=0, envs_per_worker=1, **kwargs)
+    workers = evaluate_policy(pixel_policy, GAMES, 3, num_workers=2, envs_per_worker=2, **kwargs)
+    assert workers == local
+
+
+def test_episodes_that_end_early_are_reported_with_discount_zero_endings():
+    def noop(observations, game_ids):
+        return np.zeros(len(game_ids), np.int64)
+
+    # Pong with NOOP loses 0-21 in about 3,000 frames: a real game over, not the cap.
+    (result,) = evaluate_policy(noop, ["Pong"], 1, num_workers=0, progress=False)
+    assert result.episode_return == -21.0 and not result.truncated
+    assert result.frames < 108_000 and result.length == -(-result.frames // 4)
+
+
+def test_bad_policy_output_names_the_game():
+    def too_large(observations, game_ids):
+        return np.full(len(game_ids), 5)  # Valid for Pong (6 actions), not for Breakout (4).
+
+    with pytest.raises(ValueError, match="action 5 for Breakout, whose minimal action set has 4"):
+        evaluate_policy(too_large, GAMES, 1, max_episode_frames=CAP, num_workers=0, progress=False)
+
+    def wrong_shape(observations, game_ids):
+        return np.zeros((len(game_ids), 1), np.int64)
+
+    with pytest.raises(ValueError, match="integer actions of shape"):
+        evaluate_policy(
+            wrong_shape, GAMES, 1, max_episode_frames=CAP, num_workers=0, progress=False
+        )
+
+
+def _worker_processes() -> list:
+    """Our evaluation workers: children of the multiprocessing fork server we started."""
+    return [
+        worker
+        for child in psutil.Process().children()
+        for worker in child.children()
+        if worker.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def _shared_memory_segments() -> set[str]:
+    return {p.name for p in pathlib.Path("/dev/shm").glob("psm_*")}
+
+
+@pytest.mark.integration
+def test_policy_error_with_workers_shuts_down_cleanly():
+    calls = []
+
+    def broken(observations, game_ids):
+        calls.append(len(_worker_processes()))
+        raise KeyError("policy bug")
+
+    segments_before = _shared_memory_segments()
+    with pytest.raises(KeyError, match="policy bug"):
+        evaluate_policy(broken, GAMES, 2, max_episode_frames=CAP, num_workers=2, progress=False)
+    assert calls == [2]  # The error came while both workers were running ...
+    assert _worker_processes() == []  # ... and they are gone now,
+    assert _shared_memory_segments() == segments_before  # with their shared memory.
+
+
+@pytest.mark.parametrize(
+    "games, kwargs, message",
+    [
+        (["Pong", "Pacman"], {}, "Unknown game 'Pacman'. Did you mean 'MsPacman'"),
+        (["Breakout", "Pong"], {"mode": 4}, "Pong has no mode 4"),
+        (["Pong", "Pong"], {}, "duplicates"),
+        ([], {}, "at least one game"),
+        (["Pong"], {"sticky_action_prob": 2.0}, "sticky_action_prob"),
+    ],
+)
+def test_bad_arguments_fail_before_any_episode(games, kwargs, message):
+    def never_called(observations, game_ids):
+        raise AssertionError("the policy must not run")
+
+    with pytest.raises(ValueError, match=message):
+        evaluate_policy(never_called, games, 1, num_workers=2, progress=False, **kwargs)
