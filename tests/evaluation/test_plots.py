@@ -1,0 +1,91 @@
+"""Every plot type renders a non-empty PNG of the stated size."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from scaled_ql.evaluation import plots
+from scaled_ql.evaluation.stats import Curve, Interval
+
+
+def png_size(path):
+    """(width, height) from the PNG header."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def _curve(offset):
+    x = np.array([0, 1000, 2000])
+    est = offset + np.array([0.1, 0.4, 0.8])
+    return Curve(x, est, est - 0.05, est + 0.1)
+
+
+def _interval(value):
+    return Interval(value, value - 0.1, value + 0.2)
+
+
+LABELS = ("small", "big")
+
+
+def _check(path, size):
+    assert path.stat().st_size > 5000, "suspiciously small PNG"
+    assert png_size(path) == size
+
+
+def test_game_curves(tmp_path):
+    games = ["Breakout", "Pong", "Qbert", "Asterix", "Seaquest"]  # 5 games -> 2 rows x 4
+    curves = {label: {g: _curve(i) for g in games} for i, label in enumerate(LABELS)}
+    assert plots.game_grid_shape(5) == (2, 4)
+    # 4.0 in x 4 columns, (3.0 x 2 rows + 0.8) in, at 100 dpi.
+    _check(plots.plot_game_curves(tmp_path / "curves.png", curves), (1600, 680))
+
+
+def test_aggregate_curves(tmp_path):
+    curves = {label: _curve(i) for i, label in enumerate(LABELS)}
+    _check(plots.plot_aggregate_curves(tmp_path / "iqm.png", curves), (800, 550))
+
+
+def test_game_bars(tmp_path):
+    scores = {label: {g: _interval(0.5 + i) for g in ("Pong", "Qbert")}
+              for i, label in enumerate(LABELS)}
+    _check(plots.plot_game_bars(tmp_path / "bars.png", scores), (800, 550))  # 8 in minimum
+    many = {label: {f"Game{g}": _interval(0.5) for g in range(20)} for label in LABELS}
+    # 0.6 x 20 games x sqrt(2 labels) + 2 = 18.97 in.
+    _check(plots.plot_game_bars(tmp_path / "bars20.png", many), (1897, 550))
+
+
+def test_aggregate_metrics(tmp_path):
+    estimates = {label: {m: _interval(1.0 + i) for m in ("IQM", "Median", "Mean")}
+                 for i, label in enumerate(LABELS)}
+    # (3.2 x 3 metrics + 1.6) x (0.5 x 2 labels + 1.3) in.
+    _check(plots.plot_aggregate_metrics(tmp_path / "metrics.png", estimates), (1120, 230))
+
+
+def test_performance_profiles(tmp_path):
+    taus = np.linspace(0, 2, 21)
+    profiles = {label: Curve(taus, np.clip(1 - taus / (2 + i), 0, 1),
+                             np.clip(0.9 - taus / (2 + i), 0, 1),
+                             np.clip(1.1 - taus / (2 + i), 0, 1))
+                for i, label in enumerate(LABELS)}
+    _check(plots.plot_performance_profiles(tmp_path / "profiles.png", profiles), (800, 550))
+
+
+def test_probability_of_improvement(tmp_path):
+    probabilities = {("big", "small"): Interval(0.8, 0.7, 0.9),
+                     ("big", "bc"): Interval(0.6, 0.4, 0.75)}
+    # 8 x (0.6 x 2 pairs + 1.6) in.
+    _check(plots.plot_probability_of_improvement(tmp_path / "poi.png", probabilities),
+           (800, 280))
+
+
+def test_scaling(tmp_path):
+    points = {"scaled_ql": [(1_000_000, _interval(0.4)), (20_000_000, _interval(0.9))],
+              "bc": [(1_000_000, _interval(0.2))]}
+    _check(plots.plot_scaling(tmp_path / "scaling.png", points), (800, 550))
+
+
+@pytest.mark.parametrize("n, shape", [(1, (1, 1)), (4, (1, 4)), (9, (3, 4))])
+def test_grid_shape(n, shape):
+    assert plots.game_grid_shape(n) == shape

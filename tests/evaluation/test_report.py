@@ -1,0 +1,137 @@
+"""`scaled-ql report` / `write_report` on synthetic run directories in the results format."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scaled_ql.cli import main
+from scaled_ql.environments.games import get_game
+from scaled_ql.evaluation import group_runs, load_runs, read_results, write_report
+from scaled_ql.evaluation.results import ResultsFormatError
+from tests.evaluation.synthetic import write_synthetic_run
+
+GAMES = ("Breakout", "Pong", "Asterix", "Qbert", "Carnival")
+REPS = "200"
+
+
+def hand_iqm(run_dirs):
+    """IQM of the final-step human-normalized scores, computed from the files by hand."""
+    values = []
+    for run_dir in run_dirs:
+        last = read_results(run_dir).evaluations[-1]
+        for game in GAMES:
+            info = get_game(game)
+            if info.human_score is None:
+                continue  # Carnival: no human score, left out of the aggregates.
+            mean = np.mean([e.episode_return for e in last.episodes if e.game == game])
+            values.append((mean - info.random_score) / (info.human_score - info.random_score))
+    values = np.sort(values)
+    quarter = len(values) // 4
+    return float(np.mean(values[quarter:len(values) - quarter]))
+
+
+def test_report_cli_compares_two_run_directories(tmp_path, capsys):
+    weak, strong = tmp_path / "weak", tmp_path / "strong"
+    write_synthetic_run(weak, name="bc", method="bc", seed=0, games=GAMES, level=0.3)
+    write_synthetic_run(strong, name="scaled-ql", seed=0, games=GAMES, level=1.0)
+    out = tmp_path / "report"
+    assert main(["report", str(weak), str(strong), "--out", str(out), "--reps", REPS]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.md")
+
+    markdown = (out / "report.md").read_text()
+    assert "| bc | bc |" in markdown and "| scaled-ql | scaled_ql |" in markdown
+    assert re.search(r"\| bc \| scaled-ql \| 0\.000 \[0\.000, 0\.000\] \| 4 \|", markdown)
+    assert "no standard human score for Carnival" in markdown
+    images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
+    assert set(images) == {
+        "aggregate_metrics.png", "learning_curves_iqm.png", "performance_profiles.png",
+        "probability_of_improvement.png", "game_scores.png", "learning_curves_games.png"}
+    for image in images:
+        assert (out / image).stat().st_size > 5000
+    assert not (out / "scaling.png").exists()  # Neither run states its parameter count.
+
+    summary = json.loads((out / "summary.json").read_text())
+    by_label = {g["label"]: g for g in summary["groups"]}
+    assert by_label["bc"]["aggregates"]["IQM"]["estimate"] == pytest.approx(hand_iqm([weak]))
+    assert by_label["scaled-ql"]["aggregates"]["IQM"]["estimate"] == pytest.approx(
+        hand_iqm([strong]))
+    assert by_label["scaled-ql"]["scored_games"] == list(GAMES[:4])
+    assert by_label["scaled-ql"]["unscored_games"] == ["Carnival"]
+    (poi,) = summary["probability_of_improvement"]
+    assert (poi["x"], poi["y"], poi["estimate"]) == ("bc", "scaled-ql", 0.0)
+
+
+def test_seeds_are_grouped_and_scaling_is_drawn_when_sizes_differ(tmp_path):
+    dirs = {}
+    for size, level, params in (("small", 0.5, 1_000_000), ("big", 1.2, 20_000_000)):
+        for seed in (0, 1):
+            dirs[size, seed] = tmp_path / f"{size}{seed}"
+            write_synthetic_run(dirs[size, seed], name=f"sql-{size}", seed=seed, games=GAMES,
+                                level=level, num_params=params)
+    path = write_report(list(dirs.values()), tmp_path / "out", reps=200)
+    summary = json.loads((path.parent / "summary.json").read_text())
+    groups = {g["label"]: g for g in summary["groups"]}
+    assert sorted(groups) == ["sql-big", "sql-small"]
+    assert groups["sql-small"]["seeds"] == [0, 1]
+    iqm = {label: g["aggregates"]["IQM"] for label, g in groups.items()}
+    assert iqm["sql-small"]["estimate"] == pytest.approx(
+        hand_iqm([dirs["small", 0], dirs["small", 1]]))
+    assert iqm["sql-big"]["lower"] > iqm["sql-small"]["upper"]
+    assert (path.parent / "scaling.png").stat().st_size > 5000
+    assert "![Scaling](scaling.png)" in path.read_text()
+
+
+def test_groups_align_on_the_steps_every_run_evaluated(tmp_path):
+    write_synthetic_run(tmp_path / "s0", name="x", seed=0, games=GAMES, level=1.0,
+                        steps=(0, 100, 200))
+    write_synthetic_run(tmp_path / "s1", name="x", seed=1, games=GAMES, level=1.0,
+                        steps=(0, 100))
+    (group,) = group_runs(load_runs([tmp_path / "s1", tmp_path / "s0"]))
+    assert group.seeds == (0, 1)
+    assert group.final_step == 100 and group.dropped_steps == 1
+    assert group.returns.shape == (2, len(GAMES), 2)
+    assert np.all(group.num_episodes == 3)
+    markdown = write_report([tmp_path / "s0", tmp_path / "s1"], tmp_path / "out",
+                            reps=200).read_text()
+    assert "x: 1 evaluation step(s) left out" in markdown
+
+
+def test_runs_of_one_name_must_be_one_configuration(tmp_path):
+    write_synthetic_run(tmp_path / "a", name="same", seed=0, games=GAMES, level=1.0)
+    write_synthetic_run(tmp_path / "b", name="same", seed=1, games=GAMES, level=1.0,
+                        method="bc")
+    with pytest.raises(ResultsFormatError, match=r"b/eval_results.json: run.method: 'bc', but "
+                                                 r".*a/eval_results.json"):
+        group_runs(load_runs([tmp_path / "a", tmp_path / "b"]))
+    with pytest.raises(ResultsFormatError, match="was a run given twice"):
+        group_runs(load_runs([tmp_path / "a", tmp_path / "a"]))
+
+
+def test_report_cli_names_the_bad_file_and_field(tmp_path, capsys):
+    write_synthetic_run(tmp_path / "good", name="g", seed=0, games=GAMES, level=1.0)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    document = json.loads((tmp_path / "good" / "eval_results.json").read_text())
+    document["evaluations"][1]["episodes"][2]["length"] = "long"
+    (bad / "eval_results.json").write_text(json.dumps(document))
+    rc = main(["report", str(tmp_path / "good"), str(bad), "--out", str(tmp_path / "out")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"{bad}/eval_results.json: evaluations[1].episodes[2].length: expected an integer" \
+        in err
+    assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert "no evaluation results file" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_evaluation_imports_no_tensorflow_reverb_launchpad_or_acme():
+    code = ("import sys; import scaled_ql.evaluation as e; e.scores.split_scored(['Pong']); "
+            "print([m for m in ('tensorflow', 'reverb', 'launchpad', 'acme') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
