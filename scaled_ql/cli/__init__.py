@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 # Order = order in `scaled-ql --help`.
-_COMMAND_MODULES: tuple[str, ...] = ("games", "report")
+_COMMAND_MODULES: tuple[str, ...] = ("games", "collect", "data", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

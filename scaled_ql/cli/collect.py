@@ -1,0 +1,76 @@
+"""`scaled-ql collect`: play real ALE games and log them as rlu_atari-schema RLDS datasets."""
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="play ALE games with a policy and write one rlu_atari dataset per game and run",
+        description=(
+            "Plays each game with the policy in its own process and writes "
+            "OUT/<layout>/<Game>_run_<k>/<version>/, readable with "
+            "tfds.builder('rlu_atari/<Game>_run_<k>', data_dir=OUT)."
+        ),
+    )
+    parser.add_argument(
+        "--games", required=True, help="comma-separated rlu_atari names, e.g. Pong,Breakout"
+    )
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument(
+        "--steps", type=int, help="environment steps per game (last episode truncated)"
+    )
+    budget.add_argument("--episodes", type=int, help="complete episodes per game")
+    parser.add_argument("--policy", default="random", help="behaviour policy (default: random)")
+    parser.add_argument("--out", required=True, help="TFDS data_dir to write into")
+    parser.add_argument(
+        "--run", type=int, default=1, help="run number k of {Game}_run_{k} (default 1)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="base seed; each game gets its own")
+    parser.add_argument("--sticky-action-prob", type=float, default=0.25)
+    parser.add_argument("--max-episode-frames", type=int, default=108_000)
+    parser.add_argument(
+        "--layout",
+        choices=("rlu_atari", "rlu_atari_checkpoints_ordered"),
+        default="rlu_atari",
+        help="one train split, or one split per checkpoint",
+    )
+    parser.add_argument("--episodes-per-shard", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing datasets")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaled_ql.datasets.collect import CollectConfig, collect_games
+
+    games = [g.strip() for g in args.games.split(",") if g.strip()]
+    try:
+        configs = _configs(args, games, CollectConfig)
+        paths = collect_games(configs, args.out, num_workers=args.workers)
+    except (ValueError, FileExistsError) as error:
+        print(f"scaled-ql collect: error: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _configs(args: argparse.Namespace, games: list[str], config_class) -> list:
+    return [
+        config_class(
+            game=game,
+            run=args.run,
+            num_steps=args.steps,
+            num_episodes=args.episodes,
+            policy=args.policy,
+            seed=args.seed + 7919 * index + 104729 * args.run,
+            sticky_action_prob=args.sticky_action_prob,
+            max_episode_frames=args.max_episode_frames,
+            layout=args.layout,
+            max_episodes_per_shard=args.episodes_per_shard,
+            overwrite=args.overwrite,
+        )
+        for index, game in enumerate(games)
+    ]

@@ -1,0 +1,93 @@
+"""`scaled-ql data info DIR` and `scaled-ql data validate DIR`: what an RLDS data_dir holds."""
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="inspect and validate rlu_atari-schema datasets")
+    commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    info = commands.add_parser(
+        "info",
+        help="per game/run: episodes, steps and returns per checkpoint, bytes on disk",
+        description="Reads every episode's metadata and flags (frames are not decoded).",
+    )
+    info.add_argument("path", help="a TFDS data_dir, or one dataset folder")
+    info.set_defaults(func=run_info)
+    validate = commands.add_parser(
+        "validate",
+        help="check schema, shards and every episode (decodes all frames)",
+    )
+    validate.add_argument("path", help="a TFDS data_dir, or one dataset folder")
+    validate.set_defaults(func=run_validate)
+
+
+def _runs(path: str):
+    """Opened datasets under `path` and the unfinished writes found there."""
+    import pathlib
+
+    from scaled_ql.datasets.rlu_atari import find_datasets, open_directory
+
+    root = pathlib.Path(path)
+    if (root / "dataset_info.json").exists() or root.name.startswith("incomplete."):
+        return [open_directory(root)], []
+    complete, unfinished = find_datasets(root)
+    return [open_directory(p) for p in complete], unfinished
+
+
+def _inspect(path: str, decode_frames: bool) -> int:
+    import numpy as np
+
+    from scaled_ql.datasets.rlu_atari import DatasetNotFoundError
+    from scaled_ql.datasets.validation import DatasetValidationError, inspect_run
+
+    try:
+        runs, unfinished = _runs(path)
+    except DatasetNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not runs:
+        print(f"error: no rlu_atari dataset under {path}", file=sys.stderr)
+        return 1
+    failed = 0
+    header = (
+        f"{'game':<16}{'run':>4}{'ckpt':>6}{'episodes':>10}{'steps':>10}"
+        f"{'return mean':>13}{'min':>9}{'max':>9}"
+    )
+    print(header)
+    total_bytes = 0
+    for run in runs:
+        try:
+            report = inspect_run(run, decode_frames=decode_frames)
+        except DatasetValidationError as error:
+            print(f"ERROR {error}", file=sys.stderr)
+            failed += 1
+            continue
+        total_bytes += report.bytes_on_disk
+        for checkpoint, stats in report.checkpoints.items():
+            returns = np.asarray(stats.returns)
+            print(
+                f"{run.game:<16}{run.run:>4}{checkpoint:>6}{stats.episodes:>10}{stats.steps:>10}"
+                f"{returns.mean():>13.2f}{returns.min():>9.1f}{returns.max():>9.1f}"
+            )
+        print(
+            f"{'':<20}  {report.layout}: {report.bytes_on_disk / 2**20:.2f} MiB on disk "
+            f"at {report.path}"
+        )
+    for folder in unfinished:
+        print(
+            f"WARNING unfinished write (interrupted collection?), ignored: {folder}",
+            file=sys.stderr,
+        )
+    print(
+        f"total: {len(runs) - failed} dataset(s) OK, {failed} failed, {total_bytes / 2**20:.2f} MiB"
+    )
+    return 1 if failed else 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    return _inspect(args.path, decode_frames=False)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    return _inspect(args.path, decode_frames=True)

@@ -1,0 +1,254 @@
+"""Play real ALE games with a policy and log every episode as an `rlu_atari` dataset.
+
+One game/run is one process (`collect_run`); `collect_games` runs several in parallel processes
+(spawned, so each imports ALE and TF afresh) with one overall progress bar.
+
+The policy seam.  A policy is any object with
+    __call__(observation: uint8 [84, 84, 4]) -> int   (index into the minimal action set)
+    checkpoint_id: int                                 (the policy snapshot acting now)
+and, optionally, `observe(action, timestep)`, called after every environment step.  Each
+episode is stamped with the `checkpoint_id` the policy had when the episode began, as the DQN
+Replay Dataset stamps each episode with the 1M-step snapshot that played it.  `observe` is
+how an online learning agent would see the stream it is logged on (its whole replay) and bump
+`checkpoint_id` as it saves snapshots.  Policies are built inside the worker process from a
+name in `POLICY_FACTORIES`; today that is "random" only.  An epsilon-greedy policy of a saved
+Q-network checkpoint and an online agent need checkpoints and agents that this package does
+not have yet: register their factories with `register_policy` when they exist.
+"""
+
+import dataclasses
+import multiprocessing
+import os
+import pathlib
+import queue
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from scaled_ql.datasets import rlds
+
+
+class Policy(Protocol):
+    """What the collector needs from a behaviour policy (see the module docstring)."""
+
+    checkpoint_id: int
+
+    def __call__(self, observation: np.ndarray) -> int: ...
+
+
+class UniformRandomPolicy:
+    """Uniformly random actions from the minimal action set; `checkpoint_id` 0."""
+
+    def __init__(self, num_actions: int, seed: int, checkpoint_id: int = 0):
+        self.num_actions = num_actions
+        self.checkpoint_id = checkpoint_id
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self, observation: np.ndarray) -> int:
+        del observation
+        return int(self._rng.integers(self.num_actions))
+
+
+# name -> factory(num_actions, seed, **kwargs) -> Policy
+PolicyFactory = Callable[..., Policy]
+POLICY_FACTORIES: dict[str, PolicyFactory] = {"random": UniformRandomPolicy}
+
+
+def register_policy(name: str, factory: PolicyFactory) -> None:
+    """Makes `factory(num_actions, seed, **policy_kwargs)` available as `--policy name`."""
+    if name in POLICY_FACTORIES:
+        raise ValueError(f"policy {name!r} is already registered")
+    POLICY_FACTORIES[name] = factory
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    """What one collection process plays and writes.
+
+    Attributes:
+      game: rlu_atari game name.
+      run: run number of the dataset (`{Game}_run_{run}`).
+      num_steps: environment steps (actions) to log; the last episode is truncated at the budget.
+        Exactly one of num_steps / num_episodes is set.
+      num_episodes: complete episodes to log.
+      policy: a name in `POLICY_FACTORIES`.
+      policy_kwargs: extra keyword arguments of the policy factory (plain data: pickled).
+      seed: seeds the environment and the policy (derived per game/run by the CLI).
+      sticky_action_prob: ALE sticky actions (0.25 as in the DQN Replay Dataset).
+      max_episode_frames: emulator frames before an episode is truncated (108,000).
+      layout: `rlu_atari` (one train split) or `rlu_atari_checkpoints_ordered`.
+      max_episodes_per_shard: episodes per TFRecord shard.
+      overwrite: replace an existing dataset of this game/run.
+    """
+
+    game: str
+    run: int = 1
+    num_steps: int | None = None
+    num_episodes: int | None = None
+    policy: str = "random"
+    policy_kwargs: tuple[tuple[str, object], ...] = ()
+    seed: int = 0
+    sticky_action_prob: float = 0.25
+    max_episode_frames: int = 108_000
+    layout: str = rlds.RLU_ATARI
+    max_episodes_per_shard: int = 100
+    overwrite: bool = False
+
+    def __post_init__(self):
+        from scaled_ql.environments.games import get_game
+
+        get_game(self.game)  # ValueError on unknown names, before ALE sees them
+        if (self.num_steps is None) == (self.num_episodes is None):
+            raise ValueError("set exactly one of num_steps and num_episodes")
+        budget = self.num_steps if self.num_steps is not None else self.num_episodes
+        if budget < 1:
+            raise ValueError(f"the step/episode budget must be >= 1, got {budget}")
+        if self.policy not in POLICY_FACTORIES:
+            raise ValueError(f"unknown policy {self.policy!r}; known: {sorted(POLICY_FACTORIES)}")
+        if self.run < 1:
+            raise ValueError(f"run must be >= 1, got {self.run}")
+
+
+def _play_episode(env, policy, budget_left: int | None, on_step) -> tuple[rlds.EpisodeArrays, int]:
+    """Plays one episode (or until the step budget ends it); returns it and its action count."""
+    checkpoint_id = int(policy.checkpoint_id)
+    timestep = env.reset()
+    frames = [timestep.observation[..., -1:]]  # [84, 84, 1], newest frame of the stack
+    actions, rewards, discounts = [], [], []
+    observe = getattr(policy, "observe", None)
+    while not timestep.last() and (budget_left is None or len(actions) < budget_left):
+        action = int(policy(timestep.observation))
+        timestep = env.step(action)
+        if observe is not None:
+            observe(action, timestep)
+        frames.append(timestep.observation[..., -1:])
+        actions.append(action)
+        rewards.append(timestep.reward)
+        discounts.append(timestep.discount)
+        on_step()
+    is_terminal = bool(timestep.last() and timestep.discount == 0.0)
+    # The last step holds the final observation; its action/reward/discount are placeholders.
+    actions.append(0)
+    rewards.append(0.0)
+    discounts.append(0.0 if is_terminal else 1.0)
+    episode = rlds.EpisodeArrays(
+        frames=np.stack(frames),  # [T, 84, 84, 1]
+        actions=np.asarray(actions, np.int64),
+        rewards=np.asarray(rewards, np.float32),
+        discounts=np.asarray(discounts, np.float32),
+        is_terminal=is_terminal,
+        episode_id=0,
+        checkpoint_id=checkpoint_id,
+    )
+    return episode, len(actions) - 1
+
+
+def collect_run(
+    config: CollectConfig,
+    data_dir: str | os.PathLike,
+    *,
+    on_step: Callable[[], None] = lambda: None,
+) -> pathlib.Path:
+    """Plays `config.game` and writes the dataset; returns the dataset folder."""
+    from scaled_ql.environments.atari import AtariEnvironment
+
+    env = AtariEnvironment(
+        config.game,
+        sticky_action_prob=config.sticky_action_prob,
+        max_episode_frames=config.max_episode_frames,
+        seed=config.seed,
+    )
+    policy = POLICY_FACTORIES[config.policy](
+        env.num_actions, config.seed + 1, **dict(config.policy_kwargs)
+    )
+    provenance = {
+        "collected_by": "scaled-ql collect",
+        "policy": config.policy,
+        "policy_kwargs": dict(config.policy_kwargs),
+        "seed": config.seed,
+        "sticky_action_prob": config.sticky_action_prob,
+        "max_episode_frames": config.max_episode_frames,
+    }
+    writer = rlds.RluAtariWriter(
+        data_dir,
+        config.game,
+        config.run,
+        layout=config.layout,
+        max_episodes_per_shard=config.max_episodes_per_shard,
+        provenance=provenance,
+        overwrite=config.overwrite,
+    )
+    steps = 0
+    try:
+        with writer:
+            while True:
+                if config.num_episodes is not None and writer.num_episodes >= config.num_episodes:
+                    break
+                budget_left = None if config.num_steps is None else config.num_steps - steps
+                if budget_left is not None and budget_left <= 0:
+                    break
+                episode, num_actions = _play_episode(env, policy, budget_left, on_step)
+                episode = dataclasses.replace(episode, episode_id=writer.num_episodes)
+                writer.add_episode(episode)
+                steps += num_actions
+    finally:
+        env.close()
+    return writer.final_dir
+
+
+def _worker(config: CollectConfig, data_dir: str, progress) -> str:
+    pending = 0
+
+    def on_step():
+        nonlocal pending
+        pending += 1
+        if pending >= 100:
+            progress.put(pending)
+            pending = 0
+
+    path = collect_run(config, data_dir, on_step=on_step)
+    progress.put(pending)
+    return str(path)
+
+
+def collect_games(
+    configs: Sequence[CollectConfig],
+    data_dir: str | os.PathLike,
+    *,
+    num_workers: int | None = None,
+    show_progress: bool = True,
+) -> list[pathlib.Path]:
+    """Runs `collect_run` for every config in parallel processes; returns the dataset folders."""
+    from tqdm import tqdm
+
+    if not configs:
+        raise ValueError("nothing to collect")
+    keys = [(c.game, c.run) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"each game/run may appear once: {keys}")
+    num_workers = num_workers or min(len(configs), os.cpu_count() or 1)
+    total_steps = None
+    if all(c.num_steps is not None for c in configs):
+        total_steps = sum(c.num_steps for c in configs)
+    context = multiprocessing.get_context("spawn")  # ALE and TF are not fork-safe
+    manager = context.Manager()
+    progress = manager.Queue()
+    bar = tqdm(total=total_steps, unit="step", desc="collect", disable=not show_progress)
+    try:
+        with context.Pool(num_workers) as pool:
+            results = [
+                pool.apply_async(_worker, (c, os.fspath(data_dir), progress)) for c in configs
+            ]
+            while not all(r.ready() for r in results):
+                try:
+                    bar.update(progress.get(timeout=0.2))
+                except queue.Empty:
+                    pass
+            paths = [pathlib.Path(r.get()) for r in results]  # re-raises a worker's error
+        while not progress.empty():
+            bar.update(progress.get())
+    finally:
+        bar.close()
+        manager.shutdown()
+    return paths

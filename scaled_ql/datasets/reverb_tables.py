@@ -1,0 +1,225 @@
+"""Serving transitions through Reverb: one table per game, feeders, a weighted learner sampler.
+
+    feeder(game)  --TrajectoryWriter--> table "transitions/<Game>"  --TrajectoryDataset--+
+    feeder(game') --TrajectoryWriter--> table "transitions/<Game'>" --TrajectoryDataset--+-> mix
+
+- Tables sample uniformly and evict the oldest item (FIFO) once `max_size` is reached.
+  Offline pre-training gates sampling with `MinSize`; online fine-tuning sets
+  `samples_per_insert` and gets a `SampleToInsertRatio` limiter.
+- The item signature is derived from `transitions.transition_spec` (the same spec the tf.data
+  pipeline yields), never written out by hand.  One item = one `Transition` (no time axis).
+- `acme.datasets.make_reverb_dataset` (dm-acme 0.4.0) takes one table, so the sampler mixes one
+  `reverb.TrajectoryDataset` per table with `tf.data.Dataset.sample_from_datasets`.
+- Every sampler uses a rate-limiter timeout: a table that stays empty (or starved) ends its
+  stream, and the iterator raises `SamplerTimeoutError` naming the tables and their sizes.
+- Addresses are `localhost:<port>`.  reverb 0.7.3's `reverb.Server` always listens on all
+  interfaces (`[::]:<port>`) and has no option to bind to localhost only.
+"""
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from scaled_ql import types
+from scaled_ql.datasets.transitions import transition_spec
+
+TABLE_PREFIX = "transitions/"
+
+
+class SamplerTimeoutError(TimeoutError):
+    """A Reverb table gave no sample within the rate-limiter timeout."""
+
+
+def table_name(game: str) -> str:
+    """The Reverb table holding one game's transitions."""
+    return f"{TABLE_PREFIX}{game}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayTablesConfig:
+    """Per-game Reverb tables.
+
+    Attributes:
+      games: one table per game, in the run's game order.
+      max_size: items per table before the oldest are evicted.
+      min_size_to_sample: items a table must hold before it can be sampled.
+      samples_per_insert: None for offline pre-training (a `MinSize` limiter: feeders insert
+        freely); a number for online fine-tuning (`SampleToInsertRatio`).
+      samples_per_insert_tolerance: allowed relative deviation from `samples_per_insert`
+        (Acme's convention: error buffer = min_size_to_sample x samples_per_insert x this).
+      stack_size: frames per observation in the item signature.
+    """
+
+    games: tuple[str, ...]
+    max_size: int = 1_000_000
+    min_size_to_sample: int = 1_000
+    samples_per_insert: float | None = None
+    samples_per_insert_tolerance: float = 0.1
+    stack_size: int = types.STACK_SIZE
+
+    def __post_init__(self):
+        if not self.games or len(set(self.games)) != len(self.games):
+            raise ValueError(f"games must be a non-empty list of distinct names, got {self.games}")
+        if not 1 <= self.min_size_to_sample <= self.max_size:
+            raise ValueError(
+                f"need 1 <= min_size_to_sample ({self.min_size_to_sample}) "
+                f"<= max_size ({self.max_size})"
+            )
+        if self.samples_per_insert is not None and self.samples_per_insert <= 0:
+            raise ValueError(f"samples_per_insert must be > 0, got {self.samples_per_insert}")
+        if self.samples_per_insert_tolerance <= 0:
+            raise ValueError("samples_per_insert_tolerance must be > 0")
+
+
+def _rate_limiter(config: ReplayTablesConfig):
+    import reverb
+
+    if config.samples_per_insert is None:
+        return reverb.rate_limiters.MinSize(config.min_size_to_sample)
+    spi = config.samples_per_insert
+    error_buffer = config.min_size_to_sample * spi * config.samples_per_insert_tolerance
+    error_buffer = max(error_buffer, 2.0 * max(1.0, spi))  # Reverb needs room for one step
+    return reverb.rate_limiters.SampleToInsertRatio(
+        samples_per_insert=spi,
+        min_size_to_sample=config.min_size_to_sample,
+        error_buffer=error_buffer,
+    )
+
+
+def make_tables(config: ReplayTablesConfig) -> list:
+    """One uniform-sampling FIFO `reverb.Table` per game, signed with the Transition spec."""
+    import reverb
+
+    signature = transition_spec(config.stack_size)
+    return [
+        reverb.Table(
+            name=table_name(game),
+            sampler=reverb.selectors.Uniform(),
+            remover=reverb.selectors.Fifo(),
+            max_size=config.max_size,
+            rate_limiter=_rate_limiter(config),
+            signature=signature,
+        )
+        for game in config.games
+    ]
+
+
+def start_server(config: ReplayTablesConfig, port: int | None = None):
+    """A `reverb.Server` with `make_tables(config)`; reach it at `address(server)`."""
+    import reverb
+
+    return reverb.Server(make_tables(config), port=port)
+
+
+def address(server) -> str:
+    """The client address of a server running in this process."""
+    return f"localhost:{server.port}"
+
+
+def feed(
+    server_address: str,
+    game: str,
+    transitions: Iterable[types.Transition],
+    *,
+    max_items: int | None = None,
+    max_in_flight_items: int = 32,
+    timeout_ms: int | None = None,
+) -> int:
+    """Writes one game's transitions into its table, one item each; returns the item count.
+
+    `transitions` are unbatched numpy `Transition`s, e.g. from
+    `pipeline.game_transition_dataset(...).as_numpy_iterator()`.  With a
+    `SampleToInsertRatio` table, writes block while the learner lags; `timeout_ms` bounds each
+    wait (None waits); at most `max_in_flight_items` items are unconfirmed at a time.
+    """
+    import reverb
+
+    client = reverb.Client(server_address)
+    table = table_name(game)
+    count = 0
+    with client.trajectory_writer(num_keep_alive_refs=1) as writer:
+        for transition in transitions:
+            writer.append(transition)
+            item = types.Transition(*(column[-1] for column in writer.history))
+            writer.create_item(table, priority=1.0, trajectory=item)
+            count += 1
+            writer.flush(block_until_num_items=max_in_flight_items, timeout_ms=timeout_ms)
+            if max_items is not None and count >= max_items:
+                break
+        writer.flush(timeout_ms=timeout_ms)
+    return count
+
+
+def make_sampler_dataset(
+    server_address: str,
+    games: Sequence[str],
+    *,
+    batch_size: int,
+    weights: Sequence[float] | None = None,
+    stack_size: int = types.STACK_SIZE,
+    rate_limiter_timeout_ms: int = 30_000,
+    seed: int | None = None,
+):
+    """Batched `Transition`s sampled from the per-game tables with per-game weights."""
+    import reverb
+    import tensorflow as tf
+
+    if rate_limiter_timeout_ms < 0:
+        raise ValueError("rate_limiter_timeout_ms must be >= 0: an infinite wait could hang")
+    weights = np.ones(len(games)) if weights is None else np.asarray(weights, np.float64)
+    if len(weights) != len(games) or np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"need one non-negative weight per game with a positive sum: {weights}")
+    spec = transition_spec(stack_size)
+    dtypes = tf.nest.map_structure(lambda s: s.dtype, spec)
+    shapes = tf.nest.map_structure(lambda s: s.shape, spec)
+    per_table = [
+        reverb.TrajectoryDataset(
+            server_address=server_address,
+            table=table_name(game),
+            dtypes=dtypes,
+            shapes=shapes,
+            max_in_flight_samples_per_worker=2 * batch_size,
+            rate_limiter_timeout_ms=rate_limiter_timeout_ms,
+        ).map(lambda sample: sample.data)
+        for game in games
+    ]
+    mixed = tf.data.Dataset.sample_from_datasets(
+        per_table, weights=(weights / weights.sum()).tolist(), seed=seed, stop_on_empty_dataset=True
+    )
+    return mixed.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+class ReverbSampler:
+    """Iterator of numpy `Transition` batches from Reverb that fails loudly instead of hanging.
+
+    A table that cannot be sampled within the rate-limiter timeout ends its stream; the mixed
+    stream then ends and `__next__` raises `SamplerTimeoutError` with every table's size.
+    """
+
+    def __init__(self, server_address: str, games: Sequence[str], *, batch_size: int, **kwargs):
+        self._address = server_address
+        self._games = tuple(games)
+        self._timeout_ms = kwargs.get("rate_limiter_timeout_ms", 30_000)
+        dataset = make_sampler_dataset(server_address, games, batch_size=batch_size, **kwargs)
+        self._iterator = dataset.as_numpy_iterator()
+
+    def __iter__(self) -> Iterator[types.Transition]:
+        return self
+
+    def __next__(self) -> types.Transition:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            import reverb
+
+            info = reverb.Client(self._address).server_info(timeout=5)
+            sizes = {
+                game: info[table_name(game)].current_size if table_name(game) in info else "missing"
+                for game in self._games
+            }
+            raise SamplerTimeoutError(
+                f"no sample from Reverb at {self._address} within {self._timeout_ms} ms; "
+                f"table sizes {sizes}: is a feeder writing to every table, and has each reached "
+                "its min_size_to_sample?"
+            ) from None
