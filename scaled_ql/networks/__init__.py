@@ -1,0 +1,47 @@
+"""The Scaled QL network (pure JAX/Haiku): torsos, per-game heads, and the factory."""
+
+from scaled_ql.networks.factory import (
+    SPATIAL_REDUCTIONS,
+    TORSOS,
+    NetworkConfig,
+    ScaledQLNetworks,
+    make_networks,
+    parameter_counts,
+)
+from scaled_ql.networks.heads import (
+    MASKED_Q_VALUE,
+    MultiGameHeads,
+    NetworkOutput,
+    make_action_mask,
+    masked_expected_q,
+)
+from scaled_ql.networks.torsos import (
+    RESNET_LAYOUTS,
+    ImpalaResNet,
+    NatureCNN,
+    ResNet,
+    SpatialEmbedding,
+    Torso,
+    feature_norm,
+)
+
+__all__ = [
+    "MASKED_Q_VALUE",
+    "RESNET_LAYOUTS",
+    "SPATIAL_REDUCTIONS",
+    "TORSOS",
+    "ImpalaResNet",
+    "MultiGameHeads",
+    "NatureCNN",
+    "NetworkConfig",
+    "NetworkOutput",
+    "ResNet",
+    "ScaledQLNetworks",
+    "SpatialEmbedding",
+    "Torso",
+    "feature_norm",
+    "make_action_mask",
+    "make_networks",
+    "masked_expected_q",
+    "parameter_counts",
+]
