@@ -8,11 +8,13 @@ stays fast.
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
 # Order = order in `scaled-ql --help`.
-_COMMAND_MODULES: tuple[str, ...] = ("games", "collect", "data", "report")
+_COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain",
+                                     "evaluate", "report", "games", "collect", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors caused by the user's input (a bad game name, a missing dataset, a run directory in
+# use, ...): printed as one line naming what is wrong, exit status 2.  Anything else is a bug
+# and keeps its traceback.  SCALED_QL_DEBUG=1 shows tracebacks for these too.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as error:
+        if os.environ.get("SCALED_QL_DEBUG"):
+            raise
+        print(f"scaled-ql {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

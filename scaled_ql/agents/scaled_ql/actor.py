@@ -1,0 +1,82 @@
+"""Per-game policies over the multi-game network, and the Acme actor that runs them.
+
+A policy acts with one game's head: greedy over that game's minimal action set, except with
+probability epsilon a uniformly random valid action.  Evaluation uses a small epsilon (0.001 by
+default, Dopamine's evaluation epsilon); data collection and online fine-tuning a larger one.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from acme.agents.jax import actor_core, actors
+from acme.jax import variable_utils
+
+from scaled_ql.agents.scaled_ql.learner import POLICY_VARIABLES
+from scaled_ql.agents.scaled_ql.losses import masked_argmax
+from scaled_ql.networks import ScaledQLNetworks
+
+EVAL_EPSILON = 0.001
+
+# (params, key, observation uint8 [B, 84, 84, 4], game_id int32 [B]) -> action int32 [B]
+MultiGamePolicy = Callable[[dict, jax.Array, jax.Array, jax.Array], jax.Array]
+# (params, key, observation uint8 [B, 84, 84, 4]) -> action int32 [B]; Acme's FeedForwardPolicy
+FeedForwardPolicy = Callable[[dict, jax.Array, jax.Array], jax.Array]
+
+
+def make_multi_game_policy(networks: ScaledQLNetworks, epsilon: float,
+                           compute_dtype: str = "float32") -> MultiGamePolicy:
+    """Epsilon-greedy over each example's own game (mixed-game batches welcome)."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    num_actions = jnp.asarray(networks.num_actions, jnp.int32)  # [G]
+
+    def policy(params, key, observation, game_id):
+        output = networks.apply(params, observation, game_id, compute_dtype)
+        greedy = masked_argmax(output.q_values, output.action_mask)  # [B]
+        explore_key, action_key = jax.random.split(key)
+        # Uniform over the game's valid actions: floor(u * A_g), u in [0, 1).
+        uniform = jax.random.uniform(action_key, game_id.shape)
+        random_action = jnp.floor(uniform * num_actions[game_id]).astype(jnp.int32)
+        explore = jax.random.uniform(explore_key, game_id.shape) < epsilon
+        return jnp.where(explore, random_action, greedy.astype(jnp.int32))
+
+    return policy
+
+
+def make_policy(networks: ScaledQLNetworks, game_id: int, epsilon: float,
+                compute_dtype: str = "float32") -> FeedForwardPolicy:
+    """Acme-style feed-forward policy for one game: (params, key, observation [B]) -> action."""
+    if not 0 <= game_id < networks.num_games:
+        raise ValueError(f"game_id {game_id} is not one of the network's {networks.num_games} "
+                         "games")
+    multi_game = make_multi_game_policy(networks, epsilon, compute_dtype)
+
+    def policy(params, key, observation):
+        game_ids = jnp.full(observation.shape[:1], game_id, jnp.int32)  # [B]
+        return multi_game(params, key, observation, game_ids)
+
+    return policy
+
+
+def make_actor(policy: FeedForwardPolicy, random_key: jax.Array, *,
+               variable_source=None, adder=None, variable_update_period: int = 1000,
+               ) -> actors.GenericActor:
+    """An Acme `GenericActor` running `policy`, pulling 'policy' parameters from a source."""
+    variable_client = None
+    if variable_source is not None:
+        variable_client = variable_utils.VariableClient(
+            variable_source, POLICY_VARIABLES, update_period=variable_update_period)
+        variable_client.update_and_wait()
+    core = actor_core.batched_feed_forward_to_actor_core(policy)
+    return actors.GenericActor(core, random_key, variable_client, adder=adder, backend="cpu")
+
+
+class FixedVariableSource:
+    """A `VariableSource` that always serves the same parameters (a loaded checkpoint)."""
+
+    def __init__(self, params):
+        self._params = params
+
+    def get_variables(self, names):
+        return [self._params for _ in names]

@@ -1,0 +1,198 @@
+"""Crash-safe checkpoints of a Scaled QL training state (orbax; no pickle).
+
+A run directory holds `checkpoints/<step>/` folders.  Orbax writes each into a temporary folder
+and renames it when complete, so a process killed mid-write leaves no half-written checkpoint
+that could be taken for the latest; the oldest are deleted past `max_to_keep`.
+
+Each checkpoint stores the whole `TrainingState` (parameters, target parameters, optimizer
+state, step, RNG key, skip counter) as arrays, and a JSON `meta` item:
+
+    {"format": "scaled-ql/checkpoint", "version": 1, "step": int,
+     "games": [...], "num_actions": [...],          # the heads, in order
+     "config": {...},                               # dataclasses.asdict(ScaledQLConfig)
+     "extra": {...}}                                # e.g. data-stream position, run info
+
+`restore` checks the games and head sizes against the caller's before touching arrays, so a
+checkpoint of another game set or architecture fails with a message that says what differs.
+"""
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.learning import TrainingState
+
+FORMAT = "scaled-ql/checkpoint"
+VERSION = 1
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the network it is being loaded into."""
+
+
+def config_to_json(config: ScaledQLConfig) -> dict[str, Any]:
+    """A JSON-safe dict of a (nested) config dataclass (inf becomes the string 'inf')."""
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(dataclasses.asdict(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself (its JSON item)."""
+
+    step: int
+    games: tuple[str, ...]
+    num_actions: tuple[int, ...]
+    config: dict
+    extra: dict
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str) -> "CheckpointMeta":
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise CheckpointMismatchError(
+                f"{where}: not a {FORMAT} v{VERSION} checkpoint "
+                f"(format={data.get('format')!r}, version={data.get('version')!r})")
+        return cls(step=int(data["step"]), games=tuple(data["games"]),
+                   num_actions=tuple(int(a) for a in data["num_actions"]),
+                   config=dict(data["config"]), extra=dict(data.get("extra", {})))
+
+
+class Checkpointer:
+    """Saves and restores `TrainingState`s under `directory`, keeping the last `max_to_keep`."""
+
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3):
+        import orbax.checkpoint as ocp
+
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
+        self._directory = os.path.abspath(os.fspath(directory))
+        self._ocp = ocp
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False,
+            cleanup_tmp_directories=True)
+        self._manager = ocp.CheckpointManager(
+            self._directory, options=options, item_names=("state", "meta"))
+
+    @property
+    def directory(self) -> str:
+        return self._directory
+
+    def latest_step(self) -> int | None:
+        """The step of the newest complete checkpoint, or None."""
+        self._manager.reload()
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def save(self, state: TrainingState, *, games: Sequence[str], num_actions: Sequence[int],
+             config: ScaledQLConfig, extra: Mapping[str, Any] | None = None) -> int:
+        """Writes `state` as the checkpoint of its step; returns that step."""
+        step = int(jax.device_get(state.step))
+        host_state = jax.device_get(state)
+        leaves = jax.tree_util.tree_leaves(host_state.params)
+        if not all(np.all(np.isfinite(x)) for x in leaves):
+            raise FloatingPointError(
+                f"refusing to checkpoint non-finite parameters at step {step} into "
+                f"{self._directory}")
+        meta = {"format": FORMAT, "version": VERSION, "step": step, "games": list(games),
+                "num_actions": [int(a) for a in num_actions], "config": config_to_json(config),
+                "extra": dict(extra or {})}
+        ocp = self._ocp
+        self._manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(host_state), meta=ocp.args.JsonSave(meta)), force=True)
+        self._manager.wait_until_finished()
+        return step
+
+    def read_meta(self, step: int | None = None) -> CheckpointMeta:
+        """The JSON item of checkpoint `step` (default: the latest)."""
+        step = self._resolve(step)
+        ocp = self._ocp
+        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return CheckpointMeta.from_json(restored.meta, f"{self._directory}/{step}")
+
+    def restore(self, template: TrainingState, *, games: Sequence[str],
+                num_actions: Sequence[int], step: int | None = None
+                ) -> tuple[TrainingState, CheckpointMeta]:
+        """Restores checkpoint `step` (default: the latest) into the structure of `template`.
+
+        Raises:
+          FileNotFoundError: there is no complete checkpoint.
+          CheckpointMismatchError: the games, head sizes or parameter shapes differ.
+        """
+        step = self._resolve(step)
+        meta = self.read_meta(step)
+        where = f"{self._directory}/{step}"
+        if tuple(meta.games) != tuple(games) or tuple(meta.num_actions) != tuple(num_actions):
+            raise CheckpointMismatchError(
+                f"{where} has heads for games {list(meta.games)} with action counts "
+                f"{list(meta.num_actions)}; this run has {list(games)} with "
+                f"{[int(a) for a in num_actions]}. Fine-tuning adds heads deliberately: "
+                "see `scaled-ql finetune-offline`.")
+        ocp = self._ocp
+        host_template = jax.device_get(template)
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(host_template)))
+        except (ValueError, KeyError) as error:
+            raise CheckpointMismatchError(
+                f"{where} does not fit this network (another torso, width or atom count?): "
+                f"{error}") from None
+        state = restored.state
+        mismatched = [
+            f"{jax.tree_util.keystr(path)}: checkpoint {np.shape(a)} vs network {np.shape(b)}"
+            for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(state),
+                                    jax.tree_util.tree_leaves(host_template))
+            if np.shape(a) != np.shape(b)
+        ]
+        if mismatched:
+            raise CheckpointMismatchError(
+                f"{where} does not fit this network (another torso, width or atom count?): "
+                + "; ".join(mismatched[:5]))
+        return TrainingState(*state), meta
+
+    def _resolve(self, step: int | None) -> int:
+        steps = self.all_steps()
+        if not steps:
+            raise FileNotFoundError(f"no complete checkpoint in {self._directory}")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise FileNotFoundError(f"no checkpoint for step {step} in {self._directory}; "
+                                    f"available: {steps}")
+        return step
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def config_from_json(data: Mapping[str, Any]) -> ScaledQLConfig:
+    """Inverse of `config_to_json` (unknown keys are an error: a newer checkpoint format)."""
+    from scaled_ql.networks import NetworkConfig
+
+    def number(value):
+        return float(value) if isinstance(value, str) and value in ("inf", "-inf") else value
+
+    fields = {k: number(v) for k, v in data.items() if k != "network"}
+    network = NetworkConfig(**{k: number(v) for k, v in data.get("network", {}).items()})
+    try:
+        return ScaledQLConfig(network=network, **fields)
+    except TypeError as error:
+        raise CheckpointMismatchError(f"checkpoint config does not match this version: {error}") \
+            from None

@@ -1,0 +1,137 @@
+"""The Scaled QL learner as an Acme `Learner` and `VariableSource`.
+
+It wraps the pure, jitted update of `learning.make_update_fn`: `step()` pulls one batch from
+its iterator, runs `config.num_sgd_steps_per_step` SGD steps, counts and logs.  Updates with a
+non-finite loss or gradient are skipped inside the jitted step (parameters untouched); after
+`max_consecutive_skips` skipped updates in a row the learner raises `NonFiniteLossError` rather
+than train on garbage.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import jax
+import numpy as np
+from acme import core
+from acme.utils import counting, loggers
+
+from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.learning import (
+    TrainingState,
+    init_training_state,
+    make_update_fn,
+)
+from scaled_ql.networks import ScaledQLNetworks
+from scaled_ql.types import Transition
+
+POLICY_VARIABLES = "policy"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Too many consecutive updates had a non-finite loss or gradient."""
+
+
+class ScaledQLLearner(core.Learner):
+    """Multi-game offline Q-learning (C51 + CQL by default) on batches of `Transition`s."""
+
+    def __init__(
+        self,
+        networks: ScaledQLNetworks,
+        config: ScaledQLConfig,
+        iterator: Iterator[Transition],
+        random_key: jax.Array,
+        *,
+        games: Sequence[str] | None = None,
+        counter: counting.Counter | None = None,
+        logger: loggers.Logger | None = None,
+        max_consecutive_skips: int = 100,
+        initial_state: TrainingState | None = None,
+    ):
+        """Creates the learner.
+
+        Args:
+          networks: from `scaled_ql.networks.make_networks`.
+          config: the learner config.
+          iterator: yields Transition batches of `config.batch_size *
+            config.num_sgd_steps_per_step` examples ([S*B, ...]; reshaped to [S, B, ...]).
+          random_key: initialises parameters unless `initial_state` is given.
+          games: game names in head order, used to name per-game metrics.
+          counter: counts 'learner_steps' (SGD steps).
+          logger: receives the scalar metrics of every step.
+          max_consecutive_skips: skipped (non-finite) updates in a row before aborting.
+          initial_state: start from this state (a restored checkpoint, a pre-trained network).
+        """
+        if max_consecutive_skips < 1:
+            raise ValueError(f"max_consecutive_skips must be >= 1, got {max_consecutive_skips}")
+        self._networks = networks
+        self._config = config
+        self._iterator = iterator
+        self._games = tuple(games) if games is not None else tuple(
+            f"game_{g}" for g in range(networks.num_games))
+        self._counter = counter or counting.Counter()
+        self._logger = logger or loggers.make_default_logger("learner", asynchronous=False,
+                                                             print_fn=lambda *_: None)
+        self._max_consecutive_skips = max_consecutive_skips
+        self._consecutive_skips = 0
+        self._update = make_update_fn(networks, config)
+        self._state = initial_state if initial_state is not None else init_training_state(
+            networks, config, random_key)
+        self.last_metrics: dict[str, float] = {}
+
+    @property
+    def state(self) -> TrainingState:
+        return self._state
+
+    @property
+    def num_steps(self) -> int:
+        """SGD steps taken so far (skipped ones included)."""
+        return int(jax.device_get(self._state.step))
+
+    def _reshape(self, batch: Transition) -> Transition:
+        steps, size = self._config.num_sgd_steps_per_step, self._config.batch_size
+        batch = Transition(*batch)
+        leading = np.shape(batch.observation)[0]
+        if leading != steps * size:
+            raise ValueError(
+                f"the learner's iterator yielded {leading} transitions; it needs batch_size x "
+                f"num_sgd_steps_per_step = {size} x {steps} = {steps * size}")
+        return jax.tree_util.tree_map(lambda x: np.reshape(x, (steps, size, *np.shape(x)[1:])),
+                                      batch)
+
+    def step(self) -> None:
+        batch = self._reshape(next(self._iterator))
+        self._state, metrics = self._update(self._state, batch)
+        metrics = jax.device_get(metrics)
+        skipped = int(metrics["num_skipped_in_call"])
+        self._consecutive_skips = (
+            self._consecutive_skips + skipped if skipped == self._config.num_sgd_steps_per_step
+            else 0)
+        if self._consecutive_skips >= self._max_consecutive_skips:
+            raise NonFiniteLossError(
+                f"{self._consecutive_skips} consecutive updates had a non-finite loss or "
+                f"gradient (last finite parameters kept, step {int(metrics['step'])}); "
+                "check the data for NaN/inf rewards or lower the learning rate")
+        counts = self._counter.increment(learner_steps=self._config.num_sgd_steps_per_step)
+        self.last_metrics = self._flatten(metrics)
+        self._logger.write({**counts, **self.last_metrics})
+
+    def _flatten(self, metrics) -> dict[str, float]:
+        flat = {}
+        for name, value in metrics.items():
+            value = np.asarray(value)
+            if value.ndim == 0:
+                flat[name] = value.item()
+            elif name in ("td_loss_per_game", "count_per_game"):
+                for game, v in zip(self._games, value):
+                    flat[f"{name}/{game}"] = float(v)
+        return flat
+
+    def get_variables(self, names: Sequence[str]) -> list:
+        """`'policy'` (or any name): the online parameters, as numpy arrays."""
+        params = jax.device_get(self._state.params)
+        return [params for _ in names]
+
+    def save(self) -> TrainingState:
+        return jax.device_get(self._state)
+
+    def restore(self, state: TrainingState) -> None:
+        self._state = TrainingState(*state)

@@ -1,0 +1,119 @@
+"""`scaled-ql pretrain`: multi-game offline pretraining, in one process or as a Launchpad program."""
+
+import argparse
+
+
+def _games(text: str) -> tuple[str, ...]:
+    games = tuple(g.strip() for g in text.split(",") if g.strip())
+    if not games:
+        raise argparse.ArgumentTypeError("expected comma-separated game names, e.g. Pong,Breakout")
+    return games
+
+
+def _range(text: str) -> tuple[int, int]:
+    try:
+        first, last = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST, e.g. 0-9, got {text!r}") from None
+    return first, last
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Network and loss flags shared by the training commands."""
+    group = parser.add_argument_group("network and loss")
+    group.add_argument("--torso", default="resnet18",
+                       help="nature, impala, resnet18/34/50/101 (default resnet18)")
+    group.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    group.add_argument("--num-groups", type=int, default=32, help="GroupNorm groups")
+    group.add_argument("--feed-forward-size", type=int, default=512)
+    group.add_argument("--no-feature-norm", action="store_true",
+                       help="disable unit-L2 feature normalization")
+    group.add_argument("--td-loss", default="c51", help="c51, hl_gauss, mse or huber")
+    group.add_argument("--cql-alpha", type=float, default=0.1, help="CQL weight (0: plain C51)")
+    group.add_argument("--bc", action="store_true",
+                       help="behaviour cloning baseline (td weight 0, CQL 0, BC weight 1)")
+    group.add_argument("--batch-size", type=int, default=256)
+    group.add_argument("--learning-rate", type=float, default=6.25e-5)
+    group.add_argument("--target-update-period", type=int, default=2000)
+    group.add_argument("--sgd-steps-per-call", type=int, default=1,
+                       help="SGD steps per jitted update call")
+    group.add_argument("--n-step", type=int, default=1)
+    group.add_argument("--bfloat16", action="store_true", help="bfloat16 torso activations")
+
+
+def agent_config(args: argparse.Namespace):
+    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+
+    network = NetworkConfig(
+        torso=args.torso, width_multiplier=args.width, num_groups=args.num_groups,
+        feed_forward_size=args.feed_forward_size, feature_norm=not args.no_feature_norm)
+    weights = dict(td_weight=0.0, cql_alpha=0.0, bc_weight=1.0) if args.bc else dict(
+        cql_alpha=args.cql_alpha)
+    return ScaledQLConfig(
+        network=network, td_loss=args.td_loss, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, target_update_period=args.target_update_period,
+        num_sgd_steps_per_step=args.sgd_steps_per_call, n_step=args.n_step,
+        compute_dtype="bfloat16" if args.bfloat16 else "float32", **weights)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pretrain", help="pre-train one multi-game Q-network on RLDS datasets",
+        description="Streams the games' RLDS datasets (rlu_atari schema), trains Scaled QL, "
+                    "evaluates on real ALE, checkpoints to --out.")
+    parser.add_argument("--data", required=True, help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
+    parser.add_argument("--games", required=True, type=_games, help="comma-separated, e.g. Pong,Breakout")
+    parser.add_argument("--steps", required=True, type=int, help="total SGD steps")
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2,3")
+    parser.add_argument("--checkpoints", type=_range, default=None,
+                        help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data)")
+    parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-workers", type=int, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--shuffle-buffer", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None, help="configuration name in reports")
+    parser.add_argument("--method", default=None, help="method name in reports")
+    parser.add_argument("--launch", choices=("none", "local_mt", "local_mp"), default="none",
+                        help="run as a Launchpad program (default: one process)")
+    parser.add_argument("--no-progress", action="store_true")
+    add_network_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def pretrain_config(args: argparse.Namespace):
+    from scaled_ql.runners import PretrainConfig
+
+    agent = agent_config(args)
+    method = args.method or ("bc" if args.bc else "scaled_ql" if agent.cql_alpha > 0 else "c51")
+    return PretrainConfig(
+        games=args.games, data_dir=args.data, out_dir=args.out, steps=args.steps, agent=agent,
+        runs=tuple(int(r) for r in args.runs.split(",")), checkpoints=args.checkpoints,
+        shuffle_buffer=args.shuffle_buffer, eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
+        eval_workers=args.eval_workers, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        run_name=args.name or f"{method}-{args.torso}", method=method,
+        progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = pretrain_config(args)
+    if args.launch != "none":
+        from scaled_ql.launchpad_programs.pretrain import launch
+
+        return launch(config, launch_type=args.launch, resume=args.resume)
+    from scaled_ql.runners import run_pretrain
+    from scaled_ql.runners.pretrain import format_table
+
+    summary = run_pretrain(config, resume=args.resume)
+    if summary.stopped_by_signal is not None:
+        print(f"stopped by signal {summary.stopped_by_signal} at step {summary.step}; "
+              f"checkpoint saved in {summary.run_dir}/checkpoints (continue with --resume)")
+        return 128 + summary.stopped_by_signal
+    print(format_table(summary))
+    print(f"run directory: {summary.run_dir}")
+    return 0

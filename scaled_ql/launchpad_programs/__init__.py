@@ -1,0 +1,26 @@
+"""Launchpad programs: the distributed versions of the runners, built from the same builder.
+
+    program = make_program(config, num_feeders=2, num_evaluators=2)   # an lp.Program
+    exit_code = launch(config, launch_type="local_mp")                 # run it, never hang
+
+Modules: `pretrain` (the program and its launcher), `nodes` and `learner_node` (the nodes),
+`supervision` (failure records and a launch that watches its nodes).
+"""
+
+from scaled_ql.launchpad_programs.nodes import ProgramOptions
+from scaled_ql.launchpad_programs.pretrain import launch
+from scaled_ql.launchpad_programs.pretrain import make_program
+from scaled_ql.launchpad_programs.supervision import EXIT_INTERRUPTED
+from scaled_ql.launchpad_programs.supervision import EXIT_NODE_FAILED
+from scaled_ql.launchpad_programs.supervision import EXIT_OK
+from scaled_ql.launchpad_programs.supervision import EXIT_TIMEOUT
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_NODE_FAILED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "ProgramOptions",
+    "launch",
+    "make_program",
+]

@@ -1,0 +1,172 @@
+"""The learner node: trains, checkpoints, serves variables and schedules evaluation rounds.
+
+See `nodes.py` for how evaluation rounds are scheduled and recorded in order.
+"""
+
+import pathlib
+import threading
+
+from scaled_ql.launchpad_programs import supervision
+from scaled_ql.launchpad_programs.nodes import ProgramOptions, is_round_step, make_builder
+from scaled_ql.runners.pretrain import PretrainConfig
+
+
+class Learner:
+    """The learner node: trains, checkpoints, serves variables and schedules evaluation rounds.
+
+    It is the program's variable source (`get_variables`), and its courier methods
+    `next_round`, `may_record`, `round_recorded` and `status` coordinate the evaluators and
+    the step limiter.
+    """
+
+    def __init__(self, config: PretrainConfig, options: ProgramOptions, resume: bool, replay,
+                 counter, name: str = "learner/0"):
+        self._config = config
+        self._options = options
+        self._name = name
+        self._lock = threading.Lock()
+        self._rounds: dict[int, dict] = {}  # step -> parameters, until every group fetched it
+        self._fetched: dict[int, set[int]] = {}
+        self._round_steps: list[int] = []  # every round published by this launch, in order
+        self._recorded = [-1] * options.num_evaluators  # last round step each group appended
+        self._final_step: int | None = None
+        with supervision.guarded(options.status_dir, name):
+            self._build(resume, replay, counter)
+
+    def _build(self, resume: bool, replay, counter) -> None:
+        import jax
+        from acme.utils import counting
+
+        from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
+        from scaled_ql.agents.scaled_ql.learning import init_training_state
+        from scaled_ql.runners import run_dir as run_dir_lib
+        from scaled_ql.runners.pretrain import make_logger
+
+        config = self._config
+        self._run_dir = pathlib.Path(config.out_dir).absolute()
+        self._builder = builder = make_builder(config, self._options)
+        networks = builder.make_networks()
+        self._checkpointer = Checkpointer(self._run_dir / run_dir_lib.CHECKPOINT_DIR,
+                                          config.keep_checkpoints)
+        initial_state, self._start_step = None, 0
+        if resume and self._checkpointer.latest_step() is not None:
+            template = init_training_state(networks, config.agent, jax.random.PRNGKey(config.seed))
+            initial_state, meta = self._checkpointer.restore(
+                template, games=builder.games, num_actions=builder.num_actions)
+            self._start_step = meta.step
+        # time_delta=0: every step reaches the counter node, so the limiter sees exact counts.
+        self._counter = counting.Counter(counter, time_delta=0.0)
+        if self._start_step:
+            self._counter.increment(learner_steps=self._start_step)
+        self._logger, self._csv_file = make_logger(self._run_dir)
+        self._learner = builder.make_learner(
+            jax.random.PRNGKey(config.seed), networks, builder.make_dataset_iterator(replay),
+            counter=self._counter, initial_state=initial_state, logger=self._logger)
+        self._step = self._learner.num_steps
+
+    # -- training ------------------------------------------------------------------------------
+
+    def step(self) -> int:
+        """One learner update, then the checkpoint and the evaluation round due at its step."""
+        with supervision.guarded(self._options.status_dir, self._name):
+            self._learner.step()
+            self._step = self._learner.num_steps
+            per_call = self._config.agent.num_sgd_steps_per_step
+            if self._step % self._config.checkpoint_every < per_call:
+                self._save()
+            if is_round_step(self._config, self._step):
+                self._publish(self._step)
+            return self._step
+
+    def finish(self) -> int:
+        """The final checkpoint and the final evaluation round; returns the final step."""
+        with supervision.guarded(self._options.status_dir, self._name):
+            self._save()
+            self._logger.close()  # flushes learner.csv and the TensorBoard events
+            self._csv_file.flush()
+            self._publish(self._step)
+            with self._lock:
+                self._final_step = self._step
+            return self._step
+
+    def run(self) -> None:
+        with supervision.guarded(self._options.status_dir, self._name):
+            while self._step < self._config.steps and not supervision.stop_requested():
+                while self._rounds_waiting() >= self._options.max_pending_rounds:
+                    if supervision.wait_or_stop(0.2):
+                        return
+                self.step()
+            if supervision.stop_requested():
+                return
+            self.finish()
+        supervision.wait_or_stop(None)
+        self._checkpointer.close()
+        self._csv_file.close()
+
+    def _save(self) -> None:
+        if self._checkpointer.latest_step() == self._step:
+            return
+        builder = self._builder
+        self._checkpointer.save(self._learner.state, games=builder.games,
+                                num_actions=builder.num_actions, config=self._config.agent,
+                                extra={"run_name": self._config.run_name, "launch": "launchpad"})
+
+    # -- variables and evaluation rounds ------------------------------------------------------
+
+    def get_variables(self, names):
+        """Acme VariableSource: the current online parameters (numpy) for each name."""
+        return self._learner.get_variables(names)
+
+    def _publish(self, step: int) -> None:
+        if not self._options.num_evaluators:
+            return
+        import jax
+
+        with self._lock:
+            if step in self._round_steps:
+                return
+            self._rounds[step] = jax.device_get(self._learner.state.params)
+            self._fetched[step] = set()
+            self._round_steps.append(step)
+
+    def _rounds_waiting(self) -> int:
+        with self._lock:
+            return len(self._rounds)
+
+    def next_round(self, group: int, after_step: int):
+        """The first round after `after_step` as (step, params, is_final), or None if none yet.
+
+        The snapshot is dropped once every group has fetched it.
+        """
+        with self._lock:
+            steps = [s for s in self._round_steps if s > after_step]
+            if not steps:
+                return None
+            step = steps[0]
+            if step not in self._rounds:
+                raise RuntimeError(f"evaluator group {group} asked for round {step} after "
+                                   "every group fetched it (two evaluators for one group?)")
+            params = self._rounds[step]
+            self._fetched[step].add(group)
+            if len(self._fetched[step]) == self._options.num_evaluators:
+                del self._rounds[step], self._fetched[step]
+            return step, params, step == self._final_step
+
+    def may_record(self, group: int, step: int) -> bool:
+        """Whether every group has appended the round before `step` (so appending keeps order)."""
+        del group
+        with self._lock:
+            earlier = [s for s in self._round_steps if s < step]
+            return not earlier or min(self._recorded) >= earlier[-1]
+
+    def round_recorded(self, group: int, step: int) -> None:
+        with self._lock:
+            self._recorded[group] = max(self._recorded[group], step)
+
+    def status(self) -> dict:
+        """Step, final step (None while training) and whether the run's work is complete."""
+        with self._lock:
+            final = self._final_step
+            recorded = final is not None and (not self._options.num_evaluators
+                                              or min(self._recorded) >= final)
+            return {"step": int(self._step), "final_step": final, "finished": bool(recorded)}

@@ -1,0 +1,342 @@
+"""The nodes of the distributed pretraining program (see `pretrain.py` for the picture);
+the learner is in `learner_node.py`.
+
+Every constructor takes plain, picklable values (the frozen `PretrainConfig`, a frozen
+`ProgramOptions`, game tuples, strings) and Launchpad handles; heavy objects (TF datasets,
+JAX networks, Reverb clients' datasets, checkpointers) are built inside the node process.
+Each node's body runs under `supervision.guarded`, so a failure is recorded with the node's
+name and stops the program.
+
+Evaluation rounds.  The learner publishes a snapshot of its parameters at the same steps as
+the single-process runner: every step with `step % eval_every < num_sgd_steps_per_step`
+below `steps`, and the final step.  Every evaluator group evaluates every round, in order,
+and appends its games' episodes to `eval_results.json` (`append_evaluation` merges the groups
+of one step).  Two rules keep that file right:
+  - a group appends round `s` only after every group has appended the round before `s`
+    (`append_evaluation` drops rounds later than the one being appended, so out-of-order
+    appends would lose results);
+  - the learner keeps at most `max_pending_rounds` snapshots that some group has not fetched
+    yet, and waits for the evaluators beyond that (the single-process runner waits for every
+    evaluation; here training overlaps evaluation by up to that many rounds).
+"""
+
+import dataclasses
+import pathlib
+import time
+
+import numpy as np
+
+from scaled_ql.launchpad_programs import supervision
+from scaled_ql.runners.pretrain import PretrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramOptions:
+    """How the program is laid out (what `PretrainConfig` does not say).
+
+    Attributes:
+      num_feeders: feeder nodes; the games are split into this many contiguous groups.
+      num_evaluators: evaluator nodes (game groups likewise); 0 disables evaluation and the
+        summary.
+      replay_max_size: items per game table before FIFO eviction (one item = one transition,
+        about 56 KB before Reverb's compression).
+      replay_min_size: items a table needs before the learner samples it.
+      sampler_timeout_ms: the learner fails (`SamplerTimeoutError`) after waiting this long
+        on a table.
+      feed_chunk: transitions a feeder writes to one game before it turns to the next and
+        checks for the program's stop.
+      feed_inserts_per_sample: once a table is full, a feeder inserts at most this many new
+        transitions per transition the learner sampled from it, so the FIFO window moves
+        through the dataset as fast as training consumes it (1.0: each transition is sampled
+        about once while in the table, like one pass of the single-process stream) instead of
+        feeders spinning flat out.  None: unpaced.
+      max_pending_rounds: evaluation snapshots the learner may hold before it waits.
+      status_dir: where nodes record failures and the normal end (see `supervision`).
+    """
+
+    num_feeders: int = 1
+    num_evaluators: int = 1
+    replay_max_size: int = 100_000
+    replay_min_size: int = 1_000
+    sampler_timeout_ms: int = 60_000
+    feed_chunk: int = 256
+    feed_inserts_per_sample: float | None = 1.0
+    max_pending_rounds: int = 2
+    status_dir: str | None = None
+
+    def __post_init__(self):
+        for name in ("num_feeders", "replay_max_size", "replay_min_size", "sampler_timeout_ms",
+                     "feed_chunk", "max_pending_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ProgramOptions.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_evaluators < 0:
+            raise ValueError(f"ProgramOptions.num_evaluators must be >= 0, got "
+                             f"{self.num_evaluators}")
+        if self.feed_inserts_per_sample is not None and self.feed_inserts_per_sample <= 0:
+            raise ValueError("ProgramOptions.feed_inserts_per_sample must be > 0 or None, got "
+                             f"{self.feed_inserts_per_sample}")
+        if self.replay_min_size > self.replay_max_size:
+            raise ValueError(f"replay_min_size ({self.replay_min_size}) must be <= "
+                             f"replay_max_size ({self.replay_max_size})")
+
+
+def split_games(games: tuple[str, ...], num_groups: int, what: str) -> list[tuple[str, ...]]:
+    """`games` cut into `num_groups` contiguous, non-empty groups of near-equal size."""
+    if not 1 <= num_groups <= len(games):
+        raise ValueError(f"{what}={num_groups}: need between 1 and {len(games)} (one game per "
+                         f"group at least; games: {list(games)})")
+    bounds = np.linspace(0, len(games), num_groups + 1).round().astype(int)
+    return [tuple(games[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def make_builder(config: PretrainConfig, options: ProgramOptions):
+    """The `ScaledQLBuilder` every node builds its parts with."""
+    from scaled_ql.runners.pretrain import make_builder as make_run_builder
+
+    return make_run_builder(config, replay_max_size=options.replay_max_size,
+                            replay_min_size=options.replay_min_size,
+                            sampler_timeout_ms=options.sampler_timeout_ms)
+
+
+def make_replay_tables(config: PretrainConfig, options: ProgramOptions) -> list:
+    """The Reverb node's table factory: one table per game, from the builder."""
+    return make_builder(config, options).make_replay_tables()
+
+
+def is_round_step(config: PretrainConfig, step: int) -> bool:
+    """Whether the single-process runner would evaluate at `step` (before the final step)."""
+    per_call = config.agent.num_sgd_steps_per_step
+    return bool(config.eval_every) and step % config.eval_every < per_call and step < config.steps
+
+
+# -- feeders ---------------------------------------------------------------------------------
+
+
+class Feeder:
+    """Streams its games' RLDS transitions into their Reverb tables, round-robin, forever."""
+
+    def __init__(self, config: PretrainConfig, options: ProgramOptions, games: tuple[str, ...],
+                 replay, name: str):
+        self._config = config
+        self._options = options
+        self._games = tuple(games)
+        self._address = replay.server_address
+        self._name = name
+        self._iterators: dict[str, object] = {}
+        self._fed = {game: 0 for game in self._games}
+        self._client = None
+
+    def _iterator(self, game: str):
+        if game not in self._iterators:
+            from scaled_ql.datasets import EpisodeSelection, PipelineConfig
+            from scaled_ql.datasets import game_transition_dataset
+
+            config = self._config
+            pipeline = PipelineConfig(
+                games=config.games, data_dir=config.data_dir,
+                selection=EpisodeSelection(runs=tuple(config.runs),
+                                           checkpoints=config.checkpoints,
+                                           episode_fraction=config.episode_fraction),
+                transition=make_builder(config, self._options).transition_config(),
+                seed=config.seed)
+            dataset = game_transition_dataset(pipeline, config.games.index(game), repeat=True)
+            self._iterators[game] = dataset.as_numpy_iterator()
+        return self._iterators[game]
+
+    def feed(self, max_items_per_game: int | dict[str, int]) -> dict[str, int]:
+        """Writes up to `max_items_per_game` transitions of each game (a number, or one per
+        game); returns the totals written so far."""
+        from scaled_ql.datasets import feed
+
+        for game in self._games:
+            limit = (max_items_per_game.get(game, 0) if isinstance(max_items_per_game, dict)
+                     else max_items_per_game)
+            if limit > 0:
+                self._fed[game] += feed(self._address, game, self._iterator(game),
+                                        max_items=limit)
+        return dict(self._fed)
+
+    def budget(self) -> dict[str, int]:
+        """Transitions each game may receive now under `feed_inserts_per_sample` pacing."""
+        import reverb
+
+        from scaled_ql.datasets import table_name
+
+        chunk, ratio = self._options.feed_chunk, self._options.feed_inserts_per_sample
+        if ratio is None:
+            return {game: chunk for game in self._games}
+        if self._client is None:
+            self._client = reverb.Client(self._address)
+        info = self._client.server_info(timeout=30)
+        budget = {}
+        for game in self._games:
+            table = info[table_name(game)]
+            stats = table.rate_limiter_info
+            allowed = table.max_size + ratio * stats.sample_stats.completed
+            budget[game] = int(max(0, min(chunk, allowed - stats.insert_stats.completed)))
+        return budget
+
+    def run(self) -> None:
+        with supervision.guarded(self._options.status_dir, self._name):
+            while not supervision.stop_requested():
+                budget = self.budget()
+                if any(budget.values()):
+                    self.feed(budget)
+                elif supervision.wait_or_stop(0.2):
+                    break
+
+
+# -- evaluators ------------------------------------------------------------------------------
+
+
+class Evaluator:
+    """Evaluates its games on real ALE at every round the learner publishes."""
+
+    def __init__(self, config: PretrainConfig, options: ProgramOptions, games: tuple[str, ...],
+                 group: int, learner, name: str):
+        self._config = config
+        self._options = options
+        self._games = tuple(games)
+        self._group = group
+        self._learner = learner
+        self._name = name
+        self._last_step = -1
+        self._params = None
+        self._final = False
+        self._evaluate = None
+
+    def _setup(self) -> None:
+        if self._evaluate is not None:
+            return
+        from scaled_ql.evaluation import RunInfo
+        from scaled_ql.runners.evaluate import make_evaluator
+        from scaled_ql.runners.pretrain import eval_protocol, flat_config
+
+        config = self._config
+        builder = make_builder(config, self._options)
+        networks = builder.make_networks()
+        protocol = dataclasses.replace(eval_protocol(config), progress=False)
+        evaluate_heads = make_evaluator(networks, builder.games, protocol,
+                                        config.agent.compute_dtype)
+
+        def evaluate(params, step: int) -> list:
+            return evaluate_heads(params, step, self._games)
+
+        self._evaluate = evaluate
+        self._networks = networks
+        self._flat = flat_config(config)
+        self._run_info_type = RunInfo
+
+    def fetch_round(self) -> int | None:
+        """Pulls the next evaluation round's parameters from the learner; its step or None."""
+        reply = self._learner.next_round(self._group, self._last_step)
+        if reply is None:
+            return None
+        step, params, final = reply
+        self._params, self._last_step, self._final = params, int(step), bool(final)
+        return self._last_step
+
+    def parameters(self):
+        """The parameters of the round last fetched (numpy pytree)."""
+        return self._params
+
+    def evaluate_round(self) -> dict[str, float]:
+        """Evaluates the fetched round, appends it in order; returns mean return per game."""
+        from scaled_ql.evaluation import append_evaluation
+
+        if self._params is None:
+            raise RuntimeError("no round fetched yet: call fetch_round() first")
+        self._setup()
+        step = self._last_step
+        started = time.time()
+        episodes = self._evaluate(self._params, step)
+        wall = time.time() - started
+        while not self._learner.may_record(self._group, step):
+            if supervision.wait_or_stop(0.2):
+                return {}
+        num_params = self._networks.parameter_counts(self._params)["total_used"]
+        run_info = self._run_info_type(name=self._config.run_name, method=self._config.method,
+                                       seed=self._config.seed, num_params=int(num_params),
+                                       config=self._flat)
+        append_evaluation(self._config.out_dir, run_info, self._config.games, step, episodes,
+                          wall_time=wall)
+        self._learner.round_recorded(self._group, step)
+        return {g: float(np.mean([e.episode_return for e in episodes if e.game == g]))
+                for g in self._games}
+
+    def run(self) -> None:
+        with supervision.guarded(self._options.status_dir, self._name):
+            while not supervision.stop_requested():
+                if self.fetch_round() is None:
+                    supervision.wait_or_stop(0.5)
+                    continue
+                self.evaluate_round()
+                if self._final:
+                    break
+        supervision.wait_or_stop(None)
+
+
+# -- step limiter ----------------------------------------------------------------------------
+
+
+class StepLimiter:
+    """Ends the program: at `config.steps` learner steps, once the final work is on disk.
+
+    It watches the counter's `learner_steps`; when the limit is reached it waits until the
+    learner reports the final checkpoint saved and the final round recorded by every
+    evaluator group, writes `summary.json` / `summary.md` (as the single-process runner does),
+    records the normal end and calls `lp.stop()`.
+    """
+
+    def __init__(self, config: PretrainConfig, options: ProgramOptions, counter, learner,
+                 name: str = "limiter/0", poll_s: float = 0.5):
+        self._config = config
+        self._options = options
+        self._counter = counter
+        self._learner = learner
+        self._name = name
+        self._poll_s = poll_s
+
+    def write_summary(self, step: int) -> dict:
+        """Summarizes the evaluation round at `step` from eval_results.json into summary.*."""
+        from scaled_ql.evaluation import read_results
+        from scaled_ql.runners.pretrain import (
+            PretrainSummary,
+            write_summary,
+            format_table,
+            summarize,
+        )
+
+        results = read_results(self._config.out_dir)
+        rounds = [e for e in results.evaluations if e.step == step]
+        if not rounds:
+            raise RuntimeError(f"{self._config.out_dir}: no evaluation at the final step {step}")
+        games = self._config.games
+        missing = sorted(set(games) - {e.game for e in rounds[0].episodes})
+        if missing:
+            raise RuntimeError(f"the final evaluation (step {step}) lacks games {missing}")
+        mean_returns, normalized, iqm, ci = summarize(games, rounds[0].episodes,
+                                                      seed=self._config.seed)
+        summary = PretrainSummary(str(pathlib.Path(self._config.out_dir).absolute()), step, None,
+                                  mean_returns, normalized, iqm, ci)
+        write_summary(pathlib.Path(summary.run_dir), summary)
+        print(format_table(summary), flush=True)
+        return mean_returns
+
+    def check(self) -> bool:
+        """Whether the program's work is complete (step limit reached and final work done)."""
+        steps = self._counter.get_counts().get("learner_steps", 0)
+        return steps >= self._config.steps and bool(self._learner.status()["finished"])
+
+    def run(self) -> None:
+        import launchpad as lp
+
+        with supervision.guarded(self._options.status_dir, self._name):
+            while not self.check():
+                if supervision.wait_or_stop(self._poll_s):
+                    return
+            status = self._learner.status()
+            if self._options.num_evaluators:
+                self.write_summary(status["final_step"])
+            supervision.mark_done(self._options.status_dir, {"step": status["final_step"]})
+            lp.stop()

@@ -1,0 +1,261 @@
+"""Launching a Launchpad program and watching it, so that a failed node never hangs the launch.
+
+Why this exists.  In Launchpad 0.5.0's `local_mp` launch with `terminal='current_terminal'`,
+each node runs as `decorate_output ... python process_entry.py | sed`; the launcher only sees
+the wrapper process, whose exit status is that of `sed`, and it assumes every exit is clean.
+A node that raises therefore ends quietly and `launched.wait()` waits forever for the others.
+
+What we do instead:
+
+- Every node body runs inside `guarded(status_dir, node_name)`.  An exception there writes
+  `<status_dir>/<node>.failed.json` (node name, error, traceback) and calls `lp.stop()`
+  before it propagates, so the launcher learns *which* node failed and *why*.
+- The node that ends the program normally writes `<status_dir>/done.json` before `lp.stop()`.
+- `launch_and_watch` polls the failure records, the stop event of Launchpad's worker manager
+  and (local_mp) the node processes themselves.  A node process that ends while nobody asked
+  the program to stop (killed, out of memory, an emulator calling `exit`) is a failure too,
+  even without a record.  On any failure it stops every node (SIGTERM, then SIGKILL after
+  Launchpad's `--lp_termination_notice_secs`, 10 s by default) and returns 1; the message
+  names the node.
+
+Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
+124 the `timeout_s` ran out, 130 stopped from outside (Ctrl-C / SIGTERM) before the end.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+
+FAILURE_SUFFIX = ".failed.json"
+DONE_FILE = "done.json"
+
+EXIT_OK = 0
+EXIT_NODE_FAILED = 1
+EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130
+
+_log = logging.getLogger(__name__)
+
+
+def _record_name(node: str) -> str:
+    return node.replace("/", "_").replace(" ", "_") + FAILURE_SUFFIX
+
+
+def _write_json(path: pathlib.Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def report_failure(status_dir: str | None, node: str, error: BaseException) -> None:
+    """Records that `node` failed with `error` (no-op without a status directory)."""
+    if not status_dir:
+        return
+    path = pathlib.Path(status_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    _write_json(path / _record_name(node), {
+        "node": node,
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(type(error), error,
+                                                        error.__traceback__)),
+        "pid": os.getpid(),
+        "time": time.time(),
+    })
+
+
+def read_failures(status_dir: str | os.PathLike) -> list[dict]:
+    """The failure records written so far, oldest first."""
+    records = []
+    for path in pathlib.Path(status_dir).glob(f"*{FAILURE_SUFFIX}"):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):  # being written: seen on the next poll
+            continue
+    return sorted(records, key=lambda r: r.get("time", 0.0))
+
+
+def mark_done(status_dir: str | None, info: dict | None = None) -> None:
+    """Records that the program reached its normal end (written before `lp.stop()`)."""
+    if not status_dir:
+        return
+    path = pathlib.Path(status_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    _write_json(path / DONE_FILE, {"time": time.time(), **(info or {})})
+
+
+def is_done(status_dir: str | os.PathLike) -> bool:
+    return (pathlib.Path(status_dir) / DONE_FILE).exists()
+
+
+def stop_requested() -> bool:
+    """Whether this node's program is stopping (False outside a Launchpad node)."""
+    import launchpad as lp
+
+    try:
+        return bool(lp.wait_for_stop(0))
+    except RuntimeError:  # not in a node thread (e.g. a method called through courier)
+        return False
+
+
+def wait_or_stop(seconds: float | None) -> bool:
+    """Sleeps up to `seconds` (None: until the stop); True once the program is stopping.
+
+    Outside a Launchpad node (a method called through courier) it just sleeps.
+    """
+    import launchpad as lp
+
+    try:
+        return bool(lp.wait_for_stop(seconds))
+    except RuntimeError:
+        if seconds is not None:
+            time.sleep(seconds)
+        return False
+
+
+@contextlib.contextmanager
+def guarded(status_dir: str | None, node: str) -> Iterator[None]:
+    """Runs a node body; an exception is recorded and stops the program, then propagates.
+
+    Errors raised after the program started stopping (a server that went away under a
+    client, say) are consequences of the stop, not failures, and are not recorded.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if not stop_requested():
+            report_failure(status_dir, node, error)
+            print(f"[scaled-ql] node {node} failed: {type(error).__name__}: {error}",
+                  file=sys.stderr, flush=True)
+            try:
+                import launchpad as lp
+
+                lp.stop()
+            except Exception:  # noqa: BLE001 -- no context (not launched): just raise
+                pass
+        raise
+
+
+def _node_processes() -> dict[str, object]:
+    """local_mp: the launcher's children that run nodes, by node title ('label/index')."""
+    import psutil
+
+    nodes = {}
+    for child in psutil.Process(os.getpid()).children():
+        try:
+            cmdline = child.cmdline()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        # ['/bin/bash', '.../decorate_output', COLOUR, TITLE, python, process_entry.py, ...]
+        names = [os.path.basename(part) for part in cmdline]
+        if "decorate_output" in names:
+            index = names.index("decorate_output")
+            if len(cmdline) > index + 2:
+                nodes[cmdline[index + 2]] = child
+    return nodes
+
+
+def _ended(process) -> bool:
+    import psutil
+
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def launch_and_watch(program, *, launch_type: str, status_dir: str,
+                     timeout_s: float | None = None, poll_s: float = 0.5) -> int:
+    """Launches `program` ('local_mp' or 'local_mt') and waits for its end without hanging.
+
+    Returns the exit code described in the module docstring; failures are logged and printed
+    to stderr with the node's name and error.
+    """
+    import launchpad as lp
+
+    if launch_type not in ("local_mp", "local_mt"):
+        raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
+                         "(test_mt needs a test case: call lp.launch yourself)")
+    kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
+    manager = lp.launch(program, launch_type=launch_type, **kwargs)
+    if launch_type == "local_mp":
+        # Launchpad's manager SIGKILLs nodes that outlive the termination notice and, by
+        # default, its own process too; here that process is our caller, which must live on
+        # to report and return.  (Thread workers, local_mt, cannot be killed apart from it.)
+        manager._kill_main_thread = False  # noqa: SLF001 -- no public switch in 0.5.0
+    processes = _node_processes() if launch_type == "local_mp" else {}
+    if launch_type == "local_mp" and not processes:
+        _log.warning("no node processes found under the launcher; watching records only")
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    code, message = None, ""
+    while code is None:
+        failures = read_failures(status_dir)
+        if failures:
+            code, message = EXIT_NODE_FAILED, _describe(failures)
+            break
+        if manager.wait_for_stop(0):
+            # Stopping: a node called lp.stop() (normal end or failure) or a signal arrived.
+            # A failing node writes its record before it calls lp.stop(): look once more.
+            time.sleep(poll_s)
+            failures = read_failures(status_dir)
+            if failures:
+                code, message = EXIT_NODE_FAILED, _describe(failures)
+            elif is_done(status_dir):
+                code = EXIT_OK
+            else:
+                code, message = EXIT_INTERRUPTED, "the program was stopped before its end"
+            break
+        ended = [title for title, process in processes.items() if _ended(process)]
+        if ended:
+            time.sleep(2 * poll_s)  # a failing node may still be writing its record
+            failures = read_failures(status_dir)
+            if failures:
+                code, message = EXIT_NODE_FAILED, _describe(failures)
+            elif is_done(status_dir):
+                code = EXIT_OK
+            else:
+                code, message = EXIT_NODE_FAILED, (
+                    f"node {', '.join(sorted(ended))} exited without reporting an error "
+                    "(killed, out of memory, or a crash in native code?)")
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            code, message = EXIT_TIMEOUT, f"the program did not end within {timeout_s:.0f} s"
+            break
+        time.sleep(poll_s)
+    _stop_all(manager, processes)
+    if message:
+        print(f"[scaled-ql] launch failed ({code}): {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _describe(failures: list[dict]) -> str:
+    first = failures[0]
+    others = [f["node"] for f in failures[1:]]
+    text = f"node {first['node']} failed: {first['error']}"
+    if others:
+        text += f" (then also: {', '.join(others)})"
+    return text + "\n" + first.get("traceback", "")
+
+
+def _stop_all(manager, processes: dict) -> None:
+    """Asks every node to stop, waits (Launchpad kills stragglers), then reaps what is left."""
+    import psutil
+
+    if not manager.wait_for_stop(0):
+        manager.stop_and_wait()
+    else:
+        manager.wait(raise_error=False)
+    for process in processes.values():  # belt and braces: nothing of ours survives
+        try:
+            for child in process.children(recursive=True):
+                child.kill()
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            process.wait(timeout=5)

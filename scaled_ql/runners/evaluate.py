@@ -1,0 +1,111 @@
+"""Evaluation of a network on real ALE: the evaluator of the runners and `scaled-ql evaluate`.
+
+The protocol defaults follow PAPER.md: sticky actions p=0.25, episodes capped at 108,000 frames,
+epsilon 0.001, all of them configurable.
+"""
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from scaled_ql.agents.scaled_ql.actor import EVAL_EPSILON, make_multi_game_policy
+from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, CheckpointMeta, config_from_json
+from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.networks import ScaledQLNetworks, make_networks
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+    """How evaluation episodes are played.
+
+    Attributes:
+      episodes: episodes per game.
+      epsilon: probability of a uniformly random action [0.001, Dopamine evaluation].
+      sticky_action_prob: ALE repeat-action probability [0.25, as the DQN Replay data].
+      max_episode_frames: episode cap in frames [108,000 = 30 minutes of play].
+      workers: worker processes (None: one per core; 0: in this process).
+      seed: base seed of the episodes.
+      progress: show a progress bar.
+    """
+
+    episodes: int = 10
+    epsilon: float = EVAL_EPSILON
+    sticky_action_prob: float = 0.25
+    max_episode_frames: int = 108_000
+    workers: int | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.episodes < 1:
+            raise ValueError(f"EvalProtocol.episodes must be >= 1, got {self.episodes}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"EvalProtocol.epsilon must be in [0, 1], got {self.epsilon}")
+
+
+def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
+                   protocol: EvalProtocol, compute_dtype: str = "float32"
+                   ) -> Callable[..., list]:
+    """`evaluate(params, step, games=head_games) -> [EpisodeResult]` on real ALE.
+
+    `head_games[g]` is the game of head g; `games` may be any subset of them.
+    """
+    from scaled_ql.environments.vector import evaluate_policy
+
+    policy = jax.jit(make_multi_game_policy(networks, protocol.epsilon, compute_dtype))
+    head_of = {game: g for g, game in enumerate(head_games)}
+
+    def evaluate(params, step: int, games: Sequence[str] | None = None) -> list:
+        games = tuple(head_games if games is None else games)
+        unknown = [g for g in games if g not in head_of]
+        if unknown:
+            raise ValueError(f"no head for {unknown}; this network has heads for {list(head_games)}")
+        heads = np.asarray([head_of[g] for g in games], np.int32)
+        keys = jax.random.split(jax.random.PRNGKey(protocol.seed + 7919 * step), 1 << 20)
+        calls = iter(range(keys.shape[0]))
+
+        def act(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
+            return np.asarray(policy(params, keys[next(calls)], observations, heads[game_ids]))
+
+        return evaluate_policy(
+            act, games, protocol.episodes, seed=protocol.seed + step,
+            sticky_action_prob=protocol.sticky_action_prob,
+            max_episode_frames=protocol.max_episode_frames, num_workers=protocol.workers,
+            progress=protocol.progress)
+
+    return evaluate
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint ready to act: its networks, online parameters and metadata."""
+
+    networks: ScaledQLNetworks
+    params: dict
+    config: ScaledQLConfig
+    meta: CheckpointMeta
+
+
+def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> LoadedCheckpoint:
+    """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it."""
+    from scaled_ql.agents.scaled_ql.learning import init_training_state
+
+    directory = pathlib.Path(run_dir) / "checkpoints"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
+    checkpointer = Checkpointer(directory)
+    try:
+        meta = checkpointer.read_meta(step)
+        config = config_from_json(meta.config)
+        networks = make_networks(config.network, meta.num_actions)
+        template = init_training_state(networks, config, jax.random.PRNGKey(0))
+        state, meta = checkpointer.restore(template, games=meta.games,
+                                           num_actions=meta.num_actions, step=meta.step)
+    finally:
+        checkpointer.close()
+    return LoadedCheckpoint(networks=networks, params=jax.device_get(state.params), config=config,
+                            meta=meta)

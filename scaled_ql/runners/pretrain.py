@@ -1,0 +1,279 @@
+"""Single-process multi-game pretraining: stream RLDS data, train, evaluate on ALE, checkpoint.
+
+    scaled-ql pretrain --data DIR --games Pong,Breakout --torso resnet18 --steps N --out RUN_DIR
+
+One process: a tf.data pipeline reads every game's RLDS episodes and mixes their transitions;
+the learner built by `ScaledQLBuilder` trains on them; every `eval_every` steps the current
+network plays `eval_episodes` episodes of every game on real ALE (batched over worker
+processes), and the returns are appended to `RUN_DIR/eval_results.json`.  Checkpoints are
+atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return.
+
+Data position on resume: a tf.data stream cannot be rewound to an exact element, so a resumed
+run reseeds the stream with (seed, step): it continues on a fresh shuffle of the same data
+rather than replaying the batches it already saw.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
+from scaled_ql.runners import run_dir as run_dir_lib
+from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """A single-process pretraining run.
+
+    Attributes:
+      games: the training games (heads in this order).
+      data_dir: TFDS data_dir with `rlu_atari/<Game>_run_<k>/` datasets.
+      out_dir: the run directory.
+      steps: total SGD steps (a resumed run stops at the same total).
+      agent: the learner config (network, losses, optimizer, batch size).
+      runs: dataset runs to read per game.
+      checkpoints: inclusive checkpoint_id range to read (None: all; (0, 9) of 50 is the
+        paper's sub-optimal split).
+      episode_fraction: fraction of the selected episodes to read.
+      shuffle_buffer: transitions in the shuffle buffer.
+      eval_every: SGD steps between evaluations (0: only at the end).
+      eval_episodes: episodes per game per evaluation.
+      eval_epsilon: exploration during evaluation [0.001, Dopamine].
+      eval_sticky_action_prob: ALE sticky actions during evaluation [0.25, as the data].
+      eval_max_episode_frames: episode cap in frames [108,000 = 30 minutes of play].
+      eval_workers: evaluation worker processes (None: one per core; 0: in this process).
+      checkpoint_every: SGD steps between checkpoints (a final one is always written).
+      keep_checkpoints: checkpoints kept on disk.
+      log_every: SGD steps between log rows.
+      seed: seeds parameters, data order and evaluation.
+      run_name: the configuration's name in reports (seeds of one configuration share it).
+      method: the method's name in reports ('scaled_ql', 'c51', 'bc', ...).
+      progress: show progress bars.
+    """
+
+    games: tuple[str, ...]
+    data_dir: str
+    out_dir: str
+    steps: int
+    agent: ScaledQLConfig = ScaledQLConfig()
+    runs: tuple[int, ...] = (1,)
+    checkpoints: tuple[int, int] | None = None
+    episode_fraction: float = 1.0
+    shuffle_buffer: int = 10_000
+    eval_every: int = 0
+    eval_episodes: int = 10
+    eval_epsilon: float = 0.001
+    eval_sticky_action_prob: float = 0.25
+    eval_max_episode_frames: int = 108_000
+    eval_workers: int | None = None
+    checkpoint_every: int = 1_000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    seed: int = 0
+    run_name: str = "scaled-ql"
+    method: str = "scaled_ql"
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.games:
+            raise ValueError("PretrainConfig.games: at least one game is needed")
+        for name in ("steps", "eval_episodes", "checkpoint_every", "keep_checkpoints",
+                     "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PretrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_every < 0:
+            raise ValueError(f"PretrainConfig.eval_every must be >= 0, got {self.eval_every}")
+        if not 0.0 <= self.eval_epsilon <= 1.0:
+            raise ValueError(f"PretrainConfig.eval_epsilon must be in [0, 1], got {self.eval_epsilon}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSummary:
+    """How a run ended and what its final evaluation scored."""
+
+    run_dir: str
+    step: int
+    stopped_by_signal: int | None
+    mean_returns: dict[str, float]
+    human_normalized: dict[str, float]
+    iqm: float | None
+    iqm_ci: tuple[float, float] | None
+
+
+def make_builder(config: PretrainConfig, **builder_kwargs):
+    """The run's `ScaledQLBuilder` (the Launchpad program adds its replay settings)."""
+    from scaled_ql.agents.scaled_ql.builder import ActingConfig, ScaledQLBuilder
+
+    return ScaledQLBuilder(config.agent, config.games,
+                           acting=ActingConfig(eval_epsilon=config.eval_epsilon),
+                           **builder_kwargs)
+
+
+def make_logger(run_dir: pathlib.Path):
+    """Learner metrics to logs/learner.csv and logs/tensorboard; returns (logger, csv file)."""
+    from acme.utils import loggers
+    from acme.utils.loggers import tf_summary
+
+    csv_file = open(run_dir / run_dir_lib.LOG_DIR / "learner.csv", "a")  # noqa: SIM115
+    logger = loggers.Dispatcher([
+        loggers.CSVLogger(csv_file, label="learner"),
+        tf_summary.TFSummaryLogger(str(run_dir / run_dir_lib.LOG_DIR / "tensorboard"),
+                                   label="learner", steps_key="learner_steps"),
+    ])
+    return logger, csv_file
+
+
+def eval_protocol(config: PretrainConfig) -> EvalProtocol:
+    return EvalProtocol(
+        episodes=config.eval_episodes, epsilon=config.eval_epsilon,
+        sticky_action_prob=config.eval_sticky_action_prob,
+        max_episode_frames=config.eval_max_episode_frames, workers=config.eval_workers,
+        seed=config.seed, progress=config.progress)
+
+
+def summarize(games: Sequence[str], episodes: Sequence, *, reps: int = 2000, seed: int = 0
+              ) -> tuple[dict, dict, float | None, tuple[float, float] | None]:
+    """Per-game mean return, human-normalized score, and the IQM over episodes x games.
+
+    A single run has no run-to-run spread, so the CI resamples episodes within each game
+    (stratified bootstrap over episodes): it says how sure the evaluation is, not how
+    reproducible training is.  Games without a human score (Carnival, Pooyan) are left out of
+    the IQM.
+    """
+    from scaled_ql.evaluation import aggregate_scores, human_normalized
+    from scaled_ql.evaluation.stats import IQM
+
+    returns = {g: [e.episode_return for e in episodes if e.game == g] for g in games}
+    mean_returns = {g: float(np.mean(r)) for g, r in returns.items()}
+    normalized = {g: float(np.mean(human_normalized(g, np.asarray(r))))
+                  for g, r in returns.items()}
+    scored = [g for g in games if np.isfinite(normalized[g])]
+    if not scored:
+        return mean_returns, normalized, None, None
+    num = min(len(returns[g]) for g in scored)
+    table = np.stack([human_normalized(g, np.asarray(returns[g][:num])) for g in scored], axis=1)
+    iqm = aggregate_scores(table, reps=reps, seed=seed)[IQM]
+    return mean_returns, normalized, iqm.estimate, (iqm.lower, iqm.upper)
+
+
+def format_table(summary: PretrainSummary) -> str:
+    """The per-game table printed at the end of a run (markdown)."""
+    lines = ["| game | mean return | human-normalized |", "|---|---:|---:|"]
+    for game, value in summary.mean_returns.items():
+        norm = summary.human_normalized[game]
+        lines.append(f"| {game} | {value:.1f} | {'n/a' if not np.isfinite(norm) else f'{norm:.3f}'} |")
+    if summary.iqm is not None:
+        lo, hi = summary.iqm_ci
+        lines.append(f"\nIQM human-normalized: {summary.iqm:.3f} (95% CI {lo:.3f} to {hi:.3f}) "
+                     f"at step {summary.step}")
+    return "\n".join(lines)
+
+
+def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSummary:
+    """Trains (or continues) the run described by `config`; returns its final summary."""
+    from tqdm import tqdm
+
+    from scaled_ql.datasets import EpisodeSelection
+    from scaled_ql.evaluation import RunInfo, append_evaluation
+
+    run_dir = run_dir_lib.prepare(config.out_dir, flat_config(config), resume)
+    builder = make_builder(config)
+    networks = builder.make_networks()
+    checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
+    initial_state, start_step = None, 0
+    if resume and checkpointer.latest_step() is not None:
+        from scaled_ql.agents.scaled_ql.learning import init_training_state
+
+        template = init_training_state(networks, config.agent, jax.random.PRNGKey(config.seed))
+        initial_state, meta = checkpointer.restore(template, games=builder.games,
+                                                   num_actions=builder.num_actions)
+        start_step = meta.step
+    selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
+                                 episode_fraction=config.episode_fraction)
+    iterator = builder.make_offline_dataset_iterator(
+        config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
+        seed=config.seed + start_step)
+    logger, csv_file = make_logger(run_dir)
+    learner = builder.make_learner(jax.random.PRNGKey(config.seed), networks, iterator,
+                                   initial_state=initial_state, logger=logger)
+    num_params = networks.parameter_counts(learner.state.params)["total_used"]
+    run_info = RunInfo(name=config.run_name, method=config.method, seed=config.seed,
+                       num_params=int(num_params), config=flat_config(config))
+    evaluate = make_evaluator(networks, builder.games, eval_protocol(config),
+                              config.agent.compute_dtype)
+
+    def save(step: int) -> None:
+        if checkpointer.latest_step() == step:
+            return
+        checkpointer.save(learner.state, games=builder.games, num_actions=builder.num_actions,
+                          config=config.agent,
+                          extra={"data_seed": config.seed + start_step, "run_name": config.run_name})
+
+    def evaluate_and_record(step: int) -> list:
+        started = time.time()
+        episodes = evaluate(jax.device_get(learner.state.params), step)
+        append_evaluation(run_dir, run_info, builder.games, step, episodes,
+                          wall_time=time.time() - started)
+        return episodes
+
+    steps_per_call = config.agent.num_sgd_steps_per_step
+    step = start_step
+    episodes = None
+    try:
+        with run_dir_lib.StopRequested() as stop, tqdm(
+                total=config.steps, initial=start_step, desc="pretrain", unit="step",
+                disable=not config.progress, dynamic_ncols=True) as bar:
+            while step < config.steps and not stop:
+                learner.step()
+                step += steps_per_call
+                bar.update(steps_per_call)
+                if step % config.log_every < steps_per_call:
+                    bar.set_postfix(loss=f"{learner.last_metrics.get('loss', float('nan')):.4f}",
+                                    q=f"{learner.last_metrics.get('mean_q', float('nan')):.3f}")
+                if step % config.checkpoint_every < steps_per_call:
+                    save(step)
+                if config.eval_every and step % config.eval_every < steps_per_call \
+                        and step < config.steps:
+                    episodes = evaluate_and_record(step)
+            stopped_by = stop.signal
+        save(step)
+        if stopped_by is None:
+            episodes = evaluate_and_record(step)
+    finally:
+        csv_file.close()
+        checkpointer.close()
+    if stopped_by is not None:
+        return PretrainSummary(str(run_dir), step, stopped_by, {}, {}, None, None)
+    mean_returns, normalized, iqm, ci = summarize(builder.games, episodes, seed=config.seed)
+    summary = PretrainSummary(str(run_dir), step, None, mean_returns, normalized, iqm, ci)
+    write_summary(run_dir, summary)
+    return summary
+
+
+def flat_config(config: PretrainConfig) -> dict:
+    """The run's configuration as JSON data: the run fields plus `agent` as a nested dict."""
+    flat = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "agent"}
+    flat["games"] = list(flat["games"])
+    flat["runs"] = list(flat["runs"])
+    flat["checkpoints"] = None if flat["checkpoints"] is None else list(flat["checkpoints"])
+    flat["agent"] = config_to_json(config.agent)
+    return flat
+
+
+def write_summary(run_dir: pathlib.Path, summary: PretrainSummary) -> None:
+    """summary.json (atomic) and summary.md in the run directory."""
+    data = dataclasses.asdict(summary)
+    data["human_normalized"] = {k: (v if np.isfinite(v) else None)
+                                for k, v in summary.human_normalized.items()}
+    tmp = run_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, run_dir / "summary.json")
+    (run_dir / "summary.md").write_text(format_table(summary) + "\n")

@@ -1,0 +1,26 @@
+"""Fixtures shared across test folders."""
+
+import pytest
+
+TRAINING_GAMES = ("Pong", "Breakout")
+
+
+@pytest.fixture(scope="session")
+def training_data(tmp_path_factory):
+    """A TFDS data_dir with real random-policy RLDS data of Pong and Breakout (400 steps each),
+    collected once per session for the tests that train."""
+    from scaled_ql.datasets.collect import CollectConfig, collect_games
+
+    data_dir = tmp_path_factory.mktemp("training_data")
+    collect_games([CollectConfig(game, num_steps=400, seed=i)
+                   for i, game in enumerate(TRAINING_GAMES)], data_dir, show_progress=False)
+    return str(data_dir)
+
+
+def tiny_agent_config(**overrides):
+    """The smallest sensible Scaled QL network (Nature CNN, narrow feed-forward), batch 16."""
+    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+
+    network = NetworkConfig(torso="nature", feed_forward_size=64, num_groups=8)
+    return ScaledQLConfig(**{"network": network, "batch_size": 16,
+                             "target_update_period": 10, **overrides})

@@ -1,0 +1,126 @@
+"""The pretraining program for real: one process per node (local_mp), real data, Reverb, ALE.
+
+`launch()` runs in a subprocess (as `scaled-ql pretrain --launch local_mp` does), so its
+Launchpad worker manager owns that process's signals and not pytest's.  Every process it
+starts inherits SCALED_QL_TEST_TOKEN; after the run none may be left.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Builds a tiny PretrainConfig from JSON and calls the launcher the CLI calls.
+DRIVER = """
+import json, sys
+from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+from scaled_ql.launchpad_programs import launch
+from scaled_ql.runners import PretrainConfig
+
+spec = json.loads(sys.argv[1])
+agent = ScaledQLConfig(network=NetworkConfig(torso="nature", feed_forward_size=64, num_groups=8),
+                       batch_size=16)
+config = PretrainConfig(agent=agent, games=tuple(spec.pop("games")), **spec.pop("config"))
+sys.exit(launch(config, launch_type="local_mp", **spec))
+"""
+
+
+def _processes_with_token(token: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("SCALED_QL_TEST_TOKEN") == token:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _run_launch(spec: dict, timeout: float) -> tuple[subprocess.CompletedProcess, list, float]:
+    token = uuid.uuid4().hex
+    env = dict(os.environ, SCALED_QL_TEST_TOKEN=token, JAX_PLATFORMS="cpu")
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec)], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=timeout)
+    finally:
+        time.sleep(1.0)  # processes killed at the very end need a moment to disappear
+        leftovers = _processes_with_token(token)
+        for process in leftovers:
+            process.kill()
+    return result, leftovers, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Pong and Breakout, 300 random-policy steps each, collected on real ALE."""
+    from scaled_ql.datasets.collect import CollectConfig, collect_games
+
+    root = tmp_path_factory.mktemp("rlds")
+    configs = [CollectConfig(game, num_steps=300, seed=30 + i, max_episodes_per_shard=2)
+               for i, game in enumerate(("Pong", "Breakout"))]
+    collect_games(configs, root, show_progress=False)
+    return str(root)
+
+
+def _spec(data_dir: str, out_dir: Path, games: list[str], steps: int, **launch_kwargs) -> dict:
+    config = dict(data_dir=data_dir, out_dir=str(out_dir), steps=steps, eval_every=steps // 2,
+                  eval_episodes=1, eval_max_episode_frames=2000, eval_workers=0,
+                  checkpoint_every=steps // 2, progress=False, run_name="lp-integration")
+    return dict(games=games, config=config, replay_min_size=64, replay_max_size=2000,
+                sampler_timeout_ms=60_000, **launch_kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_local_mp_pretraining_checkpoints_evaluates_and_exits_cleanly(data_dir, tmp_path):
+    out = tmp_path / "run"
+    # One feeder for both games, one evaluator per game (their rounds merge in one file).
+    spec = _spec(data_dir, out, ["Pong", "Breakout"], steps=100, num_feeders=1,
+                 num_evaluators=2, timeout_s=240)
+    result, leftovers, wall = _run_launch(spec, timeout=300)
+    log = result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 0, log
+    assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
+
+    checkpoints = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    assert checkpoints == [50, 100], log
+    results = json.loads((out / "eval_results.json").read_text())
+    assert [e["step"] for e in results["evaluations"]] == [50, 100]
+    for evaluation in results["evaluations"]:  # both evaluator groups merged into each round
+        assert sorted(e["game"] for e in evaluation["episodes"]) == ["Breakout", "Pong"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 100
+    final = results["evaluations"][-1]["episodes"]
+    for game in ("Pong", "Breakout"):
+        (episode,) = [e for e in final if e["game"] == game]
+        assert summary["mean_returns"][game] == pytest.approx(episode["return"])
+    assert (out / "summary.md").read_text().startswith("| game |")
+    learner_log = (out / "logs" / "learner.csv").read_text().splitlines()
+    assert len(learner_log) >= 100  # header + one row per step (Acme CSVLogger)
+    print(f"local_mp pretraining run: {wall:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_failing_feeder_stops_the_program_and_names_the_node(data_dir, tmp_path):
+    # Asterix has no dataset in data_dir: its feeder fails as soon as it opens the data.
+    out = tmp_path / "run"
+    spec = _spec(data_dir, out, ["Pong", "Asterix"], steps=200, num_feeders=2,
+                 num_evaluators=1, timeout_s=150)
+    result, leftovers, wall = _run_launch(spec, timeout=200)
+    log = result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 1, log
+    assert "node feeder/1 (Asterix) failed" in result.stderr, log
+    assert "DatasetNotFoundError" in result.stderr, log
+    assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
+    assert wall < 150, f"the failure took {wall:.0f} s to stop the program"
+    assert not (out / "summary.json").exists()

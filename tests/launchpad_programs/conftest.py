@@ -1,0 +1,31 @@
+"""A small real RLDS dataset (random-policy ALE play) and a tiny pretraining config."""
+
+import pytest
+
+GAMES = ("Pong", "Breakout")
+
+
+@pytest.fixture(scope="session")
+def rlds_data_dir(tmp_path_factory):
+    """Pong and Breakout, 300 collected steps each (rlu_atari layout, run 1)."""
+    from scaled_ql.datasets.collect import CollectConfig, collect_games
+
+    data_dir = tmp_path_factory.mktemp("rlds")
+    configs = [CollectConfig(game, num_steps=300, seed=20 + i, max_episodes_per_shard=2)
+               for i, game in enumerate(GAMES)]
+    collect_games(configs, data_dir, show_progress=False)
+    return str(data_dir)
+
+
+def tiny_config(data_dir: str, out_dir: str, **overrides):
+    """A PretrainConfig with a tiny network and short evaluation, for tests."""
+    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+    from scaled_ql.runners import PretrainConfig
+
+    agent = ScaledQLConfig(network=NetworkConfig(torso="nature", feed_forward_size=64,
+                                                 num_groups=8), batch_size=16)
+    fields = dict(games=GAMES, data_dir=data_dir, out_dir=out_dir, steps=4, agent=agent,
+                  eval_every=2, eval_episodes=1, eval_max_episode_frames=400, eval_workers=0,
+                  checkpoint_every=2, log_every=1, progress=False, run_name="lp-test")
+    fields.update(overrides)
+    return PretrainConfig(**fields)
