@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 # Order = order in `scaled-ql --help`.
-_COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain",
+_COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
                                      "evaluate", "report", "games", "collect", "data")
 
 

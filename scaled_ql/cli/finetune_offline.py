@@ -1,0 +1,117 @@
+"""`scaled-ql finetune-offline`: fine-tune a pre-trained network on a new game's small dataset."""
+
+import argparse
+import dataclasses
+
+from scaled_ql.cli.pretrain import _range
+
+
+def add_learner_overrides(parser: argparse.ArgumentParser) -> None:
+    """Learner settings that may differ from the checkpoint's (default: the checkpoint's)."""
+    group = parser.add_argument_group("learner (default: the pre-trained run's values)")
+    group.add_argument("--cql-alpha", type=float, default=None, help="CQL weight")
+    group.add_argument("--learning-rate", type=float, default=None)
+    group.add_argument("--batch-size", type=int, default=None)
+    group.add_argument("--target-update-period", type=int, default=None)
+    group.add_argument("--sgd-steps-per-call", type=int, default=None)
+
+
+def learner_overrides(args: argparse.Namespace) -> dict:
+    names = {"cql_alpha": "cql_alpha", "learning_rate": "learning_rate",
+             "batch_size": "batch_size", "target_update_period": "target_update_period",
+             "sgd_steps_per_call": "num_sgd_steps_per_step"}
+    return {field: getattr(args, flag) for flag, field in names.items()
+            if getattr(args, flag) is not None}
+
+
+def finetune_agent(checkpoint: str, overrides: dict, step: int | None = None):
+    """The checkpoint's learner config with `overrides` applied (None if there are none)."""
+    if not overrides:
+        return None
+    import pathlib
+
+    from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_from_json
+
+    directory = pathlib.Path(checkpoint) / "checkpoints"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{checkpoint} has no checkpoints/ folder: is it a run directory?")
+    checkpointer = Checkpointer(directory)
+    try:
+        config = config_from_json(checkpointer.read_meta(step).config)
+    finally:
+        checkpointer.close()
+    return dataclasses.replace(config, **overrides)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune-offline", help="fine-tune a pre-trained network offline on a new game",
+        description="Copies the pre-trained torso into a network with one head for --game (its "
+                    "own action count), trains it with the same loss on --data, evaluates on "
+                    "real ALE. --from-scratch trains the same architecture from random "
+                    "initialisation (the baseline).")
+    parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
+    parser.add_argument("--checkpoint-step", type=int, default=None,
+                        help="which checkpoint of the run (default: the latest)")
+    parser.add_argument("--game", required=True, help="the game to fine-tune on, e.g. Alien")
+    parser.add_argument("--data", required=True,
+                        help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
+    parser.add_argument("--steps", required=True, type=int, help="SGD steps")
+    parser.add_argument("--out", required=True, help="run directory of the fine-tuning run")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--freeze-torso", action="store_true", help="train the new head only")
+    mode.add_argument("--from-scratch", action="store_true",
+                      help="random initialisation of the same architecture (baseline)")
+    parser.add_argument("--fresh-head", action="store_true",
+                        help="start the game's head fresh even if the checkpoint has one")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2")
+    parser.add_argument("--checkpoints", type=_range, default=None,
+                        help="checkpoint_id range FIRST-LAST of the data")
+    parser.add_argument("--episode-fraction", type=float, default=1.0,
+                        help="fraction of the selected episodes to read (small data)")
+    parser.add_argument("--shuffle-buffer", type=int, default=10_000)
+    parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-workers", type=int, default=None)
+    parser.add_argument("--no-eval-at-start", action="store_true",
+                        help="skip the evaluation of the initial network at step 0")
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None, help="configuration name in reports")
+    parser.add_argument("--no-progress", action="store_true")
+    add_learner_overrides(parser)
+    parser.set_defaults(func=run)
+
+
+def finetune_config(args: argparse.Namespace):
+    from scaled_ql.runners.finetune_offline import FinetuneOfflineConfig
+
+    return FinetuneOfflineConfig(
+        checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
+        data_dir=args.data, out_dir=args.out, steps=args.steps,
+        agent=finetune_agent(args.checkpoint, learner_overrides(args), args.checkpoint_step),
+        freeze_torso=args.freeze_torso, from_scratch=args.from_scratch,
+        fresh_head=args.fresh_head, runs=tuple(int(r) for r in args.runs.split(",")),
+        checkpoints=args.checkpoints, episode_fraction=args.episode_fraction,
+        shuffle_buffer=args.shuffle_buffer, eval_every=args.eval_every,
+        eval_at_start=not args.no_eval_at_start, eval_episodes=args.eval_episodes,
+        eval_max_episode_frames=args.eval_max_frames, eval_workers=args.eval_workers,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+        run_name=args.name, progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaled_ql.runners.finetune_offline import CURVE_PNG, run_finetune_offline
+    from scaled_ql.runners.pretrain import format_table
+
+    summary = run_finetune_offline(finetune_config(args), resume=args.resume)
+    if summary.stopped_by_signal is not None:
+        print(f"stopped by signal {summary.stopped_by_signal} at step {summary.step}; "
+              f"checkpoint saved in {summary.run_dir}/checkpoints (continue with --resume)")
+        return 128 + summary.stopped_by_signal
+    print(format_table(summary))
+    print(f"run directory: {summary.run_dir} (learning curve: {CURVE_PNG})")
+    return 0

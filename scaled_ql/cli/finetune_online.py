@@ -1,0 +1,86 @@
+"""`scaled-ql finetune-online`: fine-tune a pre-trained network online on a game variant."""
+
+import argparse
+
+from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
+from scaled_ql.cli.pretrain import _range
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune-online", help="fine-tune a pre-trained network online on an ALE variant",
+        description="A Launchpad program: actors play --game in --mode/--difficulty on real ALE "
+                    "into a rate-limited Reverb table, the learner starts from --checkpoint "
+                    "(optionally mixing the base game's offline data), evaluators score the "
+                    "variant, and the program stops after --env-steps environment steps. "
+                    "--from-scratch: the single-game baseline in the same program.")
+    parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
+    parser.add_argument("--checkpoint-step", type=int, default=None)
+    parser.add_argument("--game", required=True, help="e.g. Breakout")
+    parser.add_argument("--mode", type=int, default=None, help="ALE mode (default: the ROM's)")
+    parser.add_argument("--difficulty", type=int, default=None, help="ALE difficulty")
+    parser.add_argument("--env-steps", required=True, type=int,
+                        help="environment steps to collect (the stop condition)")
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--launch", choices=("local_mt", "local_mp"), default="local_mp")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="stop everything after this many seconds (exit 124)")
+    init = parser.add_mutually_exclusive_group()
+    init.add_argument("--from-scratch", action="store_true",
+                      help="random initialisation of the same architecture (baseline)")
+    init.add_argument("--freeze-torso", action="store_true", help="train the head only")
+    parser.add_argument("--fresh-head", action="store_true",
+                        help="start the game's head fresh even if the checkpoint has one")
+    parser.add_argument("--online-cql-alpha", type=float, default=0.01,
+                        help="CQL weight online (default 0.01; --cql-alpha overrides it too)")
+    parser.add_argument("--offline-data", default=None,
+                        help="TFDS data_dir with the base game's rlu_atari data to mix in")
+    parser.add_argument("--offline-ratio", type=float, default=0.0,
+                        help="fraction of each batch from the offline data")
+    parser.add_argument("--offline-runs", default="1")
+    parser.add_argument("--offline-checkpoints", type=_range, default=None)
+    parser.add_argument("--num-actors", type=int, default=1)
+    parser.add_argument("--train-epsilon", type=float, default=0.01)
+    parser.add_argument("--variable-update-period", type=int, default=100)
+    parser.add_argument("--replay-size", type=int, default=100_000)
+    parser.add_argument("--replay-min-size", type=int, default=1_000)
+    parser.add_argument("--samples-per-insert", type=float, default=8.0)
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="learner steps between evaluation rounds")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-workers", type=int, default=None)
+    parser.add_argument("--actor-max-frames", type=int, default=108_000)
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None, help="configuration name in reports")
+    add_learner_overrides(parser)
+    parser.set_defaults(func=run)
+
+
+def online_config(args: argparse.Namespace):
+    from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
+
+    return FinetuneOnlineConfig(
+        checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
+        mode=args.mode, difficulty=args.difficulty, out_dir=args.out, env_steps=args.env_steps,
+        agent=finetune_agent(args.checkpoint,
+                             {"cql_alpha": args.online_cql_alpha, **learner_overrides(args)},
+                             args.checkpoint_step),
+        online_cql_alpha=args.online_cql_alpha, from_scratch=args.from_scratch,
+        freeze_torso=args.freeze_torso, fresh_head=args.fresh_head,
+        offline_data=args.offline_data, offline_ratio=args.offline_ratio,
+        offline_runs=tuple(int(r) for r in args.offline_runs.split(",")),
+        offline_checkpoints=args.offline_checkpoints, num_actors=args.num_actors,
+        train_epsilon=args.train_epsilon, variable_update_period=args.variable_update_period,
+        replay_max_size=args.replay_size, replay_min_size=args.replay_min_size,
+        samples_per_insert=args.samples_per_insert, eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
+        eval_workers=args.eval_workers, actor_max_episode_frames=args.actor_max_frames,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, run_name=args.name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaled_ql.launchpad_programs.finetune_online import launch
+
+    return launch(online_config(args), launch_type=args.launch, timeout_s=args.timeout)

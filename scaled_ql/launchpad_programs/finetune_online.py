@@ -1,0 +1,804 @@
+"""Online fine-tuning on a game variant (ALE mode / difficulty) as a Launchpad program.
+
+    scaled-ql finetune-online --checkpoint RUN_DIR --game Breakout --mode 4 --difficulty 1 \
+        --env-steps 20000 --out RUN_DIR2 [--launch local_mt|local_mp] \
+        [--offline-data DIR --offline-ratio 0.5] [--from-scratch]
+
+    actor/i (ALE variant, epsilon-greedy) --TransitionAdder--> table "transitions/<Game>/online"
+                                        (SampleToInsertRatio limiter: actors and learner paced)
+    feeder/0 (base game's RLDS data) --------------------> table "transitions/<Game>" (optional)
+    learner/0: samples both tables with weights (1 - offline_ratio, offline_ratio), trains,
+               serves variables to the actors, checkpoints, publishes evaluation rounds
+    evaluator/0: plays the variant on real ALE at each round -> eval_results.json,
+                 learning_curve.csv / .png (mean return against environment steps)
+    counter/0: actor_steps (environment steps) and learner_steps
+    limiter/0: once actor_steps >= env_steps and the final round is recorded: summary, stop
+
+The learner starts from the pre-trained network: the torso, and the game's own head when the
+checkpoint has one (a variant of a training game) unless `fresh_head`; `from_scratch` starts
+the same architecture from random initialisation (the single-game baseline) in the same
+program.  Checkpoints record the game and its head size, like every other run.
+
+Ending.  Actors stop once the counter has `env_steps` environment steps.  The learner checks
+the count before each update and then writes its final checkpoint and final evaluation round;
+an update blocked on the rate limiter (actors done) notices through a short sampler wait
+(`sampler_poll_ms`) instead of hanging; a write blocked on the limiter likewise.  With several
+actors the total may exceed `env_steps` by at most one step per actor.
+
+Pacing.  An actor keeps at most one written transition unconfirmed by Reverb
+(`max_in_flight_items=1`), so the sample-to-insert limiter holds it back within one step of
+what the learner has consumed; a larger window would let actors run ahead of the limiter.
+
+Not supported: `--resume` (an online run's replay is not checkpointed; start a new run).
+"""
+
+import dataclasses
+import json
+import pathlib
+import shutil
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.launchpad_programs import supervision
+
+LAUNCH_TYPES = ("local_mt", "local_mp")
+ONLINE_SUFFIX = "/online"
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneOnlineConfig:
+    """An online fine-tuning run on one game variant.
+
+    Attributes:
+      checkpoint: run directory of the pre-trained network (latest checkpoint unless
+        `checkpoint_step`); from scratch it only provides the architecture and learner config.
+      game: the game; its variant is (`mode`, `difficulty`), None = the ROM's default.
+      out_dir: the run directory.
+      env_steps: environment (agent) steps to collect over all actors: the stop condition
+        [paper: 20k online steps].
+      agent: the learner config; None takes the checkpoint's with `cql_alpha` replaced by
+        `online_cql_alpha`.  Its network must be the checkpoint's.
+      online_cql_alpha: CQL weight online [default 0.01, our choice: a tenth of the offline
+        default 0.1.  Online data comes from the policy being trained, so the
+        out-of-distribution over-estimation CQL guards against shrinks, while a little CQL
+        keeps the pre-trained Q-values from collapsing in the first updates; PAPER.md gives no
+        number].  Ignored when `agent` is given.
+      checkpoint_step, fresh_head, from_scratch, freeze_torso: as in offline fine-tuning.
+      offline_data: TFDS data_dir with the base game's `rlu_atari` data to mix in (None: none).
+      offline_ratio: fraction of each batch sampled from the offline table [default 0.0].
+      offline_runs, offline_checkpoints: which offline data (as PretrainConfig.runs /
+        checkpoints).
+      num_actors: actor nodes.
+      train_epsilon: actors' exploration [default 0.01, Dopamine C51's final epsilon: the
+        pre-trained policy is already a reasonable one].
+      variable_update_period: actor steps between parameter pulls from the learner
+        [default 100].
+      replay_max_size: items in the online table (FIFO) [default 100,000].
+      replay_min_size: items before the learner samples the online table [default 1,000].
+      samples_per_insert: learner samples per inserted transition [default 8.0: Dopamine
+        DQN/C51 train a batch of 32 every 4 agent steps].
+      samples_per_insert_tolerance: relative slack of the sample-to-insert limiter (see
+        `ReplayTablesConfig`) [default 0.1, Acme's convention].
+      offline_replay_size: items in the offline table [default 100,000].
+      sampler_poll_ms: a blocked sample is re-checked this often (ending, stop) [2,000].
+      sampler_timeout_ms: the learner fails after waiting this long in total for samples.
+      actor_sticky_action_prob: sticky actions while collecting [0.25, as evaluation].
+      actor_max_episode_frames: episode cap while collecting [108,000].
+      eval_every: learner steps between evaluation rounds (0: at the start and the end only).
+      eval_at_start: evaluate the initial network at step 0 [default True].
+      eval_episodes, eval_epsilon, eval_sticky_action_prob, eval_max_episode_frames,
+        eval_workers: the evaluation protocol, on the same variant.
+      num_evaluators: 0 or 1 evaluator node.
+      checkpoint_every: learner steps between checkpoints (a final one is always written).
+      keep_checkpoints: checkpoints kept.
+      max_pending_rounds: evaluation snapshots the learner may hold before it waits.
+      seed: seeds initialisation, actors' environments and evaluation.
+      run_name, method: names in reports (None: derived).
+    """
+
+    checkpoint: str
+    game: str
+    out_dir: str
+    env_steps: int
+    mode: int | None = None
+    difficulty: int | None = None
+    agent: ScaledQLConfig | None = None
+    online_cql_alpha: float = 0.01
+    checkpoint_step: int | None = None
+    fresh_head: bool = False
+    from_scratch: bool = False
+    freeze_torso: bool = False
+    offline_data: str | None = None
+    offline_ratio: float = 0.0
+    offline_runs: tuple[int, ...] = (1,)
+    offline_checkpoints: tuple[int, int] | None = None
+    num_actors: int = 1
+    train_epsilon: float = 0.01
+    variable_update_period: int = 100
+    replay_max_size: int = 100_000
+    replay_min_size: int = 1_000
+    samples_per_insert: float = 8.0
+    samples_per_insert_tolerance: float = 0.1
+    offline_replay_size: int = 100_000
+    sampler_poll_ms: int = 2_000
+    sampler_timeout_ms: int = 300_000
+    actor_sticky_action_prob: float = 0.25
+    actor_max_episode_frames: int = 108_000
+    eval_every: int = 0
+    eval_at_start: bool = True
+    eval_episodes: int = 10
+    eval_epsilon: float = 0.001
+    eval_sticky_action_prob: float = 0.25
+    eval_max_episode_frames: int = 108_000
+    eval_workers: int | None = None
+    num_evaluators: int = 1
+    checkpoint_every: int = 1_000
+    keep_checkpoints: int = 3
+    max_pending_rounds: int = 2
+    seed: int = 0
+    run_name: str | None = None
+    method: str | None = None
+
+    def __post_init__(self):
+        for name in ("env_steps", "num_actors", "variable_update_period", "replay_max_size",
+                     "replay_min_size", "offline_replay_size", "sampler_poll_ms",
+                     "sampler_timeout_ms", "eval_episodes", "checkpoint_every",
+                     "keep_checkpoints", "max_pending_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FinetuneOnlineConfig.{name} must be >= 1, got "
+                                 f"{getattr(self, name)}")
+        if self.replay_min_size > self.replay_max_size:
+            raise ValueError(f"FinetuneOnlineConfig.replay_min_size ({self.replay_min_size}) "
+                             f"must be <= replay_max_size ({self.replay_max_size})")
+        if not 0.0 <= self.offline_ratio < 1.0:
+            raise ValueError(f"FinetuneOnlineConfig.offline_ratio must be in [0, 1), got "
+                             f"{self.offline_ratio}")
+        if self.offline_ratio > 0 and not self.offline_data:
+            raise ValueError("FinetuneOnlineConfig.offline_ratio > 0 needs offline_data (the "
+                             "base game's RLDS data_dir)")
+        if self.samples_per_insert <= 0 or self.samples_per_insert_tolerance <= 0:
+            raise ValueError("FinetuneOnlineConfig.samples_per_insert and its tolerance must "
+                             "be > 0")
+        if self.online_cql_alpha < 0:
+            raise ValueError(f"FinetuneOnlineConfig.online_cql_alpha must be >= 0, got "
+                             f"{self.online_cql_alpha}")
+        if self.num_evaluators not in (0, 1):
+            raise ValueError(f"FinetuneOnlineConfig.num_evaluators must be 0 or 1, got "
+                             f"{self.num_evaluators}")
+        if self.eval_every < 0:
+            raise ValueError("FinetuneOnlineConfig.eval_every must be >= 0")
+        if self.from_scratch and self.freeze_torso:
+            raise ValueError("FinetuneOnlineConfig: from_scratch with freeze_torso would train "
+                             "a head on a random, frozen torso; choose one")
+        for name in ("train_epsilon", "eval_epsilon"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"FinetuneOnlineConfig.{name} must be in [0, 1]")
+
+    @property
+    def method_name(self) -> str:
+        if self.method:
+            return self.method
+        if self.from_scratch:
+            return "online_scratch"
+        return "online_finetune_frozen_torso" if self.freeze_torso else "online_finetune"
+
+    @property
+    def variant(self) -> str:
+        return f"{self.game} (mode {self.mode}, difficulty {self.difficulty})"
+
+
+def online_table_key(game: str) -> str:
+    """The online table's key for `datasets.table_name` ('transitions/<Game>/online')."""
+    return f"{game}{ONLINE_SUFFIX}"
+
+
+def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
+    """Validates the game, variant and checkpoint; returns `config` with the game's catalogue
+    name and the learner config filled in (what the nodes receive)."""
+    from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_from_json
+    from scaled_ql.environments.games import get_game
+    from scaled_ql.runners.finetune_offline import resolve_agent
+
+    info = get_game(config.game)
+    info.check_variant(config.mode, config.difficulty)
+    directory = pathlib.Path(config.checkpoint) / "checkpoints"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{config.checkpoint} has no checkpoints/ folder: is it a run "
+                                "directory?")
+    checkpointer = Checkpointer(directory)
+    try:
+        pretrained = config_from_json(checkpointer.read_meta(config.checkpoint_step).config)
+    finally:
+        checkpointer.close()
+    agent = config.agent or dataclasses.replace(pretrained, cql_alpha=config.online_cql_alpha)
+    agent = resolve_agent(agent, pretrained)
+    return dataclasses.replace(config, game=info.name, agent=agent,
+                               checkpoint=str(pathlib.Path(config.checkpoint).absolute()),
+                               out_dir=str(pathlib.Path(config.out_dir).absolute()))
+
+
+def flat_config(config: FinetuneOnlineConfig) -> dict:
+    from scaled_ql.agents.scaled_ql.checkpointing import config_to_json
+
+    flat = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.name != "agent"}
+    flat["offline_runs"] = list(flat["offline_runs"])
+    flat["offline_checkpoints"] = (None if flat["offline_checkpoints"] is None
+                                   else list(flat["offline_checkpoints"]))
+    flat["agent"] = config_to_json(config.agent)
+    flat["method"] = config.method_name
+    flat["run_name"] = config.run_name or config.method_name
+    return flat
+
+
+def _builder(config: FinetuneOnlineConfig):
+    from scaled_ql.agents.scaled_ql.builder import ActingConfig, ScaledQLBuilder
+
+    return ScaledQLBuilder(config.agent, (config.game,), acting=ActingConfig(
+        eval_epsilon=config.eval_epsilon, train_epsilon=config.train_epsilon,
+        variable_update_period=config.variable_update_period))
+
+
+def _offline_feeder_config(config: FinetuneOnlineConfig):
+    """The pretraining Feeder's (config, options) for the base game's offline table."""
+    from scaled_ql.launchpad_programs.nodes import ProgramOptions
+    from scaled_ql.runners.pretrain import PretrainConfig
+
+    pretrain = PretrainConfig(games=(config.game,), data_dir=config.offline_data,
+                              out_dir=config.out_dir, steps=1, agent=config.agent,
+                              runs=tuple(config.offline_runs),
+                              checkpoints=config.offline_checkpoints, seed=config.seed,
+                              progress=False)
+    return pretrain, ProgramOptions(num_evaluators=0, replay_max_size=config.offline_replay_size,
+                                    replay_min_size=min(config.replay_min_size,
+                                                        config.offline_replay_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class _TableFactory:
+    """Picklable `() -> tables` for `lp.ReverbNode`: the online table (sample-to-insert rate
+    limiter) and, when mixing, the base game's offline table (MinSize limiter)."""
+
+    config: FinetuneOnlineConfig
+
+    def __call__(self) -> list:
+        from scaled_ql.datasets import ReplayTablesConfig, make_tables
+
+        config = self.config
+        tables = make_tables(ReplayTablesConfig(
+            games=(online_table_key(config.game),), max_size=config.replay_max_size,
+            min_size_to_sample=config.replay_min_size,
+            samples_per_insert=config.samples_per_insert,
+            samples_per_insert_tolerance=config.samples_per_insert_tolerance))
+        if config.offline_ratio > 0:
+            _, options = _offline_feeder_config(config)
+            tables += make_tables(ReplayTablesConfig(
+                games=(config.game,), max_size=options.replay_max_size,
+                min_size_to_sample=options.replay_min_size))
+        return tables
+
+
+# -- the learner's data stream ------------------------------------------------------------------
+
+
+class DataEnded(Exception):
+    """The sampler is blocked and the run's environment-step budget is spent."""
+
+
+class _PatientSampler:
+    """`ReverbSampler` over the online (and offline) tables that waits in short slices.
+
+    A slice that times out rebuilds the stream, unless `should_end()` says the actors are done
+    (then `DataEnded`) or `timeout_ms` passed in total (then the `SamplerTimeoutError`).
+    """
+
+    def __init__(self, address: str, keys: tuple[str, ...], weights: tuple[float, ...],
+                 batch_size: int, poll_ms: int, timeout_ms: int, should_end):
+        self._args = dict(server_address=address, games=keys, batch_size=batch_size,
+                          weights=weights, rate_limiter_timeout_ms=poll_ms)
+        self._timeout_s = timeout_ms / 1000
+        self._should_end = should_end
+        self._sampler = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        from scaled_ql.datasets import ReverbSampler, SamplerTimeoutError
+
+        started = time.monotonic()
+        while True:
+            if self._sampler is None:
+                self._sampler = ReverbSampler(**self._args)
+            try:
+                return next(self._sampler)
+            except SamplerTimeoutError:
+                self._sampler = None
+                if self._should_end():
+                    raise DataEnded() from None
+                if time.monotonic() - started > self._timeout_s or supervision.stop_requested():
+                    raise
+
+
+# -- nodes ------------------------------------------------------------------------------------
+
+
+class Learner:
+    """Trains from the replay tables, serves variables, checkpoints, publishes eval rounds."""
+
+    def __init__(self, config: FinetuneOnlineConfig, replay, counter, status_dir: str | None,
+                 name: str = "learner/0"):
+        self._config = config
+        self._status_dir = status_dir
+        self._name = name
+        self._counter_handle = counter
+        self._address = replay.server_address
+        self._lock = threading.Lock()
+        self._rounds: dict[int, tuple] = {}  # step -> (env_steps, params), until fetched
+        self._round_steps: list[int] = []
+        self._recorded = -1
+        self._final_step: int | None = None
+        with supervision.guarded(status_dir, name):
+            self._build()
+
+    def _build(self) -> None:
+        import jax
+        from acme.utils import counting
+
+        from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
+        from scaled_ql.agents.scaled_ql.finetune import freeze_torso
+        from scaled_ql.runners import run_dir as run_dir_lib
+        from scaled_ql.runners.evaluate import load_checkpoint
+        from scaled_ql.runners.finetune_offline import fresh_state, initial_params
+        from scaled_ql.runners.pretrain import make_logger
+
+        config = self._config
+        self._run_dir = pathlib.Path(config.out_dir)
+        self._builder = builder = _builder(config)
+        loaded = None if config.from_scratch else load_checkpoint(config.checkpoint,
+                                                                  config.checkpoint_step)
+        self._pretrained_games = [] if loaded is None else list(loaded.meta.games)
+        init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
+        networks, params, self._reused = initial_params(
+            loaded, config.agent, builder.games, from_scratch=config.from_scratch,
+            reuse_heads=not config.fresh_head, key=init_key)
+        state = fresh_state(networks, config.agent, params, state_key)
+        self._checkpointer = Checkpointer(self._run_dir / run_dir_lib.CHECKPOINT_DIR,
+                                          config.keep_checkpoints)
+        keys, weights = (online_table_key(config.game),), (1.0,)
+        if config.offline_ratio > 0:
+            keys += (config.game,)
+            weights = (1.0 - config.offline_ratio, config.offline_ratio)
+        iterator = _PatientSampler(self._address, keys, weights, builder.learner_batch_size,
+                                   config.sampler_poll_ms, config.sampler_timeout_ms,
+                                   self.budget_spent)
+        self._counter = counting.Counter(self._counter_handle, time_delta=0.0)
+        self._logger, self._csv_file = make_logger(self._run_dir)
+        self._learner = builder.make_learner(
+            jax.random.PRNGKey(config.seed),
+            freeze_torso(networks) if config.freeze_torso else networks, iterator,
+            counter=self._counter, initial_state=state, logger=self._logger)
+        self._step = 0
+
+    def env_steps(self) -> int:
+        return int(self._counter_handle.get_counts().get("actor_steps", 0))
+
+    def budget_spent(self) -> bool:
+        return self.env_steps() >= self._config.env_steps
+
+    # -- training ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The evaluation round of the initial network (step 0), if configured."""
+        with supervision.guarded(self._status_dir, self._name):
+            if self._config.eval_at_start:
+                self._publish(0)
+
+    def step(self) -> int:
+        """One update (raises `DataEnded` when blocked after the budget); returns the step."""
+        with supervision.guarded(self._status_dir, self._name):
+            self._learner.step()  # DataEnded propagates: the budget is spent
+            self._step = self._learner.num_steps
+            per_call = self._config.agent.num_sgd_steps_per_step
+            if self._step % self._config.checkpoint_every < per_call:
+                self._save()
+            if self._config.eval_every and self._step % self._config.eval_every < per_call:
+                self._publish(self._step)
+            return self._step
+
+    def finish(self) -> int:
+        """Final checkpoint, replay statistics and final evaluation round; the final step."""
+        with supervision.guarded(self._status_dir, self._name):
+            self._save()
+            self._logger.close()
+            self._csv_file.flush()
+            self._write_stats()
+            self._publish(self._step, final=True)
+            with self._lock:
+                self._final_step = self._step
+            return self._step
+
+    def run(self) -> None:
+        with supervision.guarded(self._status_dir, self._name):
+            self.start()
+            while not supervision.stop_requested() and not self.budget_spent():
+                while self._pending() >= self._config.max_pending_rounds:
+                    if supervision.wait_or_stop(0.2):
+                        return
+                try:
+                    self.step()
+                except DataEnded:
+                    break
+            if supervision.stop_requested():
+                return
+            self.finish()
+        supervision.wait_or_stop(None)
+        self._checkpointer.close()
+        self._csv_file.close()
+
+    def _save(self) -> None:
+        if self._checkpointer.latest_step() == self._step:
+            return
+        config = self._config
+        self._checkpointer.save(
+            self._learner.state, games=self._builder.games, num_actions=self._builder.num_actions,
+            config=config.agent, extra={
+                "run_name": config.run_name or config.method_name, "launch": "launchpad",
+                "finetuned_from": config.checkpoint, "pretrained_games": self._pretrained_games,
+                "reused_heads": list(self._reused), "mode": config.mode,
+                "difficulty": config.difficulty, "env_steps": self.env_steps(),
+                "from_scratch": config.from_scratch, "freeze_torso": config.freeze_torso})
+
+    def replay_stats(self) -> dict:
+        """Per table: current size, completed inserts and samples (from the Reverb server)."""
+        import reverb
+
+        info = reverb.Client(self._address).server_info(timeout=30)
+        return {name: {"current_size": int(table.current_size),
+                       "inserts": int(table.rate_limiter_info.insert_stats.completed),
+                       "samples": int(table.rate_limiter_info.sample_stats.completed)}
+                for name, table in info.items()}
+
+    def _write_stats(self) -> None:
+        stats = {"env_steps": self.env_steps(), "learner_steps": int(self._step),
+                 "variant": {"game": self._config.game, "mode": self._config.mode,
+                             "difficulty": self._config.difficulty},
+                 "tables": self.replay_stats()}
+        tmp = self._run_dir / "online_stats.json.tmp"
+        tmp.write_text(json.dumps(stats, indent=2))
+        tmp.replace(self._run_dir / "online_stats.json")
+
+    # -- variables and evaluation rounds ------------------------------------------------------
+
+    def get_variables(self, names):
+        """Acme VariableSource: the current online parameters (numpy) for each name."""
+        return self._learner.get_variables(names)
+
+    def _publish(self, step: int, final: bool = False) -> None:
+        if not self._config.num_evaluators:
+            return
+        import jax
+
+        with self._lock:
+            if step in self._round_steps:
+                return
+            self._rounds[step] = (self.env_steps(), jax.device_get(self._learner.state.params))
+            self._round_steps.append(step)
+
+    def _pending(self) -> int:
+        with self._lock:
+            return len(self._rounds)
+
+    def next_round(self, after_step: int):
+        """The first round after `after_step`: (step, env_steps, params, is_final), or None."""
+        with self._lock:
+            steps = [s for s in self._round_steps if s > after_step]
+            if not steps:
+                return None
+            step = steps[0]
+            env_steps, params = self._rounds.pop(step)
+            return step, env_steps, params, step == self._final_step
+
+    def round_recorded(self, step: int) -> None:
+        with self._lock:
+            self._recorded = max(self._recorded, step)
+
+    def status(self) -> dict:
+        with self._lock:
+            final = self._final_step
+            finished = final is not None and (not self._config.num_evaluators
+                                              or self._recorded >= final)
+            return {"step": int(self._step), "final_step": final, "finished": bool(finished)}
+
+
+class Actor:
+    """Plays the variant with the learner's current policy, writing into the online table."""
+
+    def __init__(self, config: FinetuneOnlineConfig, replay, counter, learner, index: int,
+                 status_dir: str | None, name: str):
+        self._config = config
+        self._address = replay.server_address
+        self._counter = counter
+        self._learner = learner
+        self._index = index
+        self._status_dir = status_dir
+        self._name = name
+        self._actor = None
+        self._steps = self._episodes = 0
+        self._total = 0
+
+    def _setup(self) -> None:
+        if self._actor is not None:
+            return
+        import jax
+        import reverb
+
+        from scaled_ql.agents.scaled_ql.adder import TransitionAdder
+        from scaled_ql.datasets import table_name
+        from scaled_ql.environments import AtariEnvironment
+
+        config = self._config
+        builder = _builder(config)
+        networks = builder.make_networks()
+        transition = builder.transition_config()
+        self._env = AtariEnvironment(
+            config.game, mode=config.mode, difficulty=config.difficulty,
+            sticky_action_prob=config.actor_sticky_action_prob,
+            max_episode_frames=config.actor_max_episode_frames,
+            seed=(config.seed * 1009 + self._index + 1) % (2**31 - 1))
+        self._adder = TransitionAdder(
+            reverb.Client(self._address), table_name(online_table_key(config.game)),
+            game_id=0, n_step=transition.n_step, discount=transition.discount,
+            clip_rewards=transition.clip_rewards, should_stop=self._should_stop,
+            timeout_ms=config.sampler_timeout_ms, max_in_flight_items=1)
+        policy = builder.make_policy(networks, config.game, evaluation=False)
+        self._actor = builder.make_actor(jax.random.PRNGKey(config.seed + 7 + self._index),
+                                         policy, adder=self._adder,
+                                         variable_source=self._learner)
+        self._timestep = None
+
+    def _should_stop(self) -> bool:
+        return supervision.stop_requested() or self._budget_spent(
+            int(self._counter.get_counts().get("actor_steps", 0)))
+
+    def _budget_spent(self, total: int) -> bool:
+        return total >= self._config.env_steps
+
+    def act(self, num_steps: int) -> dict:
+        """Plays up to `num_steps` steps (fewer once the run's budget is spent), then makes sure
+        their transitions reached the table; returns this actor's totals."""
+        from scaled_ql.agents.scaled_ql.adder import AdderStopped
+
+        with supervision.guarded(self._status_dir, self._name):
+            self._setup()
+            try:
+                for _ in range(num_steps):
+                    if self._budget_spent(self._total):
+                        break
+                    self._one_step()
+                self._adder.flush()
+            except AdderStopped:
+                pass
+            return {"steps": self._steps, "episodes": self._episodes,
+                    "items": self._adder.items_written, "total_env_steps": self._total}
+
+    def _one_step(self) -> None:
+        actor = self._actor
+        if self._timestep is None or self._timestep.last():
+            self._timestep = self._env.reset()
+            actor.observe_first(self._timestep)
+        action = actor.select_action(self._timestep.observation)
+        self._timestep = self._env.step(action)
+        actor.observe(action, next_timestep=self._timestep)
+        actor.update()
+        self._steps += 1
+        self._episodes += int(self._timestep.last())
+        counts = self._counter.increment(actor_steps=1)
+        self._total = int(counts.get("actor_steps", 0))
+
+    def run(self) -> None:
+        with supervision.guarded(self._status_dir, self._name):
+            while not supervision.stop_requested() and not self._budget_spent(self._total):
+                self.act(100)
+        supervision.wait_or_stop(None)
+
+
+class Evaluator:
+    """Plays the variant on real ALE at every round the learner publishes; writes the curve."""
+
+    def __init__(self, config: FinetuneOnlineConfig, learner, status_dir: str | None,
+                 name: str = "evaluator/0"):
+        self._config = config
+        self._learner = learner
+        self._status_dir = status_dir
+        self._name = name
+        self._last_step = -1
+        self._evaluate = None
+
+    def _setup(self) -> None:
+        if self._evaluate is not None:
+            return
+        import jax
+
+        from scaled_ql.agents.scaled_ql.actor import make_multi_game_policy
+        from scaled_ql.environments.vector import evaluate_policy
+
+        config = self._config
+        self._networks = networks = _builder(config).make_networks()
+        policy = jax.jit(make_multi_game_policy(networks, config.eval_epsilon,
+                                                config.agent.compute_dtype))
+
+        def evaluate(params, step: int) -> list:
+            keys = iter(jax.random.split(jax.random.PRNGKey(config.seed + 7919 * step), 1 << 16))
+
+            def act(observations, game_ids):
+                return np.asarray(policy(params, next(keys), observations, game_ids))
+
+            return evaluate_policy(
+                act, (config.game,), config.eval_episodes, seed=config.seed + step,
+                sticky_action_prob=config.eval_sticky_action_prob,
+                max_episode_frames=config.eval_max_episode_frames,
+                num_workers=config.eval_workers, mode=config.mode,
+                difficulty=config.difficulty, progress=False)
+
+        self._evaluate = evaluate
+
+    def evaluate_next(self) -> dict | None:
+        """Evaluates the next published round and records it; None if there is none yet."""
+        from scaled_ql.evaluation import RunInfo, append_evaluation
+        from scaled_ql.runners.finetune_offline import curve_row, write_learning_curve
+
+        with supervision.guarded(self._status_dir, self._name):
+            reply = self._learner.next_round(self._last_step)
+            if reply is None:
+                return None
+            step, env_steps, params, final = reply
+            self._setup()
+            config = self._config
+            started = time.time()
+            episodes = self._evaluate(params, step)
+            flat = flat_config(config)
+            run_info = RunInfo(name=flat["run_name"], method=flat["method"], seed=config.seed,
+                               num_params=int(self._networks.parameter_counts(params)
+                                              ["total_used"]), config=flat)
+            append_evaluation(config.out_dir, run_info, (config.game,), step, episodes,
+                              wall_time=time.time() - started)
+            row = curve_row(config.game, step, episodes, env_steps=env_steps)
+            write_learning_curve(config.out_dir, row, x="env_steps",
+                                 title=f"{config.variant}: {flat['method']}")
+            self._last_step = step
+            self._learner.round_recorded(step)
+            return {"step": step, "env_steps": env_steps, "final": bool(final),
+                    "mean_return": row["mean_return"]}
+
+    def run(self) -> None:
+        with supervision.guarded(self._status_dir, self._name):
+            while not supervision.stop_requested():
+                result = self.evaluate_next()
+                if result is None:
+                    supervision.wait_or_stop(0.5)
+                elif result["final"]:
+                    break
+        supervision.wait_or_stop(None)
+
+
+class Limiter:
+    """Ends the program once the environment-step budget is spent and the final work is on
+    disk: writes the summary, records the normal end, calls `lp.stop()`."""
+
+    def __init__(self, config: FinetuneOnlineConfig, counter, learner, status_dir: str | None,
+                 name: str = "limiter/0", poll_s: float = 0.5):
+        self._config = config
+        self._counter = counter
+        self._learner = learner
+        self._status_dir = status_dir
+        self._name = name
+        self._poll_s = poll_s
+
+    def check(self) -> bool:
+        steps = int(self._counter.get_counts().get("actor_steps", 0))
+        return steps >= self._config.env_steps and bool(self._learner.status()["finished"])
+
+    def write_summary(self, step: int) -> dict:
+        from scaled_ql.evaluation import read_results
+        from scaled_ql.runners.pretrain import PretrainSummary, format_table, summarize
+        from scaled_ql.runners.pretrain import write_summary
+
+        config = self._config
+        rounds = [e for e in read_results(config.out_dir).evaluations if e.step == step]
+        if not rounds:
+            raise RuntimeError(f"{config.out_dir}: no evaluation at the final step {step}")
+        mean_returns, normalized, iqm, ci = summarize((config.game,), rounds[0].episodes,
+                                                      seed=config.seed)
+        summary = PretrainSummary(config.out_dir, step, None, mean_returns, normalized, iqm, ci)
+        write_summary(pathlib.Path(config.out_dir), summary)
+        print(format_table(summary), flush=True)
+        return mean_returns
+
+    def run(self) -> None:
+        import launchpad as lp
+
+        with supervision.guarded(self._status_dir, self._name):
+            while not self.check():
+                if supervision.wait_or_stop(self._poll_s):
+                    return
+            status = self._learner.status()
+            if self._config.num_evaluators:
+                self.write_summary(status["final_step"])
+            supervision.mark_done(self._status_dir, {"step": status["final_step"]})
+            lp.stop()
+
+
+# -- the program --------------------------------------------------------------------------------
+
+
+def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None):
+    """The online fine-tuning `lp.Program` (groups replay, counter, feeder (when mixing),
+    learner, actor, evaluator (unless num_evaluators=0), limiter).
+
+    Validates the game, variant, checkpoint and learner config here, and prepares the run
+    directory (which must not hold checkpoints yet).
+    """
+    import launchpad as lp
+    from acme.utils import counting
+
+    from scaled_ql.launchpad_programs import nodes as nodes_lib
+    from scaled_ql.runners import run_dir as run_dir_lib
+
+    config = resolve(config)
+    _builder(config).transition_config()  # validates the data-side settings
+    run_dir_lib.prepare(config.out_dir, flat_config(config), resume=False)
+
+    program = lp.Program("scaled_ql_finetune_online")
+    with program.group("replay"):
+        replay = program.add_node(lp.ReverbNode(_TableFactory(config)))
+    with program.group("counter"):
+        counter = program.add_node(lp.CourierNode(counting.Counter))
+    if config.offline_ratio > 0:
+        pretrain, options = _offline_feeder_config(config)
+        options = dataclasses.replace(options, status_dir=status_dir)
+        with program.group("feeder"):
+            program.add_node(lp.CourierNode(nodes_lib.Feeder, pretrain, options, (config.game,),
+                                            replay, f"feeder/0 ({config.game} offline)"))
+    with program.group("learner"):
+        learner = program.add_node(lp.CourierNode(Learner, config, replay, counter, status_dir,
+                                                  "learner/0"))
+    with program.group("actor"):
+        for i in range(config.num_actors):
+            program.add_node(lp.CourierNode(Actor, config, replay, counter, learner, i,
+                                            status_dir, f"actor/{i}"))
+    if config.num_evaluators:
+        with program.group("evaluator"):
+            program.add_node(lp.CourierNode(Evaluator, config, learner, status_dir,
+                                            "evaluator/0"))
+    with program.group("limiter"):
+        program.add_node(lp.CourierNode(Limiter, config, counter, learner, status_dir,
+                                        "limiter/0"))
+    return program
+
+
+def launch(config: FinetuneOnlineConfig, *, launch_type: str = "local_mp",
+           timeout_s: float | None = None) -> int:
+    """Builds the program, launches it and waits for its end; returns an exit code.
+
+    0 normal end (final checkpoint, evaluation, summary, online_stats.json written); 1 a node
+    failed (named on stderr); 124 `timeout_s` ran out; 130 stopped from outside.  Every node is
+    stopped before this returns.
+    """
+    if launch_type not in LAUNCH_TYPES:
+        raise ValueError(f"launch_type must be one of {LAUNCH_TYPES}, got {launch_type!r}")
+    status_dir = tempfile.mkdtemp(prefix="scaled-ql-online-")
+    try:
+        program = make_program(config, status_dir=status_dir)
+        code = supervision.launch_and_watch(program, launch_type=launch_type,
+                                            status_dir=status_dir, timeout_s=timeout_s)
+        summary = pathlib.Path(config.out_dir) / "summary.md"
+        if code == supervision.EXIT_OK and summary.exists():
+            print(summary.read_text(), flush=True)
+        return code
+    finally:
+        shutil.rmtree(status_dir, ignore_errors=True)

@@ -1,0 +1,152 @@
+"""Re-heading pre-trained parameters and freezing the torso (pure JAX, the real update step)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from scaled_ql.agents.scaled_ql.finetune import (
+    HeadMismatchError,
+    freeze_torso,
+    head_params,
+    is_torso_module,
+    make_partitioned_optimizer,
+    rehead_params,
+    trainable_mask,
+)
+from scaled_ql.agents.scaled_ql.learning import init_training_state, make_update_fn
+from scaled_ql.networks import NetworkConfig, make_networks
+from scaled_ql.types import Transition
+from tests.conftest import tiny_agent_config
+
+SOURCE_GAMES, SOURCE_ACTIONS = ("Pong", "Breakout"), (6, 4)
+
+
+def _pretrained():
+    config = tiny_agent_config()
+    networks = make_networks(config.network, SOURCE_ACTIONS)
+    return config, jax.device_get(networks.init(jax.random.PRNGKey(0)))
+
+
+def _batch(game_id: int, num_actions: int, size: int = 16, seed: int = 0) -> Transition:
+    rng = np.random.default_rng(seed)
+    obs = rng.integers(0, 256, (size, 84, 84, 4), dtype=np.uint8)
+    return Transition(
+        observation=obs, action=rng.integers(0, num_actions, size).astype(np.int32),
+        reward=rng.choice([-1.0, 0.0, 1.0], size).astype(np.float32),
+        discount=np.full(size, 0.99, np.float32),
+        next_observation=np.roll(obs, 1, axis=0), game_id=np.full(size, game_id, np.int32))
+
+
+def _torso_leaves(params):
+    return {f"{m}/{n}": np.asarray(v) for m, leaves in params.items() if is_torso_module(m)
+            for n, v in leaves.items()}
+
+
+def test_rehead_copies_torso_and_adds_a_fresh_head_of_the_new_action_count():
+    config, params = _pretrained()
+    networks, new, reused = rehead_params(
+        params, network=config.network, source_games=SOURCE_GAMES,
+        source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
+        key=jax.random.PRNGKey(1))
+    assert reused == ()
+    assert networks.num_actions == (18,)
+    for name, value in _torso_leaves(params).items():
+        np.testing.assert_array_equal(_torso_leaves(new)[name], value, err_msg=name)
+    n = config.network.num_atoms
+    assert new["heads"]["w"].shape == (1, params["heads"]["w"].shape[1], 18 * n)
+    assert new["heads"]["b"].shape == (1, 18 * n)
+    # The new network runs and yields 18 valid actions.
+    out = networks.apply(new, jnp.zeros((2, 84, 84, 4), jnp.uint8), jnp.zeros((2,), jnp.int32))
+    assert out.q_values.shape == (2, 18) and bool(jnp.all(jnp.isfinite(out.q_values)))
+
+
+def test_rehead_reuses_an_existing_head_exactly_in_a_wider_layout():
+    config, params = _pretrained()
+    n = config.network.num_atoms
+    # Breakout (4 actions, head 1 of an A_max=6 layout) moves next to Alien (A_max=18).
+    networks, new, reused = rehead_params(
+        params, network=config.network, source_games=SOURCE_GAMES,
+        source_num_actions=SOURCE_ACTIONS, games=("Alien", "Breakout"), num_actions=(18, 4),
+        key=jax.random.PRNGKey(1))
+    assert reused == ("Breakout",)
+    old = head_params(params, SOURCE_GAMES, SOURCE_ACTIONS, n, "Breakout")
+    moved = head_params(new, ("Alien", "Breakout"), (18, 4), n, "Breakout")
+    np.testing.assert_array_equal(moved["w"], old["w"])
+    np.testing.assert_array_equal(moved["b"], old["b"])
+    # Same Q-values for Breakout before and after the move (torso and head identical).
+    obs = jnp.asarray(_batch(0, 4, size=3).observation)
+    before = make_networks(config.network, SOURCE_ACTIONS).apply(
+        params, obs, jnp.ones((3,), jnp.int32)).q_values[:, :4]
+    after = networks.apply(new, obs, jnp.ones((3,), jnp.int32)).q_values[:, :4]
+    np.testing.assert_allclose(after, before, rtol=1e-6)
+    # reuse_heads=False: the torso moves, the head starts fresh.
+    _, fresh, reused = rehead_params(
+        params, network=config.network, source_games=SOURCE_GAMES,
+        source_num_actions=SOURCE_ACTIONS, games=("Breakout",), num_actions=(4,),
+        key=jax.random.PRNGKey(1), reuse_heads=False)
+    assert reused == ()
+    assert not np.array_equal(head_params(fresh, ("Breakout",), (4,), n, "Breakout")["w"],
+                              old["w"])
+
+
+def test_rehead_rejects_another_architecture_and_another_action_count():
+    config, params = _pretrained()
+    wider = NetworkConfig(torso="nature", feed_forward_size=32, num_groups=8)
+    with pytest.raises(HeadMismatchError, match="torso parameter .*feed_forward"):
+        rehead_params(params, network=wider, source_games=SOURCE_GAMES,
+                      source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
+                      key=jax.random.PRNGKey(1))
+    with pytest.raises(HeadMismatchError, match="Breakout: the checkpoint's head has 4 actions"):
+        rehead_params(params, network=config.network, source_games=SOURCE_GAMES,
+                      source_num_actions=SOURCE_ACTIONS, games=("Breakout",), num_actions=(18,),
+                      key=jax.random.PRNGKey(1))
+    with pytest.raises(HeadMismatchError, match="no head for Alien"):
+        head_params(params, SOURCE_GAMES, SOURCE_ACTIONS, config.network.num_atoms, "Alien")
+
+
+def _train(networks, config, params, steps: int):
+    update = make_update_fn(networks, config)
+    state = init_training_state(networks, config, jax.random.PRNGKey(2))
+    state = state._replace(params=jax.tree_util.tree_map(jnp.asarray, params),
+                           target_params=jax.tree_util.tree_map(jnp.array, params))
+    for i in range(steps):
+        state, metrics = update(state, _batch(0, 18, seed=i))
+        assert np.isfinite(float(metrics["loss"]))
+    return jax.device_get(state)
+
+
+def test_frozen_torso_is_bit_for_bit_unchanged_while_the_new_head_learns():
+    config, params = _pretrained()
+    networks, start, _ = rehead_params(
+        params, network=config.network, source_games=SOURCE_GAMES,
+        source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
+        key=jax.random.PRNGKey(1))
+    frozen = _train(freeze_torso(networks), config, start, steps=3)
+    for name, value in _torso_leaves(start).items():
+        np.testing.assert_array_equal(_torso_leaves(frozen.params)[name], value, err_msg=name)
+        np.testing.assert_array_equal(_torso_leaves(frozen.target_params)[name], value)
+    assert not np.array_equal(frozen.params["heads"]["w"], start["heads"]["w"])
+    assert int(frozen.num_skipped_updates) == 0
+    # The same steps without freezing move the torso: the test above is not vacuous.
+    trained = _train(networks, config, start, steps=3)
+    assert any(not np.array_equal(_torso_leaves(trained.params)[k], v)
+               for k, v in _torso_leaves(start).items())
+    # Freezing changes gradients only: the forward pass (Q-values) is the same function.
+    obs, ids = jnp.asarray(_batch(0, 18, size=2).observation), jnp.zeros((2,), jnp.int32)
+    np.testing.assert_array_equal(freeze_torso(networks).apply(start, obs, ids).q_values,
+                                  networks.apply(start, obs, ids).q_values)
+
+
+def test_partitioned_optimizer_zeroes_frozen_updates():
+    _, params = _pretrained()
+    mask = trainable_mask(params, freeze_torso=True)
+    assert mask["heads"] == {"w": True, "b": True}
+    assert all(not v for m, leaves in mask.items() if is_torso_module(m) for v in leaves.values())
+    optimizer = make_partitioned_optimizer(optax.adam(1e-2), params, freeze_torso=True)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    for module, leaves in updates.items():
+        for name, value in leaves.items():
+            assert bool(jnp.all(value == 0)) == is_torso_module(module), f"{module}/{name}"
