@@ -7,7 +7,9 @@ stays fast.
 """
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 from typing import Sequence
@@ -34,12 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
+def _quiet_gym_notice() -> None:
+    """Acme 0.4.0 imports `gym` (0.23.1, pinned for it), which prints a three-line "please
+    upgrade to Gymnasium" notice on import; this project uses ale-py directly.  Import it once
+    with that print captured, so it does not land in every command's output (an import error
+    would still raise)."""
+    if "gym" in sys.modules:
+        return
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            import gym  # noqa: F401
+    except ImportError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    _quiet_gym_notice()
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as error:

@@ -22,7 +22,13 @@ def register(subparsers) -> None:
         "--steps", type=int, help="environment steps per game (last episode truncated)"
     )
     budget.add_argument("--episodes", type=int, help="complete episodes per game")
-    parser.add_argument("--policy", default="random", help="behaviour policy (default: random)")
+    parser.add_argument(
+        "--policy", default="random",
+        help="behaviour policy: random (default), or checkpoint (epsilon-greedy with a saved "
+             "network: --checkpoint RUN_DIR [--epsilon E])")
+    parser.add_argument("--checkpoint", default=None, help="run directory, for --policy checkpoint")
+    parser.add_argument("--epsilon", type=float, default=0.01,
+                        help="exploration of --policy checkpoint (default 0.01)")
     parser.add_argument("--out", required=True, help="TFDS data_dir to write into")
     parser.add_argument(
         "--run", type=int, default=1, help="run number k of {Game}_run_{k} (default 1)"
@@ -57,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_kwargs(args: argparse.Namespace, game: str) -> tuple:
+    if args.policy != "checkpoint":
+        return ()
+    if not args.checkpoint:
+        raise ValueError("--policy checkpoint needs --checkpoint RUN_DIR")
+    return (("checkpoint", args.checkpoint), ("game", game), ("epsilon", args.epsilon))
+
+
 def _configs(args: argparse.Namespace, games: list[str], config_class) -> list:
     return [
         config_class(
@@ -65,6 +79,7 @@ def _configs(args: argparse.Namespace, games: list[str], config_class) -> list:
             num_steps=args.steps,
             num_episodes=args.episodes,
             policy=args.policy,
+            policy_kwargs=_policy_kwargs(args, game),
             seed=args.seed + 7919 * index + 104729 * args.run,
             sticky_action_prob=args.sticky_action_prob,
             max_episode_frames=args.max_episode_frames,

@@ -17,6 +17,7 @@ not have yet: register their factories with `register_policy` when they exist.
 """
 
 import dataclasses
+import importlib
 import multiprocessing
 import os
 import pathlib
@@ -50,16 +51,35 @@ class UniformRandomPolicy:
         return int(self._rng.integers(self.num_actions))
 
 
-# name -> factory(num_actions, seed, **kwargs) -> Policy
+# name -> factory(num_actions, seed, **kwargs) -> Policy, or "module:attribute" naming one.
+# Collection workers are spawned processes: a factory registered at run time in the parent does
+# not exist there, but an import string resolves in any process.  Strings also keep this layer
+# free of imports from the agent layer above it.
 PolicyFactory = Callable[..., Policy]
-POLICY_FACTORIES: dict[str, PolicyFactory] = {"random": UniformRandomPolicy}
+POLICY_FACTORIES: dict[str, PolicyFactory | str] = {
+    "random": UniformRandomPolicy,
+    # epsilon-greedy with a saved Q-network: policy_kwargs checkpoint=RUN_DIR, game=..., epsilon=
+    "checkpoint": "scaled_ql.agents.scaled_ql.actor:CheckpointPolicy",
+}
 
 
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    """Makes `factory(num_actions, seed, **policy_kwargs)` available as `--policy name`."""
+def register_policy(name: str, factory: PolicyFactory | str) -> None:
+    """Makes `factory(num_actions, seed, **policy_kwargs)` available as `--policy name`.
+
+    Pass a "module:attribute" string for policies that collection worker processes must find.
+    """
     if name in POLICY_FACTORIES:
         raise ValueError(f"policy {name!r} is already registered")
     POLICY_FACTORIES[name] = factory
+
+
+def resolve_policy_factory(name: str) -> PolicyFactory:
+    """The factory registered as `name` (importing it if registered as a string)."""
+    factory = POLICY_FACTORIES[name]
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +179,7 @@ def collect_run(
         max_episode_frames=config.max_episode_frames,
         seed=config.seed,
     )
-    policy = POLICY_FACTORIES[config.policy](
+    policy = resolve_policy_factory(config.policy)(
         env.num_actions, config.seed + 1, **dict(config.policy_kwargs)
     )
     provenance = {

@@ -2,8 +2,18 @@
 
 They build everything through `ScaledQLBuilder`, like the Launchpad programs in
 `scaled_ql.launchpad_programs`, so one process and a distributed program train the same agent.
+The names below load their module (and Acme, TensorFlow) on first use, so importing a light
+runner module such as `scaled_ql.runners.demo` for its config does not pay for the others.
 """
 
-from scaled_ql.runners.pretrain import PretrainConfig, PretrainSummary, run_pretrain
+import importlib
 
-__all__ = ["PretrainConfig", "PretrainSummary", "run_pretrain"]
+_LAZY = {"PretrainConfig": "pretrain", "PretrainSummary": "pretrain", "run_pretrain": "pretrain"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"scaled_ql.runners.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'scaled_ql.runners' has no attribute {name!r}")

@@ -19,9 +19,6 @@ import dataclasses
 import pathlib
 import shutil
 
-from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
-from scaled_ql.runners.pretrain import PretrainConfig, PretrainSummary, run_pretrain
-
 DEMO_GAMES = ("Pong", "Breakout", "Boxing")
 
 
@@ -54,8 +51,10 @@ class DemoConfig:
     progress: bool = True
 
 
-def demo_agent_config(batch_size: int) -> ScaledQLConfig:
+def demo_agent_config(batch_size: int):
     """A small Scaled QL network: Nature CNN torso + spatial embedding + feature norm."""
+    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+
     return ScaledQLConfig(
         network=NetworkConfig(torso="nature", feed_forward_size=256, num_groups=8),
         batch_size=batch_size, learning_rate=2.5e-4, target_update_period=250)
@@ -75,7 +74,7 @@ def behaviour_returns(data_dir: str, games: tuple[str, ...]) -> dict[str, float]
     return means
 
 
-def format_demo_table(summary: PretrainSummary, behaviour: dict[str, float]) -> str:
+def format_demo_table(summary, behaviour: dict[str, float]) -> str:
     """The demo's closing table: the data's (behaviour policy's) return next to the agent's."""
     import numpy as np
 
@@ -92,11 +91,12 @@ def format_demo_table(summary: PretrainSummary, behaviour: dict[str, float]) -> 
     return "\n".join(lines)
 
 
-def run_demo(config: DemoConfig) -> tuple[PretrainSummary, pathlib.Path, dict[str, float]]:
+def run_demo(config: DemoConfig) -> tuple:
     """Runs the three stages; returns the training summary, the report's path and the
     behaviour policy's mean return per game."""
     from scaled_ql.datasets import CollectConfig, collect_games
     from scaled_ql.evaluation import write_report
+    from scaled_ql.runners.pretrain import PretrainConfig, run_pretrain
 
     out = pathlib.Path(config.out_dir).absolute()
     data_dir, run_dir, report_dir = out / "data", out / "run", out / "report"

@@ -80,3 +80,35 @@ class FixedVariableSource:
 
     def get_variables(self, names):
         return [self._params for _ in names]
+
+
+class CheckpointPolicy:
+    """Epsilon-greedy with a saved network's head for one game: a collection behaviour policy.
+
+    `scaled-ql collect --policy checkpoint --checkpoint RUN_DIR [--epsilon E]` builds it in each
+    collection process (`scaled_ql.datasets.collect` names it by import path).  Episodes are
+    stamped with `checkpoint_id` (which policy snapshot made them, as in rlu_atari).
+    """
+
+    def __init__(self, num_actions: int, seed: int, *, checkpoint: str, game: str,
+                 epsilon: float = 0.01, checkpoint_id: int = 0):
+        from scaled_ql.runners.evaluate import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint)
+        if game not in loaded.meta.games:
+            raise ValueError(f"checkpoint {checkpoint} has no head for {game}; its games are "
+                             f"{list(loaded.meta.games)}")
+        head = loaded.meta.games.index(game)
+        if loaded.meta.num_actions[head] != num_actions:
+            raise ValueError(f"checkpoint {checkpoint}: the {game} head has "
+                             f"{loaded.meta.num_actions[head]} actions, the environment "
+                             f"{num_actions}")
+        self.checkpoint_id = checkpoint_id
+        self._params = loaded.params
+        self._policy = jax.jit(make_policy(loaded.networks, head, epsilon,
+                                           loaded.config.compute_dtype))
+        self._key = jax.random.PRNGKey(seed)
+
+    def __call__(self, observation) -> int:
+        self._key, key = jax.random.split(self._key)
+        return int(self._policy(self._params, key, observation[None])[0])
