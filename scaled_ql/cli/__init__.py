@@ -12,6 +12,7 @@ import importlib
 import io
 import os
 import sys
+import warnings
 from typing import Sequence
 
 # Order = order in `scaled-ql --help`.
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    # The pinned TF 2.8 / TFDS / Acme stack raises DeprecationWarnings (distutils, jax.tree_map)
+    # at import and on every call site; they are for those projects' maintainers, not users.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     _quiet_gym_notice()
     try:
         return int(args.func(args) or 0)

@@ -31,8 +31,10 @@ import numpy as np
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.runners import run_dir as run_dir_lib
-from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
-from scaled_ql.runners.pretrain import PretrainSummary, summarize, write_summary
+from scaled_ql.runners.evaluate import make_evaluator
+from scaled_ql.runners.loop import finish
+from scaled_ql.runners.loop import train as train_loop
+from scaled_ql.runners.pretrain import PretrainSummary, eval_protocol
 
 CURVE_CSV = "learning_curve.csv"
 CURVE_PNG = "learning_curve.png"
@@ -256,8 +258,6 @@ def flat_config(config: FinetuneOfflineConfig, agent: ScaledQLConfig) -> dict:
 def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
                          ) -> PretrainSummary:
     """Fine-tunes (or continues fine-tuning) as described by `config`; returns the summary."""
-    from tqdm import tqdm
-
     from scaled_ql.agents.scaled_ql.builder import ActingConfig, ScaledQLBuilder
     from scaled_ql.agents.scaled_ql.finetune import freeze_torso
     from scaled_ql.agents.scaled_ql.learning import init_training_state
@@ -300,11 +300,7 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
     num_params = networks.parameter_counts(learner.state.params)["total_used"]
     run_info = RunInfo(name=flat["run_name"], method=flat["method"], seed=config.seed,
                        num_params=int(num_params), config=flat)
-    protocol = EvalProtocol(
-        episodes=config.eval_episodes, epsilon=config.eval_epsilon,
-        sticky_action_prob=config.eval_sticky_action_prob,
-        max_episode_frames=config.eval_max_episode_frames, workers=config.eval_workers,
-        seed=config.seed, progress=config.progress)
+    protocol = eval_protocol(config)
     evaluate = make_evaluator(networks, games, protocol, agent.compute_dtype)
     title = f"{game}: {flat['method']} from {pathlib.Path(config.checkpoint).name}"
 
@@ -327,36 +323,14 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
         write_learning_curve(run_dir, curve_row(game, step, episodes), x="step", title=title)
         return episodes
 
-    steps_per_call = agent.num_sgd_steps_per_step
-    step = start_step
-    episodes = None
     try:
-        if config.eval_at_start and start_step == 0:
-            episodes = evaluate_and_record(0)
-        with run_dir_lib.StopRequested() as stop, tqdm(
-                total=config.steps, initial=start_step, desc=f"finetune {game}", unit="step",
-                disable=not config.progress, dynamic_ncols=True) as bar:
-            while step < config.steps and not stop:
-                learner.step()
-                step += steps_per_call
-                bar.update(steps_per_call)
-                if step % config.log_every < steps_per_call:
-                    bar.set_postfix(loss=f"{learner.last_metrics.get('loss', float('nan')):.4f}")
-                if step % config.checkpoint_every < steps_per_call:
-                    save(step)
-                if config.eval_every and step % config.eval_every < steps_per_call \
-                        and step < config.steps:
-                    episodes = evaluate_and_record(step)
-            stopped_by = stop.signal
-        save(step)
-        if stopped_by is None:
-            episodes = evaluate_and_record(step)
+        episodes = evaluate_and_record(0) if config.eval_at_start and start_step == 0 else None
+        step, stopped_by, episodes = train_loop(
+            learner, start_step=start_step, total_steps=config.steps, log_every=config.log_every,
+            checkpoint_every=config.checkpoint_every, eval_every=config.eval_every, save=save,
+            evaluate=evaluate_and_record, progress=config.progress, desc=f"finetune {game}",
+            episodes=episodes)
     finally:
         csv_file.close()
         checkpointer.close()
-    if stopped_by is not None:
-        return PretrainSummary(str(run_dir), step, stopped_by, {}, {}, None, None)
-    mean_returns, normalized, iqm, ci = summarize(games, episodes, seed=config.seed)
-    summary = PretrainSummary(str(run_dir), step, None, mean_returns, normalized, iqm, ci)
-    write_summary(run_dir, summary)
-    return summary
+    return finish(run_dir, games, step, stopped_by, episodes, config.seed)

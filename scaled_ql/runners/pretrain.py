@@ -27,6 +27,8 @@ from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
 from scaled_ql.runners import run_dir as run_dir_lib
 from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
+from scaled_ql.runners.loop import finish
+from scaled_ql.runners.loop import train as train_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +133,8 @@ def make_logger(run_dir: pathlib.Path):
     return logger, csv_file
 
 
-def eval_protocol(config: PretrainConfig) -> EvalProtocol:
+def eval_protocol(config) -> EvalProtocol:
+    """The evaluation protocol of a run config with `eval_*` fields (pretraining, fine-tuning)."""
     return EvalProtocol(
         episodes=config.eval_episodes, epsilon=config.eval_epsilon,
         sticky_action_prob=config.eval_sticky_action_prob,
@@ -179,8 +182,6 @@ def format_table(summary: PretrainSummary) -> str:
 
 def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSummary:
     """Trains (or continues) the run described by `config`; returns its final summary."""
-    from tqdm import tqdm
-
     from scaled_ql.datasets import EpisodeSelection
     from scaled_ql.evaluation import RunInfo, append_evaluation
 
@@ -224,38 +225,15 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
                           wall_time=time.time() - started)
         return episodes
 
-    steps_per_call = config.agent.num_sgd_steps_per_step
-    step = start_step
-    episodes = None
     try:
-        with run_dir_lib.StopRequested() as stop, tqdm(
-                total=config.steps, initial=start_step, desc="pretrain", unit="step",
-                disable=not config.progress, dynamic_ncols=True) as bar:
-            while step < config.steps and not stop:
-                learner.step()
-                step += steps_per_call
-                bar.update(steps_per_call)
-                if step % config.log_every < steps_per_call:
-                    bar.set_postfix(loss=f"{learner.last_metrics.get('loss', float('nan')):.4f}",
-                                    q=f"{learner.last_metrics.get('mean_q', float('nan')):.3f}")
-                if step % config.checkpoint_every < steps_per_call:
-                    save(step)
-                if config.eval_every and step % config.eval_every < steps_per_call \
-                        and step < config.steps:
-                    episodes = evaluate_and_record(step)
-            stopped_by = stop.signal
-        save(step)
-        if stopped_by is None:
-            episodes = evaluate_and_record(step)
+        step, stopped_by, episodes = train_loop(
+            learner, start_step=start_step, total_steps=config.steps, log_every=config.log_every,
+            checkpoint_every=config.checkpoint_every, eval_every=config.eval_every, save=save,
+            evaluate=evaluate_and_record, progress=config.progress, desc="pretrain")
     finally:
         csv_file.close()
         checkpointer.close()
-    if stopped_by is not None:
-        return PretrainSummary(str(run_dir), step, stopped_by, {}, {}, None, None)
-    mean_returns, normalized, iqm, ci = summarize(builder.games, episodes, seed=config.seed)
-    summary = PretrainSummary(str(run_dir), step, None, mean_returns, normalized, iqm, ci)
-    write_summary(run_dir, summary)
-    return summary
+    return finish(run_dir, builder.games, step, stopped_by, episodes, config.seed)
 
 
 def flat_config(config: PretrainConfig) -> dict:

@@ -82,6 +82,11 @@ class ScaledQLLearner(core.Learner):
         return self._state
 
     @property
+    def steps_per_call(self) -> int:
+        """SGD steps one `step()` takes (config.num_sgd_steps_per_step)."""
+        return self._config.num_sgd_steps_per_step
+
+    @property
     def num_steps(self) -> int:
         """SGD steps taken so far (skipped ones included)."""
         return int(jax.device_get(self._state.step))
