@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # machine's pip config names but does not have; drop only those lines.
 PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 
-.PHONY: venv test demo bench clean-venv freeze lint
+.PHONY: venv test demo clean-venv freeze
 
 venv: $(STAMP)
 
@@ -36,12 +36,6 @@ test: venv
 
 demo: venv
 	$(VENV)/bin/scaled-ql demo
-
-bench: venv
-	$(VPY) -m benchmarks.run_all
-
-lint: venv
-	$(VPY) -m ruff check scaled_ql tests benchmarks
 
 freeze: venv
 	$(VPY) -m pip freeze --exclude-editable | sort -f
