@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_agent_config
-from tests.integration.test_pretrain_local_mp import _processes_with_token
+from tests.integration.processes import processes_with_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def _run(args: list[str], timeout: float):
                                 timeout=timeout)
     finally:
         time.sleep(1.0)
-        leftovers = _processes_with_token(token)
+        leftovers = processes_with_token(token)
         for process in leftovers:
             process.kill()
     return result, leftovers, time.monotonic() - started

@@ -7,21 +7,11 @@ import sys
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.integration.processes import processes_with_token
+
 PROGRAM = Path(__file__).with_name("launchpad_smoke_program.py")
-
-
-def _processes_with_token(token: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("SCALED_QL_TEST_TOKEN") == token:
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 @pytest.mark.slow
@@ -36,7 +26,7 @@ def test_reverb_and_courier_nodes_insert_sample_and_stop(tmp_path):
             env=env, capture_output=True, text=True, timeout=120,
         )
     finally:
-        leftovers = _processes_with_token(token)
+        leftovers = processes_with_token(token)
         for process in leftovers:
             process.kill()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

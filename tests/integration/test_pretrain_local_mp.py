@@ -13,8 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
+
+from tests.integration.processes import processes_with_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,17 +34,6 @@ sys.exit(launch(config, launch_type="local_mp", **spec))
 """
 
 
-def _processes_with_token(token: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("SCALED_QL_TEST_TOKEN") == token:
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
 def _run_launch(spec: dict, timeout: float) -> tuple[subprocess.CompletedProcess, list, float]:
     token = uuid.uuid4().hex
     env = dict(os.environ, SCALED_QL_TEST_TOKEN=token, JAX_PLATFORMS="cpu")
@@ -53,7 +43,7 @@ def _run_launch(spec: dict, timeout: float) -> tuple[subprocess.CompletedProcess
                                 env=env, capture_output=True, text=True, timeout=timeout)
     finally:
         time.sleep(1.0)  # processes killed at the very end need a moment to disappear
-        leftovers = _processes_with_token(token)
+        leftovers = processes_with_token(token)
         for process in leftovers:
             process.kill()
     return result, leftovers, time.monotonic() - started
