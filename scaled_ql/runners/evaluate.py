@@ -5,6 +5,7 @@ epsilon 0.001, all of them configurable.
 """
 
 import dataclasses
+import itertools
 import os
 import pathlib
 from collections.abc import Callable, Sequence
@@ -56,7 +57,12 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
     """
     from scaled_ql.environments.vector import evaluate_policy
 
-    policy = jax.jit(make_multi_game_policy(networks, protocol.epsilon, compute_dtype))
+    multi_game_policy = make_multi_game_policy(networks, protocol.epsilon, compute_dtype)
+
+    @jax.jit
+    def policy(params, base_key, call, observations, heads):
+        return multi_game_policy(params, jax.random.fold_in(base_key, call), observations, heads)
+
     head_of = {game: g for g, game in enumerate(head_games)}
 
     def evaluate(params, step: int, games: Sequence[str] | None = None) -> list:
@@ -65,11 +71,12 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
         if unknown:
             raise ValueError(f"no head for {unknown}; this network has heads for {list(head_games)}")
         heads = np.asarray([head_of[g] for g in games], np.int32)
-        keys = jax.random.split(jax.random.PRNGKey(protocol.seed + 7919 * step), 1 << 20)
-        calls = iter(range(keys.shape[0]))
+        base_key = jax.random.PRNGKey(protocol.seed + 7919 * step)
+        calls = itertools.count()
 
         def act(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
-            return np.asarray(policy(params, keys[next(calls)], observations, heads[game_ids]))
+            return np.asarray(policy(params, base_key, next(calls), observations,
+                                     heads[game_ids]))
 
         return evaluate_policy(
             act, games, protocol.episodes, seed=protocol.seed + step,
