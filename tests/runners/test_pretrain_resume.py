@@ -31,6 +31,11 @@ def _config(data_dir, out_dir, steps):
         progress=False, run_name="scaled_ql-nature", method="scaled_ql")
 
 
+def _checkpoint_steps(run_dir) -> list[int]:
+    """Steps of the complete checkpoints on disk (orbax names them by step)."""
+    return [int(p.name) for p in (Path(run_dir) / "checkpoints").glob("[0-9]*") if p.name.isdigit()]
+
+
 def _restore(run_dir, step, num_actions=(6, 4)):
     config = tiny_agent_config()
     networks = make_networks(config.network, num_actions)
@@ -66,9 +71,10 @@ def test_sigterm_then_resume_continues_from_the_checkpoint(training_data, tmp_pa
                                text=True)
     try:
         deadline = time.time() + 240
-        while not list((run_dir / "checkpoints").glob("6")) and time.time() < deadline:
+        while max(_checkpoint_steps(run_dir), default=0) < 6:
             assert process.poll() is None, process.stdout.read()[-3000:]
-            time.sleep(0.5)
+            assert time.time() < deadline, "no checkpoint >= 6 within 240 s"
+            time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=120)
     finally:
