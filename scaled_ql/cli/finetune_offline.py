@@ -104,14 +104,8 @@ def finetune_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaled_ql.cli.pretrain import report_end_of_run
     from scaled_ql.runners.finetune_offline import CURVE_PNG, run_finetune_offline
-    from scaled_ql.runners.pretrain import format_table
 
     summary = run_finetune_offline(finetune_config(args), resume=args.resume)
-    if summary.stopped_by_signal is not None:
-        print(f"stopped by signal {summary.stopped_by_signal} at step {summary.step}; "
-              f"checkpoint saved in {summary.run_dir}/checkpoints (continue with --resume)")
-        return 128 + summary.stopped_by_signal
-    print(format_table(summary))
-    print(f"run directory: {summary.run_dir} (learning curve: {CURVE_PNG})")
-    return 0
+    return report_end_of_run(summary, f" (learning curve: {CURVE_PNG})")

@@ -107,13 +107,18 @@ def run(args: argparse.Namespace) -> int:
 
         return launch(config, launch_type=args.launch, resume=args.resume)
     from scaled_ql.runners import run_pretrain
+
+    return report_end_of_run(run_pretrain(config, resume=args.resume))
+
+
+def report_end_of_run(summary, note: str = "") -> int:
+    """Prints how a single-process run ended; its exit status (128 + signal if stopped)."""
     from scaled_ql.runners.pretrain import format_table
 
-    summary = run_pretrain(config, resume=args.resume)
     if summary.stopped_by_signal is not None:
         print(f"stopped by signal {summary.stopped_by_signal} at step {summary.step}; "
               f"checkpoint saved in {summary.run_dir}/checkpoints (continue with --resume)")
         return 128 + summary.stopped_by_signal
     print(format_table(summary))
-    print(f"run directory: {summary.run_dir}")
+    print(f"run directory: {summary.run_dir}{note}")
     return 0
