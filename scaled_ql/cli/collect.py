@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     budget.add_argument("--episodes", type=int, help="complete episodes per game")
     parser.add_argument(
         "--policy", default="random",
-        help="behaviour policy: random (default), or checkpoint (epsilon-greedy with a saved "
-             "network: --checkpoint RUN_DIR [--epsilon E])")
+        help="behaviour policy: random (default), checkpoint (epsilon-greedy with a saved "
+             "network: --checkpoint RUN_DIR [--epsilon E]), or online_c51 (an online C51 agent "
+             "that learns while it plays, over --steps steps; use the "
+             "rlu_atari_checkpoints_ordered layout to keep each tenth of its training apart)")
     parser.add_argument("--checkpoint", default=None, help="run directory, for --policy checkpoint")
     parser.add_argument("--epsilon", type=float, default=0.01,
                         help="exploration of --policy checkpoint (default 0.01)")
@@ -64,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _policy_kwargs(args: argparse.Namespace, game: str) -> tuple:
+    if args.policy == "online_c51":
+        if args.steps is None:
+            raise ValueError("--policy online_c51 needs --steps (its training budget)")
+        return (("total_steps", args.steps),)
     if args.policy != "checkpoint":
         return ()
     if not args.checkpoint:

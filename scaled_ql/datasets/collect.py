@@ -9,11 +9,11 @@ The policy seam.  A policy is any object with
 and, optionally, `observe(action, timestep)`, called after every environment step.  Each
 episode is stamped with the `checkpoint_id` the policy had when the episode began, as the DQN
 Replay Dataset stamps each episode with the 1M-step snapshot that played it.  `observe` is
-how an online learning agent would see the stream it is logged on (its whole replay) and bump
-`checkpoint_id` as it saves snapshots.  Policies are built inside the worker process from a
-name in `POLICY_FACTORIES`; today that is "random" only.  An epsilon-greedy policy of a saved
-Q-network checkpoint and an online agent need checkpoints and agents that this package does
-not have yet: register their factories with `register_policy` when they exist.
+how an online learning agent sees the stream it is logged on (its whole replay) and bumps
+`checkpoint_id` as training moves on.  Policies are built inside the worker process from a
+name in `POLICY_FACTORIES`: "random", "checkpoint" (epsilon-greedy with a saved network) and
+"online_c51" (an online C51 agent learning from its own replay while it is logged, the way
+the DQN Replay Dataset was made); `register_policy` adds more.
 """
 
 import dataclasses
@@ -60,6 +60,8 @@ POLICY_FACTORIES: dict[str, PolicyFactory | str] = {
     "random": UniformRandomPolicy,
     # epsilon-greedy with a saved Q-network: policy_kwargs checkpoint=RUN_DIR, game=..., epsilon=
     "checkpoint": "scaled_ql.agents.scaled_ql.actor:CheckpointPolicy",
+    # an online C51 agent learning while it is logged: policy_kwargs total_steps=<budget>
+    "online_c51": "scaled_ql.agents.scaled_ql.online:OnlineC51Policy",
 }
 
 
@@ -164,6 +166,15 @@ def _play_episode(env, policy, budget_left: int | None, on_step) -> tuple[rlds.E
     return episode, len(actions) - 1
 
 
+def _plain(value):
+    """A policy argument as JSON-ready data for the provenance file (configs as dicts)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
 def collect_run(
     config: CollectConfig,
     data_dir: str | os.PathLike,
@@ -185,7 +196,7 @@ def collect_run(
     provenance = {
         "collected_by": "scaled-ql collect",
         "policy": config.policy,
-        "policy_kwargs": dict(config.policy_kwargs),
+        "policy_kwargs": {k: _plain(v) for k, v in config.policy_kwargs},
         "seed": config.seed,
         "sticky_action_prob": config.sticky_action_prob,
         "max_episode_frames": config.max_episode_frames,

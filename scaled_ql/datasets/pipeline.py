@@ -28,7 +28,8 @@ class PipelineConfig:
     Attributes:
       games: the run's ordered game list; a transition's `game_id` indexes it.
       data_dir: TFDS data_dir holding `<layout>/<Game>_run_<k>/<version>/` (None: TFDS default).
-      layout: `rlu_atari` or `rlu_atari_checkpoints_ordered`.
+      layout: `rlu_atari`, `rlu_atari_checkpoints_ordered`, or `auto` (per game/run, the
+        first of those two that exists).
       selection: runs, checkpoint range and episode fraction to read per game.
       transition: stacking, n-step, discount and reward clipping.
       game_weights: sampling weight per game (normalized); None samples games uniformly.
@@ -40,7 +41,7 @@ class PipelineConfig:
 
     games: tuple[str, ...]
     data_dir: str | None = None
-    layout: str = rlds.RLU_ATARI
+    layout: str = rlds.AUTO_LAYOUT
     selection: EpisodeSelection = EpisodeSelection()
     transition: TransitionConfig = TransitionConfig()
     game_weights: tuple[float, ...] | None = None
@@ -61,9 +62,10 @@ class PipelineConfig:
                 raise ValueError(
                     f"game_weights must be >= 0 with a positive sum: {self.game_weights}"
                 )
-        if self.layout not in rlds.LAYOUT_VERSIONS:
+        if self.layout not in (*rlds.LAYOUT_VERSIONS, rlds.AUTO_LAYOUT):
             raise ValueError(
-                f"layout must be one of {sorted(rlds.LAYOUT_VERSIONS)}, got {self.layout!r}"
+                f"layout must be one of {sorted(rlds.LAYOUT_VERSIONS)} or "
+                f"{rlds.AUTO_LAYOUT!r}, got {self.layout!r}"
             )
         for name in ("batch_size", "shuffle_buffer", "episode_cycle"):
             if getattr(self, name) < 1:

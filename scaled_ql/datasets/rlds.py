@@ -32,6 +32,9 @@ import numpy as np
 RLU_ATARI = "rlu_atari"
 RLU_ATARI_ORDERED = "rlu_atari_checkpoints_ordered"
 LAYOUT_VERSIONS = {RLU_ATARI: "1.3.0", RLU_ATARI_ORDERED: "1.1.0"}
+# Readers accept AUTO: the `rlu_atari` layout of a game/run when present, else
+# `rlu_atari_checkpoints_ordered` (what `scaled-ql collect --policy online_c51` usually writes).
+AUTO_LAYOUT = "auto"
 INCOMPLETE_PREFIX = "incomplete."
 FRAME_SHAPE = (84, 84, 1)  # one grayscale frame per RLDS step
 PROVENANCE_FILE = "scaled_ql_provenance.json"

@@ -191,10 +191,20 @@ def open_run(
 
     `data_dir=None` is TFDS's default (`~/tensorflow_datasets`).  Nothing is downloaded: a
     missing dataset raises `DatasetNotFoundError` saying where it was looked for.
+    `layout="auto"` opens the `rlu_atari` layout when it exists, else the checkpoint-ordered one.
     """
     import tensorflow_datasets as tfds
 
     game = _check_game(game)
+    if layout == rlds.AUTO_LAYOUT:
+        try:
+            return open_run(game, run, data_dir=data_dir, layout=rlds.RLU_ATARI)
+        except DatasetNotFoundError as error:
+            try:
+                return open_run(game, run, data_dir=data_dir, layout=rlds.RLU_ATARI_ORDERED)
+            except DatasetNotFoundError:
+                raise DatasetNotFoundError(
+                    f"{error} (nor a {rlds.RLU_ATARI_ORDERED} dataset)") from None
     if layout not in rlds.LAYOUT_VERSIONS:
         raise ValueError(f"layout must be one of {sorted(rlds.LAYOUT_VERSIONS)}, got {layout!r}")
     name = f"{layout}/{rlds.config_name(game, run)}"

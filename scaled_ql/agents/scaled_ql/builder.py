@@ -164,7 +164,7 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
 
         kwargs = {} if selection is None else {"selection": selection}
         pipeline = PipelineConfig(
-            games=self._games, data_dir=data_dir, layout=layout or rlds.RLU_ATARI,
+            games=self._games, data_dir=data_dir, layout=layout or rlds.AUTO_LAYOUT,
             transition=self.transition_config(),
             game_weights=self._game_weights, batch_size=self.learner_batch_size,
             shuffle_buffer=shuffle_buffer, seed=seed, **kwargs)
