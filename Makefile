@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # machine's pip config names but does not have; drop only those lines.
 PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 
-.PHONY: venv test demo clean-venv freeze
+.PHONY: venv test demo study clean-venv freeze
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ test: venv
 
 demo: venv
 	$(VENV)/bin/scaled-ql demo
+
+# The small-scale reproduction of docs/RESULTS.md (about two hours on 2 cores; resumable).
+study: venv
+	$(VPY) scripts/study.py $(STUDY_ARGS)
 
 freeze: venv
 	$(VPY) -m pip freeze --exclude-editable | sort -f
