@@ -52,15 +52,17 @@ def _quiet_gym_notice() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The pinned TF 2.8 / TFDS / Acme stack raises DeprecationWarnings (distutils, jax.tree_map)
+    # at import and on every call site; they are for those projects' maintainers, not users.
+    # Set after gym's import (its logger sets DeprecationWarnings to "once") and before the
+    # parser is built (building it imports the subcommands' modules).
+    _quiet_gym_notice()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    # The pinned TF 2.8 / TFDS / Acme stack raises DeprecationWarnings (distutils, jax.tree_map)
-    # at import and on every call site; they are for those projects' maintainers, not users.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    _quiet_gym_notice()
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
