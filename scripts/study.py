@@ -53,7 +53,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=2_000, help="SGD steps per pre-training run")
     parser.add_argument("--finetune-steps", type=int, default=1_000)
     parser.add_argument("--online-env-steps", type=int, default=3_000)
-    parser.add_argument("--variant", default="Breakout:12:0", help="GAME:MODE:DIFFICULTY")
+    parser.add_argument("--variant", default="Freeway:1:0", help="GAME:MODE:DIFFICULTY")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--eval-episodes", type=int, default=3)
