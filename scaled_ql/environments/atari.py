@@ -18,9 +18,16 @@ Preprocessing is the one the DQN Replay Dataset (and so `rlu_atari`) was recorde
 
 Game names are checked against the catalogue before ALE sees them: ALE ends the whole
 process on a ROM it cannot load instead of raising.
+
+`step` is the hot loop of evaluation and of the actors, so it works in preallocated buffers:
+the two screens are read into fixed arrays, max-pooled in place, resized straight into the
+oldest slot of a ring of four frames, and the observation is one `cv2.merge` of the ring
+(the only per-step allocation, and the copy the caller owns).  See `docs/ENVIRONMENTS.md`
+(Throughput) for what this costs next to raw ALE.
 """
 
 import operator
+import struct
 
 import cv2
 import dm_env
@@ -33,6 +40,9 @@ FRAME_SIZE = 84
 STACK_SIZE = 4
 DEFAULT_MAX_EPISODE_FRAMES = 108_000  # 30 minutes at 60 frames per second.
 _MAX_SEED = 2**31 - 1  # ALE's `random_seed` is a signed 32-bit int.
+_FRAME_SHAPE = (FRAME_SIZE, FRAME_SIZE)
+_ONE, _ZERO = np.float32(1.0), np.float32(0.0)  # Discounts (numpy scalars are immutable).
+_FIRST, _MID, _LAST = dm_env.StepType.FIRST, dm_env.StepType.MID, dm_env.StepType.LAST
 
 
 def _quiet_ale():
@@ -59,6 +69,9 @@ class AtariEnvironment(dm_env.Environment):
     With `render_rgb=True` the observation is a dict {"pixels": uint8 [84, 84, 4],
     "rgb": uint8 [210, 160, 3]} where "rgb" is the raw screen of the step's last frame (for
     videos).  `render()` returns that raw screen in either setting.
+
+    `reseed(seed)` turns the environment into a new one with that seed, bit for bit, without
+    ALE's ~0.1 s ROM load (batched evaluation does this between episodes of a game).
     """
 
     def __init__(
@@ -106,30 +119,32 @@ class AtariEnvironment(dm_env.Environment):
         self._frame_skip = int(frame_skip)
         self._terminal_on_life_loss = terminal_on_life_loss
         self._render_rgb = render_rgb
+        self._mode, self._difficulty = mode, difficulty
 
         ale_py = _quiet_ale()
         self._ale = ale = ale_py.ALEInterface()
-        ale.setInt("random_seed", int(seed))
+        self._rom_path = ale_py.roms.get_rom_path(self._info.rom_id)
         ale.setFloat("repeat_action_probability", float(sticky_action_prob))
         ale.setInt("frame_skip", 1)  # We skip frames ourselves, to max over the last two.
-        ale.setInt("max_num_frames_per_episode", 0)  # We apply the cap ourselves (truncation).
+        # We apply the cap ourselves (truncation); with 0 here ALE's `game_over()` is the game's
+        # own end, so the hot loop can call it without `with_truncation=False`.
+        ale.setInt("max_num_frames_per_episode", 0)
         ale.setBool("color_averaging", False)
-        ale.loadROM(ale_py.roms.get_rom_path(self._info.rom_id))
-        if mode is not None:
-            ale.setMode(int(mode))
-        if difficulty is not None:
-            ale.setDifficulty(int(difficulty))
+        self._load_rom(int(seed))
         action_set = ale.getLegalActionSet() if full_action_space else ale.getMinimalActionSet()
         self._actions = tuple(action_set)
+        # What `reseed` restores: the emulator right after loading, with its random generator.
+        self._fresh_state = _state_bytes(ale.cloneState(include_rng=True))
+        self._fresh_seed = int(seed)
 
         height, width = ale.getScreenDims()
-        # Grayscale screens of the two most recent emulator frames; [0] older, [1] newer.
-        self._screens = np.zeros((2, height, width), dtype=np.uint8)
+        # Grayscale screens of the step's last two emulator frames, and their max.
+        self._screen_old = np.zeros((height, width), dtype=np.uint8)
+        self._screen_new = np.zeros((height, width), dtype=np.uint8)
         self._maxed = np.zeros((height, width), dtype=np.uint8)
-        self._stack = np.zeros((FRAME_SIZE, FRAME_SIZE, STACK_SIZE), dtype=np.uint8)
-        # The same memory seen as one little-endian uint32 per pixel (byte k = frame k), so
-        # dropping the oldest frame is one shift instead of a strided copy (~15x faster).
-        self._stack_u32 = self._stack.view("<u4")  # [84, 84, 1]
+        # The frame stack as a ring of four contiguous frames, oldest first: a step resizes
+        # into the oldest one, moves it to the end, and merges the four into the observation.
+        self._frames = [np.zeros(_FRAME_SHAPE, dtype=np.uint8) for _ in range(STACK_SIZE)]
         self._rgb = np.zeros((height, width, 3), dtype=np.uint8)
         self._episode_frames = 0
         self._lives = 0
@@ -174,51 +189,66 @@ class AtariEnvironment(dm_env.Environment):
         self._lives = self._ale.lives()
         self._needs_reset = False
         self._continue_game = False
-        self._stack[:] = 0
-        self._grab_screen(1)
-        self._screens[0] = self._screens[1]
-        self._push_frame()
-        return dm_env.restart(self._observation())
+        for frame in self._frames:
+            frame.fill(0)
+        self._ale.getScreenGrayscale(self._screen_new)
+        return dm_env.TimeStep(_FIRST, None, None, self._push_frame(self._screen_new))
 
     def step(self, action) -> dm_env.TimeStep:
         """Plays `action` (index into the action set) for `frame_skip` emulator frames."""
         if self._needs_reset:
             return self.reset()
-        ale, ale_action = self._ale, self._actions[self._check_action(action)]
-        reward = 0.0
-        game_over = False
-        frames_left = self._max_episode_frames - self._episode_frames
-        num_frames = min(self._frame_skip, frames_left)
+        try:
+            index = operator.index(action)  # ints, numpy ints and 0-d integer arrays.
+        except TypeError:
+            index = -1
+        if not 0 <= index < len(self._actions):
+            raise ValueError(
+                f"{self._info.name}: action must be an int in [0, {len(self._actions)}), "
+                f"got {action!r}"
+            )
+        ale = self._ale
+        act, game_over, ale_action = ale.act, ale.game_over, self._actions[index]
+        reward = 0
+        ended = False
+        num_frames = self._max_episode_frames - self._episode_frames
+        if num_frames > self._frame_skip:
+            num_frames = self._frame_skip
+        first_kept = num_frames - 2  # Keep the screens of the step's last two frames.
         for frame in range(num_frames):
-            reward += ale.act(ale_action)
-            game_over = ale.game_over(with_truncation=False)
-            if game_over:
+            reward += act(ale_action)
+            if game_over():
+                ended = True
                 num_frames = frame + 1
                 break
-            # Keep the screens of the step's last two frames for the max.
-            if frame >= num_frames - 2:
-                self._grab_screen(frame - num_frames + 2)
+            if frame >= first_kept:
+                ale.getScreenGrayscale(
+                    self._screen_new if frame > first_kept else self._screen_old
+                )
         self._episode_frames += num_frames
-        if game_over or num_frames < 2:
+        if ended or num_frames < 2:
             # Ended early: the final screen alone (no max) is the last frame of the episode.
-            self._grab_screen(1)
-            self._screens[0] = self._screens[1]
-        self._push_frame()
-        observation = self._observation()
+            ale.getScreenGrayscale(self._screen_new)
+            observation = self._push_frame(self._screen_new)
+        else:
+            observation = self._push_frame(
+                np.maximum(self._screen_old, self._screen_new, out=self._maxed)
+            )
         reward = np.float32(reward)
 
-        lives = ale.lives()
-        life_lost = lives < self._lives
-        self._lives = lives
-        truncated = self._episode_frames >= self._max_episode_frames
-        if game_over or (self._terminal_on_life_loss and life_lost):
+        life_lost = False
+        if self._terminal_on_life_loss:
+            lives = ale.lives()
+            life_lost = lives < self._lives
+            self._lives = lives
+        if ended or life_lost:
             self._needs_reset = True
-            self._continue_game = not game_over and not truncated
-            return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(0.0), observation)
-        if truncated:
+            self._continue_game = not ended and self._episode_frames < self._max_episode_frames
+            return dm_env.TimeStep(_LAST, reward, _ZERO, observation)
+        if self._episode_frames >= self._max_episode_frames:
             self._needs_reset = True
-            return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(1.0), observation)
-        return dm_env.TimeStep(dm_env.StepType.MID, reward, np.float32(1.0), observation)
+            return dm_env.TimeStep(_LAST, reward, _ONE, observation)
+        return dm_env.TimeStep(_MID, reward, _ONE, observation)
 
     def observation_spec(self):
         pixels = specs.BoundedArray(
@@ -240,6 +270,26 @@ class AtariEnvironment(dm_env.Environment):
 
     def close(self) -> None:
         self._ale = None
+
+    def reseed(self, seed: int) -> None:
+        """Turns this environment into what a new one with this `seed` (same game and options)
+        would be: the next `step` or `reset` starts a new game, bit for bit as it would there.
+
+        Instead of loading the ROM again (~0.1 s in ALE) this restores the emulator state saved
+        right after loading, with ALE's random generator (the sticky actions) seeded by `seed`:
+        about 1 ms.  Should the saved state not have the layout this expects (another ale-py),
+        it falls back to reloading the ROM; tests check both against fresh environments.
+        """
+        self.validate_arguments(self._info.name, seed=seed)
+        state = _reseeded_state(self._fresh_state, self._fresh_seed, int(seed))
+        if state is None:
+            self._load_rom(int(seed))
+        else:
+            self._ale.restoreState(state)
+        self._episode_frames = 0
+        self._lives = 0
+        self._needs_reset = True
+        self._continue_game = False
 
     # --- Extras -------------------------------------------------------------------------------
 
@@ -283,31 +333,73 @@ class AtariEnvironment(dm_env.Environment):
 
     # --- Internals ----------------------------------------------------------------------------
 
-    def _check_action(self, action) -> int:
-        try:
-            index = operator.index(action)  # ints, numpy ints and 0-d integer arrays.
-        except TypeError:
-            index = None
-        if index is None or not 0 <= index < len(self._actions):
-            raise ValueError(
-                f"{self._info.name}: action must be an int in [0, {len(self._actions)}), "
-                f"got {action!r}"
-            )
-        return index
+    def _load_rom(self, seed: int) -> None:
+        ale = self._ale
+        ale.setInt("random_seed", seed)
+        ale.loadROM(self._rom_path)
+        if self._mode is not None:
+            ale.setMode(int(self._mode))
+        if self._difficulty is not None:
+            ale.setDifficulty(int(self._difficulty))
 
-    def _grab_screen(self, index: int) -> None:
-        self._ale.getScreenGrayscale(self._screens[index])
-
-    def _push_frame(self) -> None:
-        np.maximum(self._screens[0], self._screens[1], out=self._maxed)
-        frame = cv2.resize(self._maxed, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
-        np.right_shift(self._stack_u32, 8, out=self._stack_u32)  # Frames 1..3 -> 0..2.
-        self._stack[..., -1] = frame  # [84, 84]
-        if self._render_rgb:
-            self._ale.getScreenRGB(self._rgb)
-
-    def _observation(self):
-        pixels = self._stack.copy()  # [84, 84, 4]; a copy: the stack is updated in place.
+    def _push_frame(self, screen: np.ndarray):
+        """Resizes `screen` [210, 160] into the frame ring; returns the new observation."""
+        frames = self._frames
+        newest = frames.pop(0)  # The oldest frame's buffer becomes the newest frame.
+        cv2.resize(screen, _FRAME_SHAPE, dst=newest, interpolation=cv2.INTER_AREA)
+        frames.append(newest)
+        pixels = cv2.merge(frames)  # [84, 84, 4], oldest first; a new array the caller owns.
         if not self._render_rgb:
             return pixels
+        self._ale.getScreenRGB(self._rgb)
         return {"pixels": pixels, "rgb": self._rgb.copy()}
+
+
+# --- Reseeding without reloading the ROM -----------------------------------------------------
+#
+# `ALEState.__getstate__()[0]` is ALE's `ALEState::serialize()`: six int32 (paddles, frame
+# numbers, mode, difficulty), the emulator state as an int32-length-prefixed string, then two
+# int32 (paddle limits).  With `include_rng=True` that emulator string ends with a bool and
+# the random generator as a length-prefixed string: a `std::mt19937` written by `operator<<`
+# (624 state words and the position, space separated).  Nothing else in the state depends on
+# the seed, so swapping that text for the generator of another seed gives exactly the state
+# a fresh `loadROM` with that seed would have.  Every assumption is checked; any mismatch
+# returns None and the caller reloads the ROM instead.
+
+_INT32 = struct.Struct("<i")
+
+
+def _state_bytes(state) -> bytes:
+    return state.__getstate__()[0]
+
+
+def _mt19937_text(seed: int) -> bytes:
+    """`std::mt19937(seed)` as libstdc++'s `operator<<` writes it (no numbers drawn yet)."""
+    words = [seed & 0xFFFFFFFF]
+    for i in range(1, 624):
+        previous = words[-1]
+        words.append((1812433253 * (previous ^ (previous >> 30)) + i) & 0xFFFFFFFF)
+    return (" ".join(map(str, words)) + " 624").encode()
+
+
+def _reseeded_state(fresh: bytes, fresh_seed: int, seed: int):
+    """The ALEState `fresh` (saved right after loading with `fresh_seed`) with `seed` instead."""
+    import ale_py
+
+    old, new = _mt19937_text(fresh_seed), _mt19937_text(seed)
+    if len(fresh) < 36:
+        return None
+    (inner_length,) = _INT32.unpack_from(fresh, 24)
+    inner_end = 28 + inner_length
+    rng_at = inner_end - len(old)
+    if (
+        inner_end + 8 != len(fresh)
+        or fresh[rng_at:inner_end] != old
+        or _INT32.unpack_from(fresh, rng_at - 4)[0] != len(old)
+    ):
+        return None
+    inner = fresh[28 : rng_at - 4] + _INT32.pack(len(new)) + new
+    data = fresh[:24] + _INT32.pack(len(inner)) + inner + fresh[inner_end:]
+    state = ale_py.ALEState.__new__(ale_py.ALEState)
+    state.__setstate__((data,))
+    return state

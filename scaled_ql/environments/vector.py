@@ -7,14 +7,21 @@ The main process serves each group as soon as it reports: one policy call on tha
 batch of observations, then its actions go back.  Meanwhile the worker steps its other
 group, so it never sits waiting for the policy or for the main process to be scheduled, and
 there is no barrier across workers: all cores stay busy.  With `num_workers=0` everything
-runs in-process, one batch over all slots.  We batch our own `AtariEnvironment` rather than
-`ale_py.vector_env.AtariVectorEnv` because the latter runs one game per instance, has no ALE
-modes or difficulties, and does its own (differently resized) preprocessing: evaluation must
-see exactly the pixels the data and the training actors see.
+runs in-process, one batch over all slots.
+
+We batch our own `AtariEnvironment` rather than `ale_py.vector_env.AtariVectorEnv`.  Its
+frames are the same (grayscale, max of the last two frames, OpenCV `INTER_AREA` to 84x84,
+zero-padded stack: bit for bit equal to ours in our tests with sticky actions off), but it
+runs one game per instance, has no ALE modes or difficulties, counts its step cap in agent
+steps, seeds per instance rather than per episode, and costs about as much CPU per agent
+step as our environment (slightly more in our measurements: docs/ENVIRONMENTS.md).
 
 Reproducibility: episode k of game g always gets the same ALE seed (derived from `seed`, the
-game's name and k) and runs in a fresh environment, so returns do not depend on the number
-of workers, the slot layout, or the order of `games` (given a deterministic policy).
+game's name and k) and starts from the state a fresh environment with that seed starts from
+(a slot reuses its environment for the next episode of the same game via
+`AtariEnvironment.reseed`, which restores exactly that state), so returns do not depend on
+the number of workers, the slot layout, or the order of `games` (given a deterministic
+policy).
 
 Workers are forked from a multiprocessing fork server (safe when the caller holds JAX/TF
 threads), so a script that calls `evaluate_policy` with workers needs the usual
@@ -66,8 +73,10 @@ def evaluate_policy(
     Args:
       policy: `policy(observations, game_ids) -> actions`; observations uint8 [B, 84, 84, 4],
         game_ids int32 [B] indexing `games`, actions int [B] indexing each game's minimal
-        action set.  B varies from call to call (a group's running episodes).  Exploration
-        (e.g. eval epsilon 0.001) is the policy's business.
+        action set.  B varies from call to call (a group's running episodes).  Both arrays
+        are valid during the call only (they may be views of buffers that the next steps
+        overwrite): copy what you keep.  Exploration (e.g. eval epsilon 0.001) is the
+        policy's business.
       games: catalogue names, validated (with close matches) before anything starts.
       num_episodes: episodes per game.
       seed: base seed; see `episode_seed`.
@@ -134,23 +143,29 @@ class _Server:
 
     def __call__(self, observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray | None:
         """Actions for all slots of a group (0 for idle ones); None when the group is done."""
-        active = np.flatnonzero(game_ids >= 0)  # [B] running slots.
-        if active.size == 0:
-            return None
-        batch_ids = game_ids[active]
-        actions = np.asarray(self._policy(observations[active], batch_ids))  # [B]
+        if game_ids.min() >= 0:  # Every slot is running (the usual case): no gather, no copy.
+            active, batch_ids, batch = None, game_ids, observations
+        else:
+            active = np.flatnonzero(game_ids >= 0)  # [B] running slots.
+            if active.size == 0:
+                return None
+            batch_ids, batch = game_ids[active], observations[active]
+        actions = np.asarray(self._policy(batch, batch_ids))  # [B]
         if actions.shape != batch_ids.shape or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(
                 f"policy must return integer actions of shape {batch_ids.shape}, got "
                 f"{actions.dtype} {actions.shape}"
             )
-        bad = np.flatnonzero((actions < 0) | (actions >= self._num_actions[batch_ids]))
-        if bad.size:
-            info = self._infos[batch_ids[bad[0]]]
+        bad = (actions < 0) | (actions >= self._num_actions[batch_ids])
+        if bad.any():
+            first = np.flatnonzero(bad)[0]
+            info = self._infos[batch_ids[first]]
             raise ValueError(
-                f"policy returned action {actions[bad[0]]} for {info.name}, whose minimal "
+                f"policy returned action {actions[first]} for {info.name}, whose minimal "
                 f"action set has {info.num_actions} actions"
             )
+        if active is None:
+            return actions
         slot_actions = np.zeros(len(game_ids), np.int64)  # [slots]
         slot_actions[active] = actions
         return slot_actions

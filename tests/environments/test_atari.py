@@ -11,7 +11,8 @@ import dm_env
 import numpy as np
 import pytest
 
-from scaled_ql.environments import AtariEnvironment
+from scaled_ql.environments import AtariEnvironment, get_game
+from scaled_ql.environments import atari as atari_module
 
 
 def _rollout(env: AtariEnvironment, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,41 +53,72 @@ def test_specs_are_exact():
     env.discount_spec().validate(timestep.discount)
 
 
-def test_preprocessing_matches_an_independent_computation_bit_for_bit():
-    """Steps a second, bare ALEInterface by hand and preprocesses its screens with numpy+cv2."""
-    seed, game, sticky = 7, "ms_pacman", 0.25
-    env = AtariEnvironment("MsPacman", seed=seed, sticky_action_prob=sticky)
+def _reference_ale(game: str, seed: int, sticky: float):
+    """A second, bare ALEInterface set up as AtariEnvironment sets up its own."""
     ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     ref = ale_py.ALEInterface()
     ref.setInt("random_seed", seed)
     ref.setFloat("repeat_action_probability", sticky)
-    ref.loadROM(ale_py.roms.get_rom_path(game))
+    ref.loadROM(ale_py.roms.get_rom_path(get_game(game).rom_id))
     ref.reset_game()
+    return ref
+
+
+def _expected_frame(screen_a, screen_b):
+    return cv2.resize(np.maximum(screen_a, screen_b), (84, 84), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("game", ["MsPacman", "Pong", "Breakout", "Seaquest", "SpaceInvaders"])
+def test_preprocessing_matches_an_independent_computation_bit_for_bit(game):
+    """Steps a second, bare ALEInterface by hand and preprocesses its screens with numpy+cv2."""
+    seed, sticky = 7, 0.25
+    env = AtariEnvironment(game, seed=seed, sticky_action_prob=sticky)
+    ref = _reference_ale(game, seed, sticky)
     minimal = ref.getMinimalActionSet()
 
-    def expected(screen_a, screen_b):
-        return cv2.resize(np.maximum(screen_a, screen_b), (84, 84), interpolation=cv2.INTER_AREA)
-
     observation = env.reset().observation
-    first = expected(ref.getScreenGrayscale(), ref.getScreenGrayscale())
+    first = _expected_frame(ref.getScreenGrayscale(), ref.getScreenGrayscale())
     np.testing.assert_array_equal(observation[..., -1], first)
     np.testing.assert_array_equal(observation[..., :-1], 0)  # Zero padding before the start.
 
     frames = [first]
-    for action in _random_actions(9, 120, seed=1):
+    for action in _random_actions(len(minimal), 150, seed=1):
         reward = 0
         screens = []
         for _ in range(4):
             reward += ref.act(minimal[action])
             screens.append(ref.getScreenGrayscale())
-        frames.append(expected(screens[-2], screens[-1]))
+        frames.append(_expected_frame(screens[-2], screens[-1]))
         timestep = env.step(action)
         assert timestep.reward == reward
         assert timestep.observation.dtype == np.uint8
+        assert timestep.observation.flags.c_contiguous
         # Newest frame last; the three before it are the previous steps' frames.
         stack = np.stack((4 * [np.zeros_like(first)] + frames)[-4:], axis=-1)
         np.testing.assert_array_equal(timestep.observation, stack)
+        if timestep.last():
+            break
     assert len({f.tobytes() for f in frames}) > 10  # The game really moved.
+
+
+def test_the_last_frame_of_a_game_over_is_the_final_screen_alone():
+    env = AtariEnvironment("Pong", sticky_action_prob=0.0)
+    ref = _reference_ale("Pong", 0, 0.0)
+    env.reset()
+    while True:  # NOOP loses 0-21; the game ends inside some step's frame skip.
+        timestep = env.step(0)
+        screens = []
+        for _ in range(4):
+            ref.act(ref.getMinimalActionSet()[0])
+            if ref.game_over():
+                break
+            screens.append(ref.getScreenGrayscale())
+        if timestep.last():
+            break
+        np.testing.assert_array_equal(timestep.observation[..., -1], _expected_frame(*screens[-2:]))
+    assert ref.game_over() and timestep.discount == 0.0
+    final = ref.getScreenGrayscale()
+    np.testing.assert_array_equal(timestep.observation[..., -1], _expected_frame(final, final))
 
 
 @pytest.mark.parametrize("game", ["Pong", "Breakout"])
@@ -114,6 +146,39 @@ def test_sticky_actions_change_trajectories_only_when_enabled():
     assert not np.array_equal(observations(1, 0.25), observations(2, 0.25))
     # ... and p = 0.25 differs from p = 0 with the same seed.
     assert not np.array_equal(observations(1, 0.25), observations(1, 0.0))
+
+
+def test_ale_vector_env_produces_the_same_frames():
+    """ale_py's AtariVectorEnv (C++ preprocessing) gives our observations bit for bit.
+
+    docs/ENVIRONMENTS.md relies on this when it compares the two; sticky actions off, no
+    no-op or FIRE resets, so both play the same frames.  Its layout is [stack, 84, 84].
+    """
+    from ale_py.vector_env import AtariVectorEnv
+
+    game = "MsPacman"
+    vector = AtariVectorEnv(
+        get_game(game).rom_id,
+        1,
+        num_threads=1,
+        repeat_action_probability=0.0,
+        noop_max=0,
+        use_fire_reset=False,
+        reward_clipping=False,
+    )
+    env = AtariEnvironment(game, sticky_action_prob=0.0)
+    try:
+        theirs, _ = vector.reset(seed=0)
+        np.testing.assert_array_equal(np.moveaxis(env.reset().observation, -1, 0), theirs[0])
+        for action in _random_actions(env.num_actions, 200, seed=6):
+            timestep = env.step(action)
+            theirs, reward, terminated, truncated, _ = vector.step(np.array([action]))
+            if timestep.last() or terminated[0] or truncated[0]:
+                break
+            assert timestep.reward == reward[0]
+            np.testing.assert_array_equal(np.moveaxis(timestep.observation, -1, 0), theirs[0])
+    finally:
+        vector.close()
 
 
 def test_frame_cap_truncates_with_discount_one():
@@ -152,6 +217,44 @@ def test_terminal_on_life_loss_continues_the_same_game():
     assert timestep.first()
     assert env.ale.lives() == lives - 1
     assert env.episode_frames == frames_so_far
+
+
+@pytest.mark.parametrize(
+    "game, variant",
+    [("Pong", {}), ("MsPacman", {}), ("Breakout", {"mode": 4, "difficulty": 1})],
+)
+def test_reseed_plays_exactly_what_a_fresh_environment_plays(game, variant):
+    """`reseed(s)` on a used environment == `AtariEnvironment(game, seed=s)`, sticky actions on."""
+    used = AtariEnvironment(game, seed=777, **variant)
+    actions = _random_actions(used.num_actions, 400, seed=2)
+    _rollout(used, actions[:150])  # Leave it mid-game, with a non-NOOP last action.
+    for seed in (0, 12345, 2**31 - 1):
+        used.reseed(seed)
+        assert used.episode_frames == 0
+        fresh = _rollout(AtariEnvironment(game, seed=seed, **variant), actions)
+        again = _rollout(used, actions)
+        for a, b in zip(fresh, again):
+            np.testing.assert_array_equal(a, b)
+    # Different seeds really are different games (sticky actions differ).
+    used.reseed(1)
+    assert not np.array_equal(_rollout(used, actions)[0], again[0])
+
+
+def test_reseed_reloads_the_rom_when_the_saved_state_is_not_as_expected(monkeypatch):
+    env = AtariEnvironment("Breakout", seed=3)
+    # The saved state holds the generator of seed 3, not of seed 4: the check must notice.
+    assert atari_module._reseeded_state(env._fresh_state, 4, 5) is None
+    assert atari_module._reseeded_state(env._fresh_state[:-1], 3, 5) is None
+    assert atari_module._reseeded_state(env._fresh_state, 3, 5) is not None
+    monkeypatch.setattr(atari_module, "_reseeded_state", lambda *args: None)
+    actions = _random_actions(env.num_actions, 200, seed=4)
+    _rollout(env, actions)
+    env.reseed(5)
+    fresh = _rollout(AtariEnvironment("Breakout", seed=5), actions)
+    for a, b in zip(fresh, _rollout(env, actions)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="seed must be an int"):
+        env.reseed(-1)
 
 
 def test_modes_and_difficulties_change_the_game():

@@ -1,12 +1,14 @@
 """Batched evaluation on real ROMs: results match single-environment rollouts, any layout."""
 
 import pathlib
+from multiprocessing import shared_memory
 
 import numpy as np
 import psutil
 import pytest
 
 from scaled_ql.environments import AtariEnvironment, get_game
+from scaled_ql.environments import vector as vector_module
 from scaled_ql.environments.vector import EpisodeResult, episode_seed, evaluate_policy
 
 GAMES = ("Pong", "Breakout")
@@ -61,6 +63,31 @@ def test_in_process_results_match_single_environment_rollouts():
     assert len({r.seed for r in results}) == 6
 
 
+def test_slots_reuse_their_environment_for_more_episodes_of_its_game(monkeypatch):
+    """Loading a ROM costs ~0.1 s: 2 slots playing 2 x 3 episodes must load each game once."""
+    loads = []
+    load_rom = AtariEnvironment._load_rom
+
+    def counting_load_rom(env, seed):
+        loads.append(env.game.name)
+        load_rom(env, seed)
+
+    monkeypatch.setattr(AtariEnvironment, "_load_rom", counting_load_rom)
+    results = evaluate_policy(
+        pixel_policy,
+        GAMES,
+        3,
+        seed=5,
+        max_episode_frames=CAP,
+        num_workers=0,
+        envs_per_worker=2,
+        progress=False,
+    )
+    assert sorted(loads) == sorted(GAMES)  # One load per slot; the other episodes reseed.
+    monkeypatch.setattr(AtariEnvironment, "_load_rom", load_rom)
+    assert results == [_single_env_episode(g, e, seed=5) for g in GAMES for e in range(3)]
+
+
 @pytest.mark.integration
 def test_worker_processes_give_the_same_results_as_in_process():
     kwargs = {"seed": 9, "max_episode_frames": CAP, "progress": False}
@@ -110,19 +137,26 @@ def _shared_memory_segments() -> set[str]:
 
 
 @pytest.mark.integration
-def test_policy_error_with_workers_shuts_down_cleanly():
-    calls = []
+def test_policy_error_with_workers_shuts_down_cleanly(monkeypatch):
+    calls, created = [], []
 
     def broken(observations, game_ids):
         calls.append(len(_worker_processes()))
         raise KeyError("policy bug")
 
-    segments_before = _shared_memory_segments()
+    class RecordingSharedMemory(shared_memory.SharedMemory):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self.name.lstrip("/"))
+
+    # Only our own segments: other processes on the machine may add and remove theirs.
+    monkeypatch.setattr(vector_module.shared_memory, "SharedMemory", RecordingSharedMemory)
     with pytest.raises(KeyError, match="policy bug"):
         evaluate_policy(broken, GAMES, 2, max_episode_frames=CAP, num_workers=2, progress=False)
     assert calls == [2]  # The error came while both workers were running ...
     assert _worker_processes() == []  # ... and they are gone now,
-    assert _shared_memory_segments() == segments_before  # with their shared memory.
+    assert len(created) == 1 and created[0].startswith("psm_")
+    assert not _shared_memory_segments() & set(created)  # ... with their shared memory.
 
 
 @pytest.mark.parametrize(
