@@ -5,6 +5,12 @@ import pytest
 TRAINING_GAMES = ("Pong", "Breakout")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--reliability-sweep", type=int, default=0, metavar="N",
+        help="tests/reliability: run the long fault sweeps with N kill points (default: off)")
+
+
 @pytest.fixture(scope="session")
 def training_data(tmp_path_factory):
     """A TFDS data_dir with real random-policy RLDS data of Pong and Breakout (400 steps each),

@@ -14,9 +14,20 @@
   stream, and the iterator raises `SamplerTimeoutError` naming the tables and their sizes.
 - Addresses are `localhost:<port>`.  reverb 0.7.3's `reverb.Server` always listens on all
   interfaces (`[::]:<port>`) and has no option to bind to localhost only.
+- Checkpoints: `checkpoint_tables` asks the server for a Reverb checkpoint and records our table
+  settings next to it (`scaled_ql_tables.json` in the checkpoint folder);
+  `start_server(config, checkpoint_dir=...)` restores the newest one.  Reverb restores a table
+  with the settings it was checkpointed with and ignores the ones it is given (size, rate
+  limiter), silently; we compare the recorded settings with the requested ones first and warn
+  (`ReplayConfigChangedWarning`) naming each table and field that differs.
 """
 
 import dataclasses
+import json
+import logging
+import os
+import pathlib
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -29,6 +40,16 @@ TABLE_PREFIX = "transitions/"
 
 class SamplerTimeoutError(TimeoutError):
     """A Reverb table gave no sample within the rate-limiter timeout."""
+
+
+class ReplayConfigChangedWarning(UserWarning):
+    """A Reverb checkpoint being restored was made with other table settings (Reverb keeps the
+    checkpointed ones)."""
+
+
+TABLES_FILE = "scaled_ql_tables.json"
+TABLES_FORMAT = "scaled-ql/reverb-tables"
+_log = logging.getLogger(__name__)
 
 
 def table_name(game: str) -> str:
@@ -105,11 +126,103 @@ def make_tables(config: ReplayTablesConfig) -> list:
     ]
 
 
-def start_server(config: ReplayTablesConfig, port: int | None = None):
-    """A `reverb.Server` with `make_tables(config)`; reach it at `address(server)`."""
+def start_server(config: ReplayTablesConfig, port: int | None = None, *,
+                 checkpoint_dir: str | os.PathLike | None = None):
+    """A `reverb.Server` with `make_tables(config)`; reach it at `address(server)`.
+
+    With `checkpoint_dir`, the server restores the newest complete Reverb checkpoint there (if
+    any) and `client.checkpoint()` / `checkpoint_tables` write new ones there.  Before the
+    restore, the settings recorded with that checkpoint are compared with `config`: a table the
+    checkpoint holds but `config` lacks is an error, any other difference a
+    `ReplayConfigChangedWarning` (Reverb keeps the checkpointed settings).
+    """
     import reverb
 
-    return reverb.Server(make_tables(config), port=port)
+    checkpointer = None
+    if checkpoint_dir is not None:
+        latest = latest_checkpoint(checkpoint_dir)
+        if latest is not None:
+            check_restored_tables(latest, config)
+        checkpointer = reverb.checkpointers.DefaultCheckpointer(os.fspath(checkpoint_dir))
+    return reverb.Server(make_tables(config), port=port, checkpointer=checkpointer)
+
+
+def table_settings(config: ReplayTablesConfig) -> dict[str, dict]:
+    """What each table of `config` is made with, by table name (JSON data)."""
+    settings = {"sampler": "uniform", "remover": "fifo", "max_size": config.max_size,
+                "min_size_to_sample": config.min_size_to_sample,
+                "samples_per_insert": config.samples_per_insert,
+                "samples_per_insert_tolerance": config.samples_per_insert_tolerance,
+                "observation_shape": [*types.FRAME_SHAPE, config.stack_size]}
+    return {table_name(game): dict(settings) for game in config.games}
+
+
+def checkpoint_tables(server_address: str, config: ReplayTablesConfig) -> pathlib.Path:
+    """Writes a Reverb checkpoint of the server at `server_address` (started with
+    `start_server(config, checkpoint_dir=...)`) and records `config`'s table settings in it.
+
+    Returns the checkpoint's folder.
+    """
+    import reverb
+
+    path = pathlib.Path(reverb.Client(server_address).checkpoint())
+    record = {"format": TABLES_FORMAT, "version": 1, "tables": table_settings(config)}
+    tmp = path / (TABLES_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    os.replace(tmp, path / TABLES_FILE)
+    return path
+
+
+def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> pathlib.Path | None:
+    """The checkpoint Reverb's default checkpointer restores: the newest folder (by its
+    timestamp name) holding Reverb's DONE marker; None if there is none."""
+    root = pathlib.Path(checkpoint_dir)
+    if not root.is_dir():
+        return None
+    done = sorted(p for p in root.iterdir() if (p / "DONE").exists())
+    return done[-1] if done else None
+
+
+def check_restored_tables(checkpoint: str | os.PathLike, config: ReplayTablesConfig) -> list[str]:
+    """Compares the settings recorded in a Reverb checkpoint folder with `config`.
+
+    Returns the differences (also emitted as one `ReplayConfigChangedWarning` and a log
+    warning).  Raises ValueError for a checkpointed table that `config` does not have: Reverb
+    refuses to start then, with a message that does not say why.
+    """
+    checkpoint = pathlib.Path(checkpoint)
+    requested = table_settings(config)
+    record_path = checkpoint / TABLES_FILE
+    if not record_path.exists():
+        differences = [f"{checkpoint} has no {TABLES_FILE} (not written by checkpoint_tables): "
+                       "its table settings cannot be compared; Reverb restores them as saved"]
+    else:
+        record = json.loads(record_path.read_text())
+        if record.get("format") != TABLES_FORMAT:
+            raise ValueError(f"{record_path}: not a {TABLES_FORMAT} record")
+        saved = record["tables"]
+        extra = sorted(set(saved) - set(requested))
+        if extra:
+            raise ValueError(
+                f"Reverb checkpoint {checkpoint} holds table(s) {extra} that this configuration "
+                f"does not have (tables: {sorted(requested)}); restore with the same games, or "
+                "start without the checkpoint")
+        differences = []
+        for name in sorted(requested):
+            if name not in saved:
+                differences.append(f"table {name!r} is not in the checkpoint: it starts empty")
+                continue
+            for field in sorted(set(saved[name]) | set(requested[name])):
+                old, new = saved[name].get(field), requested[name].get(field)
+                if old != new:
+                    differences.append(
+                        f"table {name!r}: {field} is {old!r} in the checkpoint, {new!r} "
+                        f"requested; Reverb keeps {old!r}")
+    if differences:
+        message = f"restoring Reverb checkpoint {checkpoint}: " + "; ".join(differences)
+        warnings.warn(message, ReplayConfigChangedWarning, stacklevel=3)
+        _log.warning(message)
+    return differences
 
 
 def address(server) -> str:

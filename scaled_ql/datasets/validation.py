@@ -89,7 +89,10 @@ def check_schema(run: RunDataset) -> None:
         raise DatasetValidationError(f"{where} does not match the rlu_atari schema")
 
 
-def _check_episode(steps: dict, num_actions: int, where: str) -> None:
+def check_episode(steps: dict, num_actions: int, where: str) -> None:
+    """Raises `DatasetValidationError` (prefixed by `where`) unless one episode's steps (numpy
+    arrays [T] of action, reward, discount, is_first, is_last, is_terminal) keep the RLDS
+    invariants listed in the module docstring."""
     num_steps = len(steps["action"])
     if num_steps < 2:
         raise DatasetValidationError(f"{where}: {num_steps} step(s); an episode needs >= 2")
@@ -152,7 +155,7 @@ def inspect_run(run: RunDataset, *, decode_frames: bool = True) -> RunReport:
             count = 0
             try:
                 for checkpoint_id, episode_return, steps in _read_shard(run, path, decode_frames):
-                    _check_episode(steps, num_actions, f"{prefix}, episode {count}")
+                    check_episode(steps, num_actions, f"{prefix}, episode {count}")
                     stats = checkpoints[int(checkpoint_id)]
                     stats.episodes += 1
                     stats.steps += len(steps["action"])

@@ -40,7 +40,7 @@ class Learner:
         from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
         from scaled_ql.agents.scaled_ql.learning import init_training_state
         from scaled_ql.runners import run_dir as run_dir_lib
-        from scaled_ql.runners.pretrain import make_logger
+        from scaled_ql.runners.pretrain import make_logger, note_resume
 
         config = self._config
         self._run_dir = pathlib.Path(config.out_dir).absolute()
@@ -54,6 +54,8 @@ class Learner:
             initial_state, meta = self._checkpointer.restore(
                 template, games=builder.games, num_actions=builder.num_actions)
             self._start_step = meta.step
+        if resume:
+            note_resume(self._run_dir, self._start_step)  # log rows after it are trained again
         # time_delta=0: every step reaches the counter node, so the limiter sees exact counts.
         self._counter = counting.Counter(counter, time_delta=0.0)
         if self._start_step:
@@ -109,7 +111,10 @@ class Learner:
         builder = self._builder
         self._checkpointer.save(self._learner.state, games=builder.games,
                                 num_actions=builder.num_actions, config=self._config.agent,
-                                extra={"run_name": self._config.run_name, "launch": "launchpad"})
+                                extra={"run_name": self._config.run_name, "launch": "launchpad",
+                                       "resumed_from_step": self._start_step,
+                                       "data": "uniform samples of the Reverb tables (no stream "
+                                               "position: feeders restart their streams)"})
 
     # -- variables and evaluation rounds ------------------------------------------------------
 

@@ -265,7 +265,7 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
     from scaled_ql.runners.evaluate import load_checkpoint
-    from scaled_ql.runners.pretrain import make_logger
+    from scaled_ql.runners.pretrain import NamedDataErrors, data_position, make_logger, note_resume
 
     game = get_game(config.game).name  # unknown game: ValueError before anything heavy
     loaded = load_checkpoint(config.checkpoint, config.checkpoint_step)
@@ -288,12 +288,14 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
         start_step = meta.step
     else:
         initial_state = fresh_state(networks, agent, params, state_key)
+    if resume:
+        note_resume(run_dir, start_step)
     train_networks = freeze_torso(networks) if config.freeze_torso else networks
     selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
                                  episode_fraction=config.episode_fraction)
-    iterator = builder.make_offline_dataset_iterator(
+    iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
         config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed + start_step)
+        seed=config.seed + start_step), config.data_dir, games, config.runs)
     logger, csv_file = make_logger(run_dir)
     learner = builder.make_learner(key, train_networks, iterator, initial_state=initial_state,
                                    logger=logger)
@@ -313,7 +315,8 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
                               "pretrained_games": list(loaded.meta.games),
                               "reused_heads": list(reused), "freeze_torso": config.freeze_torso,
                               "from_scratch": config.from_scratch,
-                              "data_seed": config.seed + start_step})
+                              **data_position(config.seed + start_step, start_step, step,
+                                              learner.steps_per_call)})
 
     def evaluate_and_record(step: int) -> list:
         started = time.time()

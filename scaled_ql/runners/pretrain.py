@@ -6,11 +6,14 @@ One process: a tf.data pipeline reads every game's RLDS episodes and mixes their
 the learner built by `ScaledQLBuilder` trains on them; every `eval_every` steps the current
 network plays `eval_episodes` episodes of every game on real ALE (batched over worker
 processes), and the returns are appended to `RUN_DIR/eval_results.json`.  Checkpoints are
-atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return.
+atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return; a run
+killed outright (SIGKILL, out of memory) resumes from its newest complete checkpoint, losing at
+most `checkpoint_every` steps (docs/RELIABILITY.md).
 
 Data position on resume: a tf.data stream cannot be rewound to an exact element, so a resumed
 run reseeds the stream with (seed, step): it continues on a fresh shuffle of the same data
-rather than replaying the batches it already saw.
+rather than replaying the batches it already saw.  Each checkpoint records that position as
+`extra.data_seed` (the stream's seed) and `extra.data_batches_read` (batches drawn from it).
 """
 
 import dataclasses
@@ -55,6 +58,8 @@ class PretrainConfig:
       checkpoint_every: SGD steps between checkpoints (a final one is always written).
       keep_checkpoints: checkpoints kept on disk.
       log_every: SGD steps between log rows.
+      max_consecutive_skips: updates in a row with a non-finite loss or gradient (each one
+        skipped and counted) before the run aborts with `NonFiniteLossError`.
       seed: seeds parameters, data order and evaluation.
       run_name: the configuration's name in reports (seeds of one configuration share it).
       method: the method's name in reports ('scaled_ql', 'c51', 'bc', ...).
@@ -79,6 +84,7 @@ class PretrainConfig:
     checkpoint_every: int = 1_000
     keep_checkpoints: int = 3
     log_every: int = 100
+    max_consecutive_skips: int = 100
     seed: int = 0
     run_name: str = "scaled-ql"
     method: str = "scaled_ql"
@@ -88,7 +94,7 @@ class PretrainConfig:
         if not self.games:
             raise ValueError("PretrainConfig.games: at least one game is needed")
         for name in ("steps", "eval_episodes", "checkpoint_every", "keep_checkpoints",
-                     "log_every"):
+                     "log_every", "max_consecutive_skips"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PretrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:
@@ -116,17 +122,21 @@ def make_builder(config: PretrainConfig, **builder_kwargs):
 
     return ScaledQLBuilder(config.agent, config.games,
                            acting=ActingConfig(eval_epsilon=config.eval_epsilon),
+                           max_consecutive_skips=config.max_consecutive_skips,
                            **builder_kwargs)
 
 
 def make_logger(run_dir: pathlib.Path):
-    """Learner metrics to logs/learner.csv and logs/tensorboard; returns (logger, csv file)."""
+    """Learner metrics to logs/learner.csv and logs/tensorboard; returns (logger, csv file).
+
+    The CSV is flushed after every row, so a killed run's log reaches its last step.
+    """
     from acme.utils import loggers
     from acme.utils.loggers import tf_summary
 
-    csv_file = open(run_dir / run_dir_lib.LOG_DIR / "learner.csv", "a")  # noqa: SIM115
+    csv_file = open(run_dir / run_dir_lib.LOG_DIR / run_dir_lib.LEARNER_LOG, "a")  # noqa: SIM115
     logger = loggers.Dispatcher([
-        loggers.CSVLogger(csv_file, label="learner"),
+        loggers.CSVLogger(csv_file, label="learner", flush_every=1),
         tf_summary.TFSummaryLogger(str(run_dir / run_dir_lib.LOG_DIR / "tensorboard"),
                                    label="learner", steps_key="learner_steps"),
     ])
@@ -185,8 +195,11 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
     from scaled_ql.datasets import EpisodeSelection
     from scaled_ql.evaluation import RunInfo, append_evaluation
 
-    run_dir = run_dir_lib.prepare(config.out_dir, flat_config(config), resume)
+    # Bad input (unknown games, data selection) fails before the run directory is touched.
     builder = make_builder(config)
+    selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
+                                 episode_fraction=config.episode_fraction)
+    run_dir = run_dir_lib.prepare(config.out_dir, flat_config(config), resume)
     networks = builder.make_networks()
     checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
     initial_state, start_step = None, 0
@@ -197,11 +210,11 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
         initial_state, meta = checkpointer.restore(template, games=builder.games,
                                                    num_actions=builder.num_actions)
         start_step = meta.step
-    selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
-                                 episode_fraction=config.episode_fraction)
-    iterator = builder.make_offline_dataset_iterator(
+    if resume:
+        note_resume(run_dir, start_step)
+    iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
         config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed + start_step)
+        seed=config.seed + start_step), config.data_dir, builder.games, config.runs)
     logger, csv_file = make_logger(run_dir)
     learner = builder.make_learner(jax.random.PRNGKey(config.seed), networks, iterator,
                                    initial_state=initial_state, logger=logger)
@@ -215,8 +228,10 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
         if checkpointer.latest_step() == step:
             return
         checkpointer.save(learner.state, games=builder.games, num_actions=builder.num_actions,
-                          config=config.agent,
-                          extra={"data_seed": config.seed + start_step, "run_name": config.run_name})
+                          config=config.agent, extra={
+                              **data_position(config.seed + start_step, start_step, step,
+                                              learner.steps_per_call),
+                              "run_name": config.run_name})
 
     def evaluate_and_record(step: int) -> list:
         started = time.time()
@@ -234,6 +249,68 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
         csv_file.close()
         checkpointer.close()
     return finish(run_dir, builder.games, step, stopped_by, episodes, config.seed)
+
+
+def note_resume(run_dir: pathlib.Path, start_step: int) -> None:
+    """Cuts the learner log back to the resumed checkpoint and says where the run resumes."""
+    import sys
+
+    dropped = run_dir_lib.truncate_learner_log(run_dir, start_step)
+    where = f"the checkpoint at step {start_step}" if start_step else "step 0 (no checkpoint yet)"
+    print(f"resuming {run_dir} from {where}; dropped {dropped} log row(s) after it",
+          file=sys.stderr, flush=True)
+
+
+def data_position(data_seed: int, start_step: int, step: int, steps_per_call: int) -> dict:
+    """Where the data stream stands at `step`: its seed and the batches drawn from it.
+
+    The shuffled tf.data stream cannot be rewound, so a resumed run does not replay these
+    batches: it reseeds with `seed + step` (see the module docstring).
+    """
+    return {"data_seed": int(data_seed),
+            "data_batches_read": (step - start_step) // steps_per_call,
+            "resumed_from_step": int(start_step)}
+
+
+class NamedDataErrors:
+    """Wraps a training-data iterator so that bad data is a `DatasetValidationError` (a
+    ValueError: the command line prints it as one line) naming the game, run and shard.
+
+    - a bad value found inside tf.data (a non-finite reward, an action outside the game's
+      set): the shards are re-read to find the episode, instead of a TensorFlow traceback;
+    - a corrupted or truncated shard: the pipeline's `OSError`, which already names the file.
+    """
+
+    def __init__(self, iterator, data_dir: str, games: Sequence[str], runs: Sequence[int]):
+        self._iterator = iterator
+        self._data_dir = data_dir
+        self._games = tuple(games)
+        self._runs = tuple(runs)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        import tensorflow as tf
+
+        from scaled_ql.datasets.validation import DatasetValidationError
+
+        try:
+            return next(self._iterator)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise DatasetValidationError(str(error)) from None
+        except tf.errors.InvalidArgumentError as error:
+            from scaled_ql.datasets.rlu_atari import open_run
+            from scaled_ql.datasets.validation import locate_corruption
+
+            first_line = error.message.splitlines()[0]
+            found = locate_corruption([open_run(game, run, data_dir=self._data_dir)
+                                       for game in self._games for run in self._runs])
+            raise DatasetValidationError(
+                f"bad training data: {found or first_line} (`scaled-ql data validate "
+                f"{self._data_dir}` checks every shard)") from None
 
 
 def flat_config(config: PretrainConfig) -> dict:

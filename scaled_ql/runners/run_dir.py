@@ -3,12 +3,14 @@
     RUN_DIR/
       config.json          the run's full configuration (written once, checked on --resume)
       checkpoints/<step>/  orbax checkpoints (atomic; the newest complete one is resumed)
-      logs/learner.csv     learner metrics, one row per logged step (Acme CSVLogger)
+      logs/learner.csv     learner metrics, one row per step (Acme CSVLogger, flushed every row;
+                           on --resume, rows after the resumed checkpoint are dropped)
       logs/tensorboard/    the same metrics for TensorBoard
       eval_results.json    every evaluation round (scaled_ql.evaluation format)
       summary.json / .md   the final per-game table and aggregate scores
 """
 
+import csv
 import json
 import os
 import pathlib
@@ -19,6 +21,7 @@ from typing import Any
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
+LEARNER_LOG = "learner.csv"
 
 
 def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool) -> pathlib.Path:
@@ -37,13 +40,16 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
             "another --out")
     if resume and config_path.exists():
         previous = json.loads(config_path.read_text())
-        changed = sorted(
-            key for key in set(previous) | set(config)
-            if key not in RESUMABLE_CHANGES and previous.get(key) != config.get(key))
+        changed = config_differences(
+            {k: v for k, v in previous.items() if k not in RESUMABLE_CHANGES},
+            {k: v for k, v in json.loads(json.dumps(config, default=str)).items()
+             if k not in RESUMABLE_CHANGES})
         if changed:
+            shown = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, old, new in changed[:6])
+            more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
             raise ValueError(
-                f"--resume of {run_dir} with a different configuration ({', '.join(changed)}); "
-                f"was {[previous.get(k) for k in changed]}, now {[config.get(k) for k in changed]}")
+                f"--resume of {run_dir} with a different configuration: {shown}{more}. "
+                "Resume with the original settings, or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / LOG_DIR).mkdir(exist_ok=True)
     tmp = config_path.with_suffix(".json.tmp")
@@ -52,11 +58,77 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
     return run_dir
 
 
-# Settings a resumed run may change: how long to train, how to evaluate and log.
+# Settings a resumed run may change: how long to train, how to evaluate and log, and when to
+# give up on non-finite updates.
 RESUMABLE_CHANGES = frozenset({
     "steps", "eval_every", "eval_episodes", "eval_workers", "checkpoint_every", "log_every",
-    "progress", "eval_max_episode_frames",
+    "progress", "eval_max_episode_frames", "max_consecutive_skips",
 })
+
+
+def config_differences(previous: Mapping[str, Any], current: Mapping[str, Any],
+                       prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, previous value, current value) for every setting that differs.
+
+    Nested dicts (the agent's config and its network) are compared key by key, so a changed
+    width shows as `agent.network.width_multiplier`, not as two whole dicts.
+    """
+    found = []
+    for key in sorted(set(previous) | set(current)):
+        old, new = previous.get(key), current.get(key)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            found += config_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found.append((f"{prefix}{key}", old, new))
+    return found
+
+
+def truncate_learner_log(run_dir: str | os.PathLike, step: int) -> int:
+    """Drops the rows of `logs/learner.csv` after `step` (and a torn last line); returns how
+    many rows were dropped.
+
+    A run killed after its last checkpoint has logged steps that the resumed run will train
+    (and log) again; cutting them keeps the log's step column strictly increasing.  The file is
+    replaced atomically, so a kill during this leaves either the old or the new log.
+    """
+    path = pathlib.Path(run_dir) / LOG_DIR / LEARNER_LOG
+    if not path.exists():
+        return 0
+    text = path.read_text()
+    lines = text.split("\n")
+    complete = lines[:-1]  # the part after the last newline is empty or a torn row
+    if not complete:
+        dropped = int(bool(lines[-1]))
+        if dropped:
+            _replace_text(path, "")
+        return dropped
+    header = next(csv.reader([complete[0]]))
+    if "step" not in header:
+        return 0
+    column = header.index("step")
+    kept, dropped = [complete[0]], int(bool(lines[-1]))
+    for line in complete[1:]:
+        row = next(csv.reader([line]), [])
+        try:
+            keep = len(row) == len(header) and float(row[column]) <= step
+        except ValueError:
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        _replace_text(path, "".join(f"{line}\n" for line in kept))
+    return dropped
+
+
+def _replace_text(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 class StopRequested:

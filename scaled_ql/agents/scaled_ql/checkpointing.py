@@ -1,8 +1,10 @@
 """Crash-safe checkpoints of a Scaled QL training state (orbax; no pickle).
 
 A run directory holds `checkpoints/<step>/` folders.  Orbax writes each into a temporary folder
-and renames it when complete, so a process killed mid-write leaves no half-written checkpoint
-that could be taken for the latest; the oldest are deleted past `max_to_keep`.
+(`<step>.orbax-checkpoint-tmp-<n>`) and renames it when complete, so a process killed mid-write
+leaves no half-written checkpoint that could be taken for the latest: "latest" is the newest
+complete folder, and only a finished rename makes one.  The next `Checkpointer` on the same
+directory deletes such leftovers.  The oldest checkpoints are deleted past `max_to_keep`.
 
 Each checkpoint stores the whole `TrainingState` (parameters, target parameters, optimizer
 state, step, RNG key, skip counter) as arrays, and a JSON `meta` item:
@@ -10,7 +12,11 @@ state, step, RNG key, skip counter) as arrays, and a JSON `meta` item:
     {"format": "scaled-ql/checkpoint", "version": 1, "step": int,
      "games": [...], "num_actions": [...],          # the heads, in order
      "config": {...},                               # dataclasses.asdict(ScaledQLConfig)
+     "rng_key": [...],                              # the state's PRNG key (also in the arrays)
      "extra": {...}}                                # e.g. data-stream position, run info
+
+Nothing is unpickled: arrays are read by tensorstore from orbax's array format, metadata is
+JSON, so restoring a checkpoint that came from elsewhere cannot run code.
 
 `restore` checks the games and head sizes against the caller's before touching arrays, so a
 checkpoint of another game set or architecture fails with a message that says what differs.
@@ -60,6 +66,7 @@ class CheckpointMeta:
     num_actions: tuple[int, ...]
     config: dict
     extra: dict
+    rng_key: tuple[int, ...] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> "CheckpointMeta":
@@ -69,7 +76,9 @@ class CheckpointMeta:
                 f"(format={data.get('format')!r}, version={data.get('version')!r})")
         return cls(step=int(data["step"]), games=tuple(data["games"]),
                    num_actions=tuple(int(a) for a in data["num_actions"]),
-                   config=dict(data["config"]), extra=dict(data.get("extra", {})))
+                   config=dict(data["config"]), extra=dict(data.get("extra", {})),
+                   rng_key=(None if data.get("rng_key") is None
+                            else tuple(int(k) for k in data["rng_key"])))
 
 
 class Checkpointer:
@@ -113,6 +122,7 @@ class Checkpointer:
                 f"{self._directory}")
         meta = {"format": FORMAT, "version": VERSION, "step": step, "games": list(games),
                 "num_actions": [int(a) for a in num_actions], "config": config_to_json(config),
+                "rng_key": np.asarray(host_state.rng_key).ravel().tolist(),
                 "extra": dict(extra or {})}
         ocp = self._ocp
         self._manager.save(step, args=ocp.args.Composite(

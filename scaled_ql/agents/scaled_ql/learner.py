@@ -5,6 +5,11 @@ its iterator, runs `config.num_sgd_steps_per_step` SGD steps, counts and logs.  
 non-finite loss or gradient are skipped inside the jitted step (parameters untouched); after
 `max_consecutive_skips` skipped updates in a row the learner raises `NonFiniteLossError` rather
 than train on garbage.
+
+Every batch is checked on the host before the update (a few comparisons per example): the
+observation's shape and dtype, game ids inside the network's heads and actions inside each
+game's minimal action set.  A bad batch is a `ValueError` naming the field, instead of an XLA
+shape error or a silently wrong gather.
 """
 
 from collections.abc import Iterator, Sequence
@@ -21,13 +26,17 @@ from scaled_ql.agents.scaled_ql.learning import (
     make_update_fn,
 )
 from scaled_ql.networks import ScaledQLNetworks
-from scaled_ql.types import Transition
+from scaled_ql.types import OBSERVATION_SHAPE, Transition
 
 POLICY_VARIABLES = "policy"
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Too many consecutive updates had a non-finite loss or gradient."""
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """Too many consecutive updates had a non-finite loss or gradient.
+
+    Also a `ValueError`: the cause is the run's input (its data or its learning rate), so the
+    command line reports it as one line naming what to check, like other bad input.
+    """
 
 
 class ScaledQLLearner(core.Learner):
@@ -94,13 +103,41 @@ class ScaledQLLearner(core.Learner):
     def _reshape(self, batch: Transition) -> Transition:
         steps, size = self._config.num_sgd_steps_per_step, self._config.batch_size
         batch = Transition(*batch)
-        leading = np.shape(batch.observation)[0]
+        leading = np.shape(batch.observation)[0] if np.ndim(batch.observation) else 0
         if leading != steps * size:
             raise ValueError(
                 f"the learner's iterator yielded {leading} transitions; it needs batch_size x "
                 f"num_sgd_steps_per_step = {size} x {steps} = {steps * size}")
+        self._check_batch(batch)
         return jax.tree_util.tree_map(lambda x: np.reshape(x, (steps, size, *np.shape(x)[1:])),
                                       batch)
+
+    def _check_batch(self, batch: Transition) -> None:
+        """Raises ValueError naming the first field of `batch` that the network cannot take."""
+        expected = (np.shape(batch.observation)[0], *OBSERVATION_SHAPE)
+        for name in ("observation", "next_observation"):
+            value = getattr(batch, name)
+            dtype = np.dtype(getattr(value, "dtype", None) or np.asarray(value).dtype)
+            if np.shape(value) != expected or dtype != np.uint8:
+                raise ValueError(
+                    f"batch {name} is {dtype} {tuple(np.shape(value))}; the "
+                    f"network takes uint8 [B, {', '.join(map(str, OBSERVATION_SHAPE))}] "
+                    "(4 stacked 84x84 grayscale frames)")
+        num_actions = np.asarray(self._networks.num_actions)
+        game_id = np.asarray(batch.game_id)
+        bad_game = (game_id < 0) | (game_id >= len(num_actions))
+        if np.any(bad_game):
+            raise ValueError(
+                f"batch game_id {game_id[bad_game][0]} is outside [0, {len(num_actions)}): "
+                f"this network has heads for {list(self._games)}")
+        action = np.asarray(batch.action)
+        limit = num_actions[game_id]
+        bad_action = (action < 0) | (action >= limit)
+        if np.any(bad_action):
+            i = int(np.flatnonzero(bad_action)[0])
+            raise ValueError(
+                f"batch action {action[i]} for {self._games[game_id[i]]} is outside its minimal "
+                f"action set [0, {limit[i]})")
 
     def step(self) -> None:
         batch = self._reshape(next(self._iterator))

@@ -1,0 +1,319 @@
+"""The table of faults and bad inputs, with what a user sees: docs/RELIABILITY.md is rendered
+from it (`scripts/reliability_doc.py`), and the tests assert each row's message through it.
+
+A test checks a row's message with `check(row_id, text, **fields)` (the template, formatted
+with `fields`, must equal `text`, or start it for `match="prefix"`), or marks a behaviour row
+as covered with `expect(row_id)`.  `test_doc.py` fails when the doc differs from the rendered
+table or when a row is referenced by no test.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One fault or bad input.
+
+    Attributes:
+      id: the name tests use.
+      kind: 'fault' (something breaks while running) or 'bad input'.
+      what: the fault or input.
+      where: how it reaches the code (a command line or an API call).
+      outcome: what happens.
+      message: the exact text the user sees ({placeholders} vary per run), or '' when the
+        outcome is a behaviour rather than a message.
+      match: 'exact' or 'prefix' (the message goes on, e.g. with a list of all games).
+      test: the test that shows it.
+    """
+
+    id: str
+    kind: str
+    what: str
+    where: str
+    outcome: str
+    message: str
+    test: str
+    match: str = "exact"
+
+
+FAULT, BAD = "fault", "bad input"
+_KILLS = "tests/reliability/test_kill_resume.py"
+_LP = "tests/reliability/test_launchpad_faults.py"
+_NAN = "tests/reliability/test_nonfinite.py"
+_RVB = "tests/reliability/test_reverb_faults.py"
+_CKPT = "tests/reliability/test_checkpoint_safety.py"
+_BAD = "tests/reliability/test_bad_inputs.py"
+_SIG = "tests/reliability/test_signals.py"
+_CLI_ERR = "exit status 2, one line on stderr"
+
+ROWS = (
+    # -- faults while running --------------------------------------------------------------
+    Row("kill9_single_process", FAULT, "`kill -9` (or out-of-memory kill) at a random moment",
+        "`scaled-ql pretrain`, then the same command with `--resume`",
+        "The newest complete checkpoint is intact and loads with finite parameters; `--resume` "
+        "continues from it (next step = checkpoint + 1, optimizer state and RNG carried over); "
+        "at most `--checkpoint-every` steps are lost; `logs/learner.csv` is cut back to the "
+        "checkpoint, so each step is logged once.",
+        "resuming {run_dir} from the checkpoint at step {step}; dropped {rows} log row(s) "
+        "after it", _KILLS),
+    Row("kill9_mid_checkpoint_write", FAULT,
+        "killed while a checkpoint is being written (unfinished `<step>.orbax-checkpoint-tmp-*` "
+        "folder left behind)", "any runner",
+        "The unfinished folder is never taken for the latest checkpoint; the next run on the "
+        "directory deletes it.", "", _CKPT),
+    Row("sigint_sigterm", FAULT, "Ctrl-C (SIGINT) or SIGTERM", "`scaled-ql pretrain` "
+        "(and `scaled-ql finetune-offline`, which shares its training loop)",
+        "The step in progress finishes, a final checkpoint is written, exit status 128 + signal "
+        "(130 / 143); `--resume` continues.",
+        "stopped by signal {signal} at step {step}; checkpoint saved in {run_dir}/checkpoints "
+        "(continue with --resume)", _SIG),
+    Row("learner_node_killed", FAULT, "`kill -9` of the learner node's process",
+        "`scaled-ql pretrain --launch local_mp`",
+        "Every other node is stopped (none left behind), exit status 1 naming the node; its "
+        "newest complete checkpoint loads and `--resume` continues from it.",
+        "[scaled-ql] launch failed (1): node learner/0 exited without reporting an error "
+        "(killed, out of memory, or a crash in native code?)", _LP),
+    Row("evaluator_node_killed", FAULT, "`kill -9` of an evaluator node's process",
+        "`scaled-ql pretrain --launch local_mp`",
+        "The program stops: every node is stopped, exit status 1 naming the evaluator "
+        "(training without its evaluations would leave the run's results incomplete). "
+        "Checkpoints and the evaluation rounds already recorded stay; `--resume` continues "
+        "from the newest checkpoint. (Runs with `--reliability-sweep`.)",
+        "[scaled-ql] launch failed (1): node evaluator/0 exited without reporting an error "
+        "(killed, out of memory, or a crash in native code?)", _LP),
+    Row("nan_batch", FAULT, "a batch whose loss or gradient is NaN/inf", "the learner (any runner)",
+        "The update is skipped (parameters and optimizer state untouched) and counted in "
+        "`num_skipped_updates` (logged, checkpointed); checkpoints keep finite parameters.",
+        "", _NAN),
+    Row("nan_abort", FAULT, "`max_consecutive_skips` non-finite updates in a row",
+        "`PretrainConfig.max_consecutive_skips` (default 100)",
+        "The run aborts with `NonFiniteLossError` (a ValueError: one line from the CLI); the "
+        "last checkpoint holds the last finite parameters.",
+        "{n} consecutive updates had a non-finite loss or gradient (last finite parameters "
+        "kept, step {step}); check the data for NaN/inf rewards or lower the learning rate",
+        _NAN),
+    Row("nonfinite_checkpoint", FAULT, "saving parameters that are NaN/inf", "`Checkpointer.save`",
+        "Refused (`FloatingPointError`); the previous checkpoint stays the latest.",
+        "refusing to checkpoint non-finite parameters at step {step} into {directory}", _NAN),
+    Row("reverb_empty_table", FAULT, "a Reverb table that stays empty (no feeder)",
+        "the learner of a Launchpad program (`sampler_timeout_ms`)",
+        "`learner.step()` raises `SamplerTimeoutError` after the timeout instead of hanging; "
+        "the message gives every table's size.",
+        "no sample from Reverb at {address} within {timeout_ms} ms; table sizes {sizes}: is a "
+        "feeder writing to every table, and has each reached its min_size_to_sample?", _RVB),
+    Row("reverb_starved_table", FAULT, "one game's table below `min_size_to_sample` (feeder "
+        "stopped early), the others full", "the learner of a Launchpad program",
+        "The same timeout and message; the sizes show which table starves.",
+        "no sample from Reverb at {address} within {timeout_ms} ms; table sizes {sizes}: is a "
+        "feeder writing to every table, and has each reached its min_size_to_sample?", _RVB),
+    Row("reverb_restore_changed", FAULT,
+        "restoring a Reverb checkpoint with other table settings (e.g. `max_size`)",
+        "`start_server(config, checkpoint_dir=...)`",
+        "The items are restored; Reverb keeps the checkpointed settings, so a "
+        "`ReplayConfigChangedWarning` (and a log warning) names each table and field.",
+        "restoring Reverb checkpoint {checkpoint}: table '{table}': max_size is {old} in the "
+        "checkpoint, {new} requested; Reverb keeps {old}", _RVB),
+    Row("reverb_restore_removed_table", BAD,
+        "restoring a Reverb checkpoint that holds a table the new configuration lacks",
+        "`start_server(config, checkpoint_dir=...)`", "ValueError before Reverb starts.",
+        "Reverb checkpoint {checkpoint} holds table(s) {extra} that this configuration does not "
+        "have (tables: {tables}); restore with the same games, or start without the checkpoint",
+        _RVB),
+    Row("checkpoint_no_pickle", FAULT, "a checkpoint from elsewhere", "`Checkpointer.restore`",
+        "Read without unpickling anything (orbax arrays + JSON metadata): loading cannot run "
+        "code.", "", _CKPT),
+    # -- bad input -------------------------------------------------------------------------
+    Row("unknown_game", BAD, "unknown game `Pongg`", "`scaled-ql pretrain --games Pongg,Breakout`",
+        _CLI_ERR + ", before any data is read; close matches suggested, all 46 games listed.",
+        "scaled-ql pretrain: error: Unknown game 'Pongg'. Did you mean 'Pong'? scaled-ql knows "
+        "the 46 rlu_atari games (`scaled-ql games` lists them): Alien, Amidar, Assault,", _BAD,
+        match="prefix"),
+    Row("invalid_mode", BAD, "ALE mode the game does not have",
+        "`scaled-ql finetune-online --game Breakout --mode 5`",
+        _CLI_ERR + ", before ALE loads the ROM (which would kill the process).",
+        "scaled-ql finetune-online: error: Breakout has no mode 5; valid mode values for "
+        "Breakout: 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44 (or None for the default)", _BAD),
+    Row("invalid_difficulty", BAD, "ALE difficulty the game does not have",
+        "`scaled-ql finetune-online --game Pong --difficulty 7`", _CLI_ERR + ".",
+        "scaled-ql finetune-online: error: Pong has no difficulty 7; valid difficulty values "
+        "for Pong: 0, 1, 2, 3 (or None for the default)", _BAD),
+    Row("observation_shape", BAD, "a batch observation of the wrong shape (3 stacked frames)",
+        "`ScaledQLLearner.step()` (any data iterator)", "ValueError before the update.",
+        "batch observation is uint8 (16, 84, 84, 3); the network takes uint8 [B, 84, 84, 4] "
+        "(4 stacked 84x84 grayscale frames)", _BAD),
+    Row("observation_dtype", BAD, "a batch observation of the wrong dtype (float32 pixels)",
+        "`ScaledQLLearner.step()`", "ValueError before the update.",
+        "batch observation is float32 (16, 84, 84, 4); the network takes uint8 [B, 84, 84, 4] "
+        "(4 stacked 84x84 grayscale frames)", _BAD),
+    Row("frames_to_write", BAD, "frames of the wrong shape or dtype written to an RLDS dataset",
+        "`rlds.EpisodeArrays(frames=...)`", "ValueError before anything is written.",
+        "frames must be uint8 [T, 84, 84, 1], got float32 (5, 84, 84, 1)", _BAD),
+    Row("action_env", BAD, "an action outside the game's minimal action set",
+        "`AtariEnvironment('Pong').step(6)`", "ValueError naming the game; ALE is not called.",
+        "Pong: action must be an int in [0, 6), got 6", _BAD),
+    Row("action_batch", BAD, "an action outside its game's range in a training batch",
+        "`ScaledQLLearner.step()`", "ValueError before the update.",
+        "batch action 6 for Pong is outside its minimal action set [0, 6)", _BAD),
+    Row("action_data", BAD, "an action outside the game's range in an RLDS dataset",
+        "`scaled-ql pretrain` on that data", _CLI_ERR + ", naming shard and episode.",
+        "scaled-ql pretrain: error: bad training data: Breakout run 1: shard {shard}, episode "
+        "0: action 9 at step 1 is outside the minimal action set [0, 4) (`scaled-ql data "
+        "validate {data_dir}` checks every shard)", _BAD),
+    Row("nonfinite_reward", BAD, "a NaN reward in an RLDS dataset", "`scaled-ql pretrain` on that "
+        "data", _CLI_ERR + ", naming shard and episode (never reaches the learner).",
+        "scaled-ql pretrain: error: bad training data: Pong run 1: shard {shard}, episode 0: "
+        "non-finite reward (`scaled-ql data validate {data_dir}` checks every shard)", _BAD),
+    Row("missing_dataset", BAD, "no dataset for a requested game", "`scaled-ql pretrain --games "
+        "Pong,Alien`", _CLI_ERR + ", saying where it looked.",
+        "scaled-ql pretrain: error: Alien run 1: no complete rlu_atari/Alien_run_1 at "
+        "{data_dir}/rlu_atari/Alien_run_1/1.3.0; the real rlu_atari must be prepared into "
+        "data_dir beforehand (docs/DATA.md) (nor a rlu_atari_checkpoints_ordered dataset)", _BAD),
+    Row("missing_shard", BAD, "a shard file deleted from a dataset", "`scaled-ql pretrain`",
+        _CLI_ERR + ", before training.",
+        "scaled-ql pretrain: error: Pong run 1: missing shard {shard}", _BAD),
+    Row("truncated_shard", BAD, "a truncated shard", "`scaled-ql pretrain`",
+        _CLI_ERR + " when the stream reaches it, naming the file.",
+        "scaled-ql pretrain: error: reading the training data failed ({tf_error}): Pong run 1: "
+        "shard {shard} is corrupted after 0 readable episode(s): {tf_error}", _BAD),
+    Row("flipped_bytes", BAD, "a shard with flipped bytes (CRC mismatch)", "`scaled-ql pretrain`",
+        _CLI_ERR + " when the stream reaches it, naming the file.",
+        "scaled-ql pretrain: error: reading the training data failed ({tf_error}): Pong run 1: "
+        "shard {shard} is corrupted after 0 readable episode(s): {tf_error}", _BAD),
+    Row("flipped_bytes_validate", BAD, "a shard with flipped bytes", "`scaled-ql data validate`",
+        "exit status 1; every other dataset is still checked.",
+        "ERROR Pong run 1: shard {shard} is corrupted after 0 readable episode(s): {tf_error}",
+        _BAD),
+    Row("checkpoint_other_games", BAD, "a checkpoint of another game set", "`Checkpointer.restore` "
+        "(resume, evaluation, fine-tuning loads)", "`CheckpointMismatchError` (a ValueError) "
+        "before any array is read.",
+        "{where} has heads for games ['Pong', 'Breakout'] with action counts [6, 4]; this run "
+        "has ['Pong', 'Alien'] with [6, 18]. Fine-tuning adds heads deliberately: see "
+        "`scaled-ql finetune-offline`.", _BAD),
+    Row("checkpoint_other_architecture", BAD, "a checkpoint of another architecture (torso)",
+        "`Checkpointer.restore`", "`CheckpointMismatchError` naming the checkpoint.",
+        "{where} does not fit this network (another torso, width or atom count?): ", _BAD,
+        match="prefix"),
+    Row("resume_other_config", BAD, "`--resume` with different settings",
+        "`scaled-ql pretrain --resume --torso impala ...`",
+        _CLI_ERR + ", listing each changed setting.",
+        "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
+        "agent.network.torso: was 'nature', now 'impala'; run_name: was 'scaled_ql-nature', now "
+        "'scaled_ql-impala'. Resume with the original settings, or choose another --out", _BAD),
+    Row("existing_run_without_resume", BAD, "an existing run directory without `--resume`",
+        "`scaled-ql pretrain --out RUN`", _CLI_ERR + "; nothing is overwritten.",
+        "scaled-ql pretrain: error: {run_dir} already holds checkpoints: pass --resume to "
+        "continue that run, or choose another --out", _BAD),
+    Row("contradictory_replay_sizes", BAD, "`--replay-min-size` above `--replay-size`",
+        "`scaled-ql finetune-online`", _CLI_ERR + ".",
+        "scaled-ql finetune-online: error: FinetuneOnlineConfig.replay_min_size (5000) must be <= "
+        "replay_max_size (100)", _BAD),
+    Row("contradictory_checkpoint_range", BAD, "a checkpoint range whose first is after its last",
+        "`scaled-ql pretrain --checkpoints 9-0`", _CLI_ERR + ".",
+        "scaled-ql pretrain: error: checkpoints must be (first, last), 0 <= first <= last: "
+        "got (9, 0)", _BAD),
+    Row("contradictory_loss_weights", BAD, "every loss weight zero", "`ScaledQLConfig(td_weight=0, "
+        "cql_alpha=0, bc_weight=0)`", "ValueError at construction.",
+        "ScaledQLConfig.td_weight/cql_alpha/bc_weight: at least one loss weight must be positive",
+        _BAD),
+)
+
+# The last long sweep (`pytest tests/reliability --reliability-sweep 12`), for the doc.
+MEASURED = (
+    "Last sweep (`pytest tests/reliability --reliability-sweep 12`, 2 CPU cores): 12 of 12 "
+    "single-process kills survived, at most 3 steps lost, 5 of the kills landed during a "
+    "checkpoint write; `local_mp`: the learner killed (3 steps lost), the program resumed from "
+    "step 80 as `local_mp`, then its evaluator killed (exit 1 naming it, checkpoints and "
+    "recorded rounds kept).")
+
+BY_ID = {row.id: row for row in ROWS}
+assert len(BY_ID) == len(ROWS), "duplicate row ids"
+
+
+def expect(row_id: str) -> Row:
+    """The row `row_id` (a test that shows a behaviour row names it with this)."""
+    return BY_ID[row_id]
+
+
+def message(row_id: str, **fields) -> str:
+    """Row `row_id`'s message with its placeholders filled in."""
+    return BY_ID[row_id].message.format(**fields)
+
+
+def check(row_id: str, text: str, **fields) -> None:
+    """Asserts that `text` is what row `row_id` documents (exactly, or as its prefix)."""
+    row = BY_ID[row_id]
+    expected = message(row_id, **fields)
+    if row.match == "prefix":
+        assert text.startswith(expected), (
+            f"{row_id}:\n  got      {text!r}\n  expected {expected!r}...")
+    else:
+        assert text == expected, f"{row_id}:\n  got      {text!r}\n  expected {expected!r}"
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span (doubled backticks when it contains one)."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render() -> str:
+    """docs/RELIABILITY.md."""
+    lines = [
+        "# Reliability: faults and bad input",
+        "",
+        "<!-- Generated by scripts/reliability_doc.py from tests/reliability/faults.py; "
+        "tests/reliability/test_doc.py fails when they differ. Do not edit by hand. -->",
+        "",
+        "What happens when a run is killed, a node dies, a batch turns NaN, Reverb starves, or "
+        "the input is wrong. Every row is asserted by the test named in it (`pytest "
+        "tests/reliability`); messages are exact, `{...}` marks the parts that vary, and a "
+        "message ending in `…` goes on (e.g. with the list of all games).",
+        "",
+        "## Guarantees",
+        "",
+        "- **Checkpoints are atomic.** Orbax writes `checkpoints/<step>.orbax-checkpoint-tmp-*` "
+        "and renames it to `checkpoints/<step>/` when complete; the latest checkpoint is the "
+        "newest complete folder, so it never points at a half-written one. The last "
+        "`keep_checkpoints` (3) are kept. A killed process therefore loses at most "
+        "`--checkpoint-every` steps (a power cut is not tested here: that also depends on the "
+        "file system flushing its cache).",
+        "- **What a checkpoint records:** the whole training state (online and target "
+        "parameters, Adam state, step, RNG key, skipped-update count) as arrays, and JSON "
+        "metadata: step, the learner config, games and head sizes, the RNG key, and the data "
+        "position where one exists: `extra.data_seed` and `extra.data_batches_read` (a resumed "
+        "single-process run reseeds its shuffled stream with seed + step instead of replaying "
+        "it; a Launchpad learner samples Reverb uniformly and has no stream position). No "
+        "pickle anywhere.",
+        "- **Resume** (`--resume`) restores the newest complete checkpoint, checks games, head "
+        "sizes and the run's configuration, drops `logs/learner.csv` rows after the checkpoint "
+        "and says so on stderr.",
+        "- **Nothing waits forever:** Reverb sampling has a timeout (`sampler_timeout_ms`), "
+        "Launchpad programs are watched and stopped when any node dies (`launch_and_watch`), "
+        "and the single-process loop stops cleanly on SIGINT/SIGTERM.",
+        "",
+        "## Measured (kill -9 tests)",
+        "",
+        "`tests/reliability/test_kill_resume.py` kills a single-process run at seeded random "
+        "moments after a checkpoint appears (2 kills by default, N with `--reliability-sweep N`) "
+        "and `test_launchpad_faults.py` kills the `local_mp` learner; each kill is followed by "
+        "`--resume`. The tests assert that no kill loses more than `checkpoint_every` steps "
+        "(3 single-process, 5 for the `local_mp` learner) and that every resumed run's first "
+        "update is exactly one Adam step from the checkpoint it resumed. " + MEASURED,
+        "",
+    ]
+    for kind, title in ((FAULT, "Faults"), (BAD, "Bad input")):
+        lines += [f"## {title}", "", "| fault | where | what happens | message the user sees | "
+                  "test |", "|---|---|---|---|---|"]
+        for row in ROWS:
+            if row.kind != kind:
+                continue
+            text = _code(row.message + ("…" if row.match == "prefix" else "")) if row.message \
+                else "—"
+            test = f"`{row.test.split('/')[-1]}`"
+            lines.append(f"| {_cell(row.what)} | {_cell(row.where)} | {_cell(row.outcome)} | "
+                         f"{_cell(text)} | {test} |")
+        lines.append("")
+    return "\n".join(lines)
