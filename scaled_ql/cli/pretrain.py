@@ -29,7 +29,8 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-feature-norm", action="store_true",
                        help="disable unit-L2 feature normalization")
     group.add_argument("--td-loss", default="c51", help="c51, hl_gauss, mse or huber")
-    group.add_argument("--cql-alpha", type=float, default=0.1, help="CQL weight (0: plain C51)")
+    group.add_argument("--cql-alpha", type=float, default=None,
+                       help="CQL weight (default 0.1; 0: plain C51)")
     group.add_argument("--bc", action="store_true",
                        help="behaviour cloning baseline (td weight 0, CQL 0, BC weight 1)")
     group.add_argument("--batch-size", type=int, default=256)
@@ -47,8 +48,11 @@ def agent_config(args: argparse.Namespace):
     network = NetworkConfig(
         torso=args.torso, width_multiplier=args.width, num_groups=args.num_groups,
         feed_forward_size=args.feed_forward_size, feature_norm=not args.no_feature_norm)
+    if args.bc and args.cql_alpha is not None:
+        raise ValueError("--bc trains behaviour cloning alone (TD and CQL weights 0); "
+                         "drop --cql-alpha")
     weights = dict(td_weight=0.0, cql_alpha=0.0, bc_weight=1.0) if args.bc else dict(
-        cql_alpha=args.cql_alpha)
+        cql_alpha=0.1 if args.cql_alpha is None else args.cql_alpha)
     return ScaledQLConfig(
         network=network, td_loss=args.td_loss, batch_size=args.batch_size,
         learning_rate=args.learning_rate, target_update_period=args.target_update_period,

@@ -211,6 +211,10 @@ ROWS = (
         "`scaled-ql pretrain --checkpoints 9-0`", _CLI_ERR + ".",
         "scaled-ql pretrain: error: checkpoints must be (first, last), 0 <= first <= last: "
         "got (9, 0)", _BAD),
+    Row("contradictory_bc_cql", BAD, "behaviour cloning asked for together with a CQL weight",
+        "`scaled-ql pretrain --bc --cql-alpha 0.5`", _CLI_ERR + "; nothing is created.",
+        "scaled-ql pretrain: error: --bc trains behaviour cloning alone (TD and CQL weights 0); "
+        "drop --cql-alpha", _BAD),
     Row("contradictory_loss_weights", BAD, "every loss weight zero", "`ScaledQLConfig(td_weight=0, "
         "cql_alpha=0, bc_weight=0)`", "ValueError at construction.",
         "ScaledQLConfig.td_weight/cql_alpha/bc_weight: at least one loss weight must be positive",

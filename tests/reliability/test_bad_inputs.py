@@ -290,6 +290,14 @@ def test_contradictory_checkpoint_range(capsys, training_data, tmp_path):
     assert not out.exists()
 
 
+def test_contradictory_bc_and_cql_weight(capsys, training_data, tmp_path):
+    out = tmp_path / "run"
+    code, line = cli(capsys, *pretrain_args(training_data, out, "--bc", "--cql-alpha", "0.5"))
+    assert code == 2
+    faults.check("contradictory_bc_cql", line)
+    assert not out.exists()
+
+
 def test_contradictory_loss_weights():
     with pytest.raises(ValueError) as raised:
         ScaledQLConfig(td_weight=0.0, cql_alpha=0.0, bc_weight=0.0)
