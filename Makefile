@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # machine's pip config names but does not have; drop only those lines.
 PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 
-.PHONY: venv test demo study clean-venv freeze
+.PHONY: venv test demo bench study clean-venv freeze
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test: venv
 
 demo: venv
 	$(VENV)/bin/scaled-ql demo
+
+# Throughput side by side (ours, Acme, d3rlpy, raw ALE): docs/PERFORMANCE.md and
+# benchmarks/results/latest.json (about 7-16 minutes on 2 cores).
+bench: venv
+	$(VPY) -m benchmarks.run_all
 
 # The small-scale reproduction of docs/RESULTS.md (about two hours on 2 cores; resumable).
 study: venv

@@ -3,9 +3,9 @@
 For each (torso, batch size) it builds the network for `--num-games` games of `--num-actions`
 actions (41 x 18 = the paper's game pool with every head padded to the full Atari action set),
 compiles the update, times `--iters` calls after one warm-up call, and reads the FLOPs of one
-SGD step from XLA's cost analysis, so that achieved FLOP/s can be set against the device's
-peak (`--peak-tflops` adds a utilisation column).  Prints a table and writes
-benchmarks/results/learner_throughput.json.
+SGD step from XLA's cost analysis (of the lowered, unoptimised step), so that achieved FLOP/s
+can be set against the device's peak (`--peak-tflops` adds a utilisation column).  Prints a
+table and writes benchmarks/results/learner_throughput.json.
 
     python -m benchmarks.learner_throughput --quick        # ~1 minute on a 2-core CPU
     python -m benchmarks.learner_throughput                # every torso, more batch sizes
@@ -20,6 +20,7 @@ import time
 import jax
 import numpy as np
 
+from benchmarks import common
 from scaled_ql.agents.scaled_ql import (
     NetworkConfig,
     ScaledQLConfig,
@@ -28,7 +29,6 @@ from scaled_ql.agents.scaled_ql import (
     make_update_fn,
 )
 from scaled_ql.networks import make_networks
-from scaled_ql.types import OBSERVATION_SHAPE, Transition
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                        "learner_throughput.json")
@@ -37,52 +37,44 @@ FULL = {"nature": (32, 128, 256), "impala": (32, 128, 256), "resnet18": (32, 128
         "resnet34": (32, 128), "resnet50": (32, 128), "resnet101": (32, 128)}
 
 
-def _batch(rng, leading, num_games, num_actions) -> Transition:
-    return Transition(
-        observation=rng.integers(0, 256, (*leading, *OBSERVATION_SHAPE), dtype=np.uint8),
-        action=rng.integers(0, num_actions, leading).astype(np.int32),
-        reward=rng.uniform(-1, 1, leading).astype(np.float32),
-        discount=np.full(leading, 0.99, np.float32),
-        next_observation=rng.integers(0, 256, (*leading, *OBSERVATION_SHAPE), dtype=np.uint8),
-        game_id=rng.integers(0, num_games, leading).astype(np.int32),
-    )
-
-
-def _flops(compiled) -> float:
-    analysis = compiled.cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
-        analysis = analysis[0] if analysis else {}
-    return float((analysis or {}).get("flops", float("nan")))
-
-
-def measure(torso, batch_size, args) -> dict:
-    config = ScaledQLConfig(network=NetworkConfig(torso=torso), batch_size=batch_size,
-                            num_sgd_steps_per_step=args.sgd_steps, compute_dtype=args.dtype)
-    networks = make_networks(config.network, [args.num_actions] * args.num_games)
+def measure(torso: str, batch_size: int, *, sgd_steps: int = 1, dtype: str = "float32",
+            num_games: int = 41, num_actions: int = 18, iters: int = 3,
+            peak_tflops: float = 0.0, feed_forward_size: int = 512) -> dict:
+    """Samples/s (wall-clock and per CPU-second) of one update config, FLOPs, compile time."""
+    config = ScaledQLConfig(
+        network=NetworkConfig(torso=torso, feed_forward_size=feed_forward_size),
+        batch_size=batch_size, num_sgd_steps_per_step=sgd_steps, compute_dtype=dtype)
+    actions = [num_actions] * num_games
+    networks = make_networks(config.network, actions)
     state = init_training_state(networks, config, jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
-    step_batch = _batch(rng, (batch_size,), args.num_games, args.num_actions)
-    flops = _flops(jax.jit(make_sgd_step(networks, config)).lower(state, step_batch).compile())
+    step_batch = common.random_batch(rng, (batch_size,), actions)
+    # XLA's cost analysis of one SGD step as lowered (before optimisation passes): compiling
+    # the step a second time just for its cost analysis took minutes for the ResNets on 2 cores.
+    flops = common.xla_flops(jax.jit(make_sgd_step(networks, config)).lower(state, step_batch))
     update = make_update_fn(networks, config)
-    batch = _batch(rng, (args.sgd_steps, batch_size), args.num_games, args.num_actions)
-    batch = jax.device_put(batch)
+    batch = jax.device_put(common.random_batch(rng, (sgd_steps, batch_size), actions))
     start = time.perf_counter()
     state, metrics = update(state, batch)  # compiles
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(args.iters):
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(iters):
         state, metrics = update(state, batch)
     jax.block_until_ready(metrics)
-    seconds_per_step = (time.perf_counter() - start) / (args.iters * args.sgd_steps)
+    steps = iters * sgd_steps
+    seconds_per_step = (time.perf_counter() - wall) / steps
+    cpu_per_step = (time.process_time() - cpu) / steps
     counts = networks.parameter_counts(state.params)
-    row = dict(torso=torso, batch_size=batch_size, dtype=args.dtype,
+    row = dict(torso=torso, batch_size=batch_size, dtype=dtype, sgd_steps_per_call=sgd_steps,
+               num_games=num_games, num_actions=num_actions, iters=iters,
                params_m=counts["total"] / 1e6, torso_params_m=counts["torso"] / 1e6,
                ms_per_step=1e3 * seconds_per_step, samples_per_s=batch_size / seconds_per_step,
+               samples_per_cpu_s=batch_size / cpu_per_step,
                gflops_per_step=flops / 1e9, achieved_tflops=flops / seconds_per_step / 1e12,
                compile_s=compile_s)
-    if args.peak_tflops:
-        row["utilisation"] = row["achieved_tflops"] / args.peak_tflops
+    if peak_tflops:
+        row["utilisation"] = row["achieved_tflops"] / peak_tflops
     return row
 
 
@@ -117,7 +109,9 @@ def main(argv=None) -> list[dict]:
     print(header)
     for torso, batch_sizes in plan.items():
         for batch_size in batch_sizes:
-            row = measure(torso, batch_size, args)
+            row = measure(torso, batch_size, sgd_steps=args.sgd_steps, dtype=args.dtype,
+                          num_games=args.num_games, num_actions=args.num_actions,
+                          iters=args.iters, peak_tflops=args.peak_tflops)
             rows.append(row)
             print(f"{torso:<10}{batch_size:>6}{row['params_m']:>10.1f}{row['ms_per_step']:>10.1f}"
                   f"{row['samples_per_s']:>11.0f}{row['gflops_per_step']:>12.1f}"

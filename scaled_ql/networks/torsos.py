@@ -50,8 +50,60 @@ def group_norm(x: jax.Array, num_groups: int, name: str, zero_init: bool = False
     return norm(x.astype(jnp.float32)).astype(x.dtype)
 
 
+def space_to_depth_conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+    """The VALID convolution of x [B, H, W, C] with w [k, k, C, O] at `stride`, as a stride-1
+    convolution over stride x stride blocks: same result, faster on XLA:CPU.
+
+    Each block of stride x stride pixels becomes one pixel of stride^2 * C channels, and the
+    kernel is rearranged to match ([k/s, k/s, s^2 C, O]).  XLA:CPU runs the strided form's input
+    gradient (a convolution with input dilation) on a slow generic path: 15 ms against 2.5 ms
+    for the forward pass of the Nature CNN's second layer at batch 32 on 2 cores; the blocked
+    form needs neither dilation nor strides (and the stride-4 first layer's forward pass ran
+    1.7x faster blocked).  Requires k divisible by the stride.
+    """
+    s = stride
+    k = w.shape[0]
+    if w.shape[1] != k or k % s:
+        raise ValueError(f"space_to_depth_conv needs a square kernel divisible by the stride, "
+                         f"got kernel {w.shape[:2]} and stride {s}")
+    b, h, width, c = x.shape
+    out_h, out_w = (h - k) // s + 1, (width - k) // s + 1
+    used_h, used_w = (out_h - 1) * s + k, (out_w - 1) * s + k  # rows/columns the kernel reads
+    x = x[:, :used_h, :used_w]
+    x = x.reshape(b, used_h // s, s, used_w // s, s, c).transpose(0, 1, 3, 2, 4, 5)
+    x = x.reshape(b, used_h // s, used_w // s, s * s * c)  # [B, H/s, W/s, s*s*C]
+    w = w.reshape(k // s, s, k // s, s, c, -1).transpose(0, 2, 1, 3, 4, 5)
+    w = w.reshape(k // s, k // s, s * s * c, -1)  # [k/s, k/s, s*s*C, O]
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class ValidConv2D(hk.Module):
+    """A VALID 2-D convolution with bias, parameterised exactly like `hk.Conv2D` (same names
+    'w' [k, k, C, O] and 'b' [O], same initialisation), computed by `space_to_depth_conv`."""
+
+    def __init__(self, output_channels: int, kernel: int, stride: int, name: str):
+        super().__init__(name=name)
+        self._output_channels = output_channels
+        self._kernel = kernel
+        self._stride = stride
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        w_shape = (self._kernel, self._kernel, x.shape[-1], self._output_channels)
+        stddev = 1.0 / math.sqrt(math.prod(w_shape[:-1]))  # hk.Conv2D's default (fan-in)
+        w = hk.get_parameter("w", w_shape, x.dtype,
+                             init=hk.initializers.TruncatedNormal(stddev=stddev))
+        b = hk.get_parameter("b", (self._output_channels,), x.dtype, init=jnp.zeros)
+        return space_to_depth_conv(x, w, self._stride) + b
+
+
 class NatureCNN(hk.Module):
-    """Nature DQN convolutions: [B, 84, 84, C] -> [B, 7, 7, 64 * width]."""
+    """Nature DQN convolutions: [B, 84, 84, C] -> [B, 7, 7, 64 * width].
+
+    The parameters are those of three `hk.Conv2D`s; the strided layers run space-to-depth
+    (`space_to_depth_conv`), which alone made the demo learner's SGD step about 1.35x faster on
+    2 CPU cores.
+    """
 
     def __init__(self, width_multiplier: float = 1.0, name: str = "nature_cnn"):
         super().__init__(name=name)
@@ -59,8 +111,8 @@ class NatureCNN(hk.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, (channels, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
-            conv = hk.Conv2D(scale_width(channels, self._width), kernel, stride, padding="VALID",
-                             name=f"conv_{i}")
+            conv = ValidConv2D(scale_width(channels, self._width), kernel, stride,
+                               name=f"conv_{i}")
             x = jax.nn.relu(conv(x))
         return x
 

@@ -1,0 +1,188 @@
+"""Our learner next to d3rlpy's DiscreteCQL (PyTorch), same network and batch, alternating runs.
+
+d3rlpy needs Python 3.11 and torch, which do not fit the project's Python 3.10 stack, so it
+runs in its own virtual environment, `benchmarks/.d3rlpy-venv` (created on first use with the
+machine's Python 3.11: torch from the local CPU wheel, d3rlpy from the package index), in a
+child process (`benchmarks/d3rlpy_child.py`) that rebuilds our demo network in PyTorch (Nature
+CNN, spatial embedding, 256-wide ReLU layer, feature norm) under d3rlpy's Q-function heads:
+'qr' (quantile regression, 51 quantiles x 18 actions: distributional like our C51 heads) and
+'mean' (DiscreteCQL's default scalar head).  DiscreteCQL is double DQN + CQL(H).
+
+`ratio_vs_d3rlpy` (the headline) = `ScaledQLLearner.step()` on the demo config against
+DiscreteCQL as shipped (mean head); `ratio_like_for_like_vs_d3rlpy_qr` = our double-Q update
+against the QR head: the same network work and a distributional head on both sides.
+
+Timed blocks alternate between this process (our update) and the child (d3rlpy updates), so
+only one of them runs at a time and each gets all cores.  torch gets as many threads as XLA
+uses, and `OMP_WAIT_POLICY=PASSIVE`: with OpenMP's default spin-waiting, torch ran 20-50x
+slower on this shared, oversubscribed 2-core machine (threads spin at barriers while the
+thread they wait for is descheduled); passive waiting is d3rlpy's best setting here.
+
+    python -m benchmarks.d3rlpy_side_by_side [--batch-sizes 32] [--blocks 7]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from benchmarks import common
+
+HERE = pathlib.Path(__file__).parent
+VENV = HERE / ".d3rlpy-venv"
+CHILD = HERE / "d3rlpy_child.py"
+TORCH_WHEEL = pathlib.Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+D3RLPY_PIN = "d3rlpy==2.8.1"
+_MARKER = ".scaled-ql-bench-installed"
+
+
+class Unavailable(RuntimeError):
+    """d3rlpy cannot run here (no Python 3.11, no torch wheel, install failed)."""
+
+
+def find_python311() -> str:
+    """A Python 3.11 interpreter: $D3RLPY_PYTHON, python3.11, python3, pyenv's 3.11.x."""
+    candidates = [os.environ.get("D3RLPY_PYTHON"), shutil.which("python3.11"),
+                  shutil.which("python3")]
+    pyenv_root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    candidates += sorted(str(p) for p in pyenv_root.glob("versions/3.11*/bin/python3"))
+    for candidate in filter(None, candidates):
+        try:
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
+                capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if version == "True":
+            return candidate
+    raise Unavailable("no Python 3.11 found (set D3RLPY_PYTHON=/path/to/python3.11)")
+
+
+def ensure_venv(venv: pathlib.Path = VENV, wheel: pathlib.Path = TORCH_WHEEL) -> pathlib.Path:
+    """The venv's python, creating the venv and installing torch + d3rlpy when missing."""
+    python = venv / "bin" / "python"
+    wanted = f"{wheel.name} {D3RLPY_PIN}\n"
+    marker = venv / _MARKER
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    if not wheel.exists():
+        raise Unavailable(f"torch wheel {wheel} is missing")
+    if not python.exists():
+        print(f">> creating {venv} (d3rlpy + torch CPU, Python 3.11)", flush=True)
+        subprocess.run([find_python311(), "-m", "venv", str(venv)], check=True)
+    print(f">> installing {wheel.name} and {D3RLPY_PIN} into {venv}", flush=True)
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel),
+                             D3RLPY_PIN], capture_output=True, text=True)
+    if result.returncode:
+        raise Unavailable(f"pip install failed: {result.stderr.strip()[-2000:]}")
+    marker.write_text(wanted)
+    return python
+
+
+class D3rlpyChild:
+    """The child process; `run(variant, n)` times n DiscreteCQL updates there."""
+
+    def __init__(self, python: pathlib.Path, batch_size: int, threads: int,
+                 variants=("qr", "mean"), num_actions: int = 18):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="ignore")
+        self._process = subprocess.Popen(
+            [str(python), str(CHILD), "--batch-size", str(batch_size), "--threads", str(threads),
+             "--num-actions", str(num_actions), "--variants", *variants],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=env, cwd=HERE)
+        self.info = self._read()
+        if not self.info.get("ready"):
+            raise Unavailable(f"d3rlpy child did not start: {self.info}")
+
+    def _read(self) -> dict:
+        while True:
+            line = self._process.stdout.readline()
+            if not line:
+                raise Unavailable(f"d3rlpy child exited (code {self._process.wait()})")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def run(self, variant: str, n: int) -> dict:
+        self._process.stdin.write(json.dumps({"run": n, "variant": variant}) + "\n")
+        self._process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            try:
+                self._process.stdin.write('{"quit": true}\n')
+                self._process.stdin.flush()
+                self._process.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait()
+
+
+def measure(batch_size: int = 32, blocks: int = 7, calls_per_block: int = 6,
+            progress=None) -> dict:
+    """Samples/s of ours and d3rlpy's (median over alternating blocks) and paired ratios."""
+    import functools
+
+    python = ensure_venv()
+    threads = common.xla_threads()
+    ours = common.make_our_runners("nature", batch_size)
+    runners = {name: ours["runners"][name] for name in ("ours_learner", "ours_update_double_q")}
+    child = D3rlpyChild(python, batch_size, threads)
+    try:
+        contenders = {**runners,
+                      "d3rlpy_qr": functools.partial(child.run, "qr"),
+                      "d3rlpy_mean": functools.partial(child.run, "mean")}
+        seconds = common.interleaved(contenders, blocks, calls_per_block, progress)
+    finally:
+        child.close()
+    row = {"torso": "nature", "batch_size": batch_size, "threads": threads, "blocks": blocks,
+           "calls_per_block": calls_per_block, "torch": child.info.get("torch"),
+           "d3rlpy": child.info.get("d3rlpy"), "d3rlpy_params": child.info.get("params"),
+           **ours["facts"]}
+    for name, values in seconds["wall"].items():
+        row[f"{name}_samples_per_s"] = batch_size / common.median(values)
+        row[f"{name}_samples_per_cpu_s"] = batch_size / common.median(seconds["cpu"][name])
+    for variant in ("qr", "mean"):
+        row[f"ratio_vs_d3rlpy_{variant}"] = common.paired_ratio(
+            seconds, f"d3rlpy_{variant}", "ours_learner")
+        row[f"ratio_like_for_like_vs_d3rlpy_{variant}"] = common.paired_ratio(
+            seconds, f"d3rlpy_{variant}", "ours_update_double_q")
+    # The headline: DiscreteCQL as shipped (its default mean head), which is also the cheaper.
+    row["ratio_vs_d3rlpy"] = row["ratio_vs_d3rlpy_mean"]
+    row["seconds_per_call"] = seconds
+    return row
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32])
+    parser.add_argument("--blocks", type=int, default=7)
+    parser.add_argument("--calls-per-block", type=int, default=6)
+    args = parser.parse_args(argv)
+    rows = []
+    for batch_size in args.batch_sizes:
+        try:
+            row = measure(batch_size, args.blocks, args.calls_per_block)
+        except Unavailable as error:
+            print(f"not run: {error}", file=sys.stderr)
+            return []
+        rows.append(row)
+        print(f"nature B{batch_size}: " + ", ".join(
+            f"{k.removesuffix('_samples_per_s')} {v:,.0f}" for k, v in row.items()
+            if k.endswith("_samples_per_s")) + " samples/s (wall); ours/d3rlpy "
+            f"{row['ratio_vs_d3rlpy']['cpu']:.2f}x cpu, {row['ratio_vs_d3rlpy']['wall']:.2f}x "
+            "wall (vs DiscreteCQL's default mean head)", flush=True)
+    out = common.RESULTS_DIR / "d3rlpy_side_by_side.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": common.now(), "machine": common.machine(), "rows": rows},
+                              indent=2) + "\n")
+    print(f"wrote {out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
