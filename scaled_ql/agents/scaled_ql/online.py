@@ -12,8 +12,8 @@ writes `rlu_atari_checkpoints_ordered/Breakout_run_1` with `checkpoint_id` 0..9,
 of the agent's training (its step budget is the collector's `--steps`).  The learner is this
 package's own update step (`make_update_fn`) with the CQL weight at 0: plain C51.
 
-The replay keeps each frame once (7,056 bytes per step plus 14 bytes of action, reward,
-discount and position), stacks frames on sampling with zeros before an episode's start, exactly
+The replay keeps each frame once (7,056 bytes per step plus 24 bytes of action, reward,
+discount, position and episode end), stacks frames on sampling with zeros before an episode's start, exactly
 as the RLDS-to-transition pipeline does, and builds n-step transitions with the same semantics
 (`reward` the discounted clipped n-step sum, `discount` the full bootstrap multiplier, 0 after
 a terminal).  It holds the whole run (no eviction): the run's step budget bounds its memory.
@@ -126,7 +126,7 @@ class FrameReplay:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.frames, self.actions, self.rewards, self.discounts,
-                                      self.position))
+                                      self.position, self._episode_end))
 
     def start_episode(self, frame: np.ndarray) -> None:
         self._append(frame, position=0)

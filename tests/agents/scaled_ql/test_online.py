@@ -71,7 +71,7 @@ def test_open_episode_samples_only_complete_windows():
     assert set(batch.action.tolist()) == {0, 1, 2}
     np.testing.assert_allclose(batch.reward, 1.0 + 0.5 + 0.25)
     np.testing.assert_allclose(batch.discount, 0.125)
-    assert replay.nbytes == 20 * (84 * 84 + 4 * 4)
+    assert replay.nbytes == 20 * (84 * 84 + 4 * 4 + 8)  # frame, 4 x 32-bit fields, int64 end
 
 
 def test_replay_refuses_misuse():
