@@ -27,7 +27,6 @@ that and measures only the update code and learner machinery.  With several SGD 
 """
 
 import argparse
-import json
 
 import jax
 import numpy as np
@@ -139,11 +138,7 @@ def main(argv=None) -> list[dict]:
             f"{row['ratio_vs_acme']['wall']:.2f}x wall, {row['ratio_vs_acme']['cpu']:.2f}x cpu "
             f"(like for like {row['ratio_like_for_like_vs_acme']['wall']:.2f}x / "
             f"{row['ratio_like_for_like_vs_acme']['cpu']:.2f}x)", flush=True)
-    out = common.RESULTS_DIR / "acme_side_by_side.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": common.now(), "machine": common.machine(), "rows": rows},
-                              indent=2) + "\n")
-    print(f"wrote {out}")
+    common.write_results("acme_side_by_side", rows)
     return rows
 
 

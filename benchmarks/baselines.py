@@ -80,7 +80,6 @@ def measure_fixes(batch_size: int = 32, num_actions=common.DEMO_NUM_ACTIONS, blo
     alternating."""
     import numpy as np
 
-    from scaled_ql.agents.scaled_ql import init_training_state, make_update_fn
     from scaled_ql.networks import make_networks
 
     config = common.demo_config(torso, batch_size)
@@ -88,16 +87,7 @@ def measure_fixes(batch_size: int = 32, num_actions=common.DEMO_NUM_ACTIONS, blo
     batch = common.random_batch(np.random.default_rng(0), (batch_size,), num_actions)
 
     def runner():
-        update = make_update_fn(networks, config)
-        holder = [init_training_state(networks, config, jax.random.PRNGKey(0))]
-
-        def run(n):
-            state = holder[0]
-            for _ in range(n):
-                state, metrics = update(state, batch)
-            jax.block_until_ready(metrics["loss"])
-            holder[0] = state
-
+        run = common.update_runner(networks, config, batch)
         run(1)  # traces (and compiles) now, inside or outside the patch
         return run
 

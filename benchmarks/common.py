@@ -100,6 +100,38 @@ def paired_ratio(seconds: dict, slower: str, faster: str) -> dict:
     return out
 
 
+def update_runner(networks, config, batch) -> Callable[[int], None]:
+    """`run(n)`: n calls of our jitted update on `batch`, from a fresh state (kept between
+    calls), waiting for the last one."""
+    import jax
+
+    from scaled_ql.agents.scaled_ql import init_training_state, make_update_fn
+
+    update = make_update_fn(networks, config)
+    holder = [init_training_state(networks, config, jax.random.PRNGKey(0))]
+
+    def run(n):
+        state = holder[0]
+        for _ in range(n):
+            state, metrics = update(state, batch)
+        jax.block_until_ready(metrics["loss"])
+        holder[0] = state
+
+    return run
+
+
+def write_results(name: str, rows) -> pathlib.Path:
+    """benchmarks/results/<name>.json with the date and machine next to the rows."""
+    import json
+
+    out = RESULTS_DIR / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": now(), "machine": machine(), "rows": rows},
+                              indent=2) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
 def make_our_runners(torso: str = "nature", batch_size: int = 32, sgd_steps: int = 1,
                      compute_dtype: str = "float32",
                      num_actions: Sequence[int] = DEMO_NUM_ACTIONS) -> dict:
@@ -114,7 +146,7 @@ def make_our_runners(torso: str = "nature", batch_size: int = 32, sgd_steps: int
     import jax
     from acme.utils import loggers
 
-    from scaled_ql.agents.scaled_ql import init_training_state, make_sgd_step, make_update_fn
+    from scaled_ql.agents.scaled_ql import init_training_state, make_sgd_step
     from scaled_ql.agents.scaled_ql.learner import ScaledQLLearner
     from scaled_ql.networks import make_networks
 
@@ -126,17 +158,7 @@ def make_our_runners(torso: str = "nature", batch_size: int = 32, sgd_steps: int
     batch = random_batch(np.random.default_rng(0), (sgd_steps, batch_size), num_actions)
 
     def bare(config):
-        update = make_update_fn(networks, config)
-        holder = [init_training_state(networks, config, jax.random.PRNGKey(0))]
-
-        def run(n):
-            state = holder[0]
-            for _ in range(n):
-                state, metrics = update(state, batch)
-            jax.block_until_ready(metrics["loss"])
-            holder[0] = state
-
-        return run
+        return update_runner(networks, config, batch)
 
     flat = jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
     learner = ScaledQLLearner(networks, base, itertools.repeat(flat), jax.random.PRNGKey(0),

@@ -176,11 +176,7 @@ def main(argv=None) -> list[dict]:
             if k.endswith("_samples_per_s")) + " samples/s (wall); ours/d3rlpy "
             f"{row['ratio_vs_d3rlpy']['cpu']:.2f}x cpu, {row['ratio_vs_d3rlpy']['wall']:.2f}x "
             "wall (vs DiscreteCQL's default mean head)", flush=True)
-    out = common.RESULTS_DIR / "d3rlpy_side_by_side.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": common.now(), "machine": common.machine(), "rows": rows},
-                              indent=2) + "\n")
-    print(f"wrote {out}")
+    common.write_results("d3rlpy_side_by_side", rows)
     return rows
 
 
