@@ -194,19 +194,22 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform's guess elsewhere)."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def machine() -> dict:
     """CPU model, core counts, memory, OS, Python and JAX versions, load average."""
     import jax
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    facts = {"cpu": model, "logical_cores": os.cpu_count(), "usable_cores": xla_threads()}
+    facts = {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": xla_threads()}
     try:  # psutil is not on the lent accelerator machines
         import psutil
 
