@@ -423,20 +423,13 @@ class Learner:
             return self._step
 
     def run(self) -> None:
-        with supervision.guarded(self._status_dir, self._name):
-            self.start()
-            while not supervision.stop_requested() and not self.budget_spent():
-                while self._pending() >= self._config.max_pending_rounds:
-                    if supervision.wait_or_stop(0.2):
-                        return
-                try:
-                    self.step()
-                except DataEnded:
-                    break
-            if supervision.stop_requested():
-                return
-            self.finish()
-        supervision.wait_or_stop(None)
+        self.start()  # guarded itself
+        supervision.run_learner_node(
+            self._status_dir, self._name, keep_going=lambda: not self.budget_spent(),
+            step=self.step, backlog=self._pending, max_backlog=self._config.max_pending_rounds,
+            finish=self.finish, close=self._close, ended_by=DataEnded)
+
+    def _close(self) -> None:
         self._checkpointer.close()
         self._csv_file.close()
 

@@ -92,16 +92,13 @@ class Learner:
             return self._step
 
     def run(self) -> None:
-        with supervision.guarded(self._options.status_dir, self._name):
-            while self._step < self._config.steps and not supervision.stop_requested():
-                while self._rounds_waiting() >= self._options.max_pending_rounds:
-                    if supervision.wait_or_stop(0.2):
-                        return
-                self.step()
-            if supervision.stop_requested():
-                return
-            self.finish()
-        supervision.wait_or_stop(None)
+        supervision.run_learner_node(
+            self._options.status_dir, self._name,
+            keep_going=lambda: self._step < self._config.steps, step=self.step,
+            backlog=self._rounds_waiting, max_backlog=self._options.max_pending_rounds,
+            finish=self.finish, close=self._close)
+
+    def _close(self) -> None:
         self._checkpointer.close()
         self._csv_file.close()
 

@@ -141,6 +141,31 @@ def guarded(status_dir: str | None, node: str) -> Iterator[None]:
         raise
 
 
+def run_learner_node(status_dir: str | None, node: str, *, keep_going, step, backlog,
+                     max_backlog: int, finish, close, ended_by=()) -> None:
+    """The run loop every learner node shares, under `guarded`.
+
+    While `keep_going()` and the program is not stopping: wait while `backlog()` (evaluation
+    rounds not yet recorded) is at `max_backlog`, then `step()`; a `StopIteration` from `step`
+    (the data ended) ends the loop too.  Then `finish()` (final checkpoint and round) unless the
+    program is stopping, wait for the program's stop, and `close()`.
+    """
+    with guarded(status_dir, node):
+        while keep_going() and not stop_requested():
+            while backlog() >= max_backlog:
+                if wait_or_stop(0.2):
+                    return
+            try:
+                step()
+            except ended_by:
+                break
+        if stop_requested():
+            return
+        finish()
+    wait_or_stop(None)
+    close()
+
+
 def _node_processes() -> dict[str, object]:
     """local_mp: the launcher's children that run nodes, by node title ('label/index')."""
     import psutil
