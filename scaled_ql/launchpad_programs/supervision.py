@@ -227,26 +227,16 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
             # Stopping: a node called lp.stop() (normal end or failure) or a signal arrived.
             # A failing node writes its record before it calls lp.stop(): look once more.
             time.sleep(poll_s)
-            failures = read_failures(status_dir)
-            if failures:
-                code, message = EXIT_NODE_FAILED, _describe(failures)
-            elif is_done(status_dir):
-                code = EXIT_OK
-            else:
-                code, message = EXIT_INTERRUPTED, "the program was stopped before its end"
+            code, message = _outcome(status_dir, EXIT_INTERRUPTED,
+                                     "the program was stopped before its end")
             break
         ended = [title for title, process in processes.items() if _ended(process)]
         if ended:
             time.sleep(2 * poll_s)  # a failing node may still be writing its record
-            failures = read_failures(status_dir)
-            if failures:
-                code, message = EXIT_NODE_FAILED, _describe(failures)
-            elif is_done(status_dir):
-                code = EXIT_OK
-            else:
-                code, message = EXIT_NODE_FAILED, (
-                    f"node {', '.join(sorted(ended))} exited without reporting an error "
-                    "(killed, out of memory, or a crash in native code?)")
+            code, message = _outcome(
+                status_dir, EXIT_NODE_FAILED,
+                f"node {', '.join(sorted(ended))} exited without reporting an error "
+                "(killed, out of memory, or a crash in native code?)")
             break
         if deadline is not None and time.monotonic() > deadline:
             code, message = EXIT_TIMEOUT, f"the program did not end within {timeout_s:.0f} s"
@@ -256,6 +246,17 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
     if message:
         print(f"[scaled-ql] launch failed ({code}): {message}", file=sys.stderr, flush=True)
     return code
+
+
+def _outcome(status_dir: str, otherwise: int, why: str) -> tuple[int, str]:
+    """The exit code once the program is ending: a recorded failure, a recorded normal end, or
+    (neither) `otherwise` with `why`."""
+    failures = read_failures(status_dir)
+    if failures:
+        return EXIT_NODE_FAILED, _describe(failures)
+    if is_done(status_dir):
+        return EXIT_OK, ""
+    return otherwise, why
 
 
 def _describe(failures: list[dict]) -> str:
