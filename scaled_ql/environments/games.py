@@ -1,4 +1,5 @@
-"""The game catalogue: the 46 `rlu_atari` games, their ALE ROMs, pools, variants and scores.
+"""The game catalogue: the 46 `rlu_atari` games, their ALE ROMs, pools, variants and scores,
+and the five MinAtar games (`minatar/<Game>`, see "MinAtar" below).
 
 Everything here is plain data so that `scaled-ql games`, configs and the data pipeline can
 use it without loading a ROM.  The per-game minimal action counts, modes and difficulties
@@ -24,6 +25,18 @@ or human score exists, and we do not invent one: their `human_score` is None and
 `SCORED_GAMES`, the 44 games with both scores (39 of the 41 training games, all 5 held-out
 games), and must say so; Carnival and Pooyan are reported as raw returns.  MGDT's public
 scoring code (built on DQN Zoo's table) likewise yields NaN for these two.
+
+MinAtar.  The five games of MinAtar (Young & Tian 2019, arXiv 1903.03176; the `minatar`
+package) share their names with ALE games, so they are always named with the suite
+prefix: "minatar/Breakout" (any spelling of the game after the prefix works, e.g.
+"minatar/space_invaders").  Unprefixed names, and "atari/<Game>", are ALE games, exactly as
+before.  Their entries use the same fields: `rom_id` is the `minatar.Environment` game name,
+`num_actions` the minimal action set, `num_channels` the game's object channels (the
+observation pads them to 10), `difficulties` (0,) or (0, 1) where 1 turns on MinAtar's
+difficulty ramping (the variant for online fine-tuning; only Asterix, Seaquest and
+SpaceInvaders ramp).  MinAtar has no human scores; `human_score` holds the suite's reference
+score instead (`MINATAR_SCORE_CONVENTION`), so "normalized score" means
+(score - random) / (reference - random) for these games.
 """
 
 import dataclasses
@@ -33,6 +46,8 @@ import re
 
 import numpy as np
 
+ATARI_SUITE = "atari"
+MINATAR_SUITE = "minatar"
 TRAIN_POOL = "train"
 HELD_OUT_POOL = "held_out"
 
@@ -50,6 +65,10 @@ class GameInfo:
       pool: "train" (the 41 MGDT training games) or "held_out" (the 5 held-out games).
       modes: the ALE game modes the ROM accepts (`setMode`); the first is the ROM's default.
       difficulties: the ALE difficulties the ROM accepts (`setDifficulty`); default 0.
+        For MinAtar: (0,), or (0, 1) with 1 = difficulty ramping on.
+      suite: "atari" (an ALE ROM) or "minatar" (a MinAtar game).
+      num_channels: channels of one frame before padding: 1 (grayscale) for Atari, the number
+        of object channels for MinAtar.
     """
 
     name: str
@@ -60,8 +79,12 @@ class GameInfo:
     pool: str
     modes: tuple[int, ...]
     difficulties: tuple[int, ...]
+    suite: str = ATARI_SUITE
+    num_channels: int = 1
 
     def __post_init__(self):
+        if self.suite not in (ATARI_SUITE, MINATAR_SUITE):
+            raise ValueError(f"{self.name}: suite must be 'atari' or 'minatar', got {self.suite!r}")
         if self.pool not in (TRAIN_POOL, HELD_OUT_POOL):
             raise ValueError(f"{self.name}: pool must be 'train' or 'held_out', got {self.pool!r}")
         if not 1 <= self.num_actions <= 18:
@@ -165,7 +188,43 @@ GAMES: dict[str, GameInfo] = {
     )
 }
 
+MINATAR_PREFIX = MINATAR_SUITE + "/"
+
+# name: (minatar.Environment game, minimal actions, channels, random score, reference score,
+#        difficulties).  Minimal action sets and channels: minatar 1.0.15
+#        (`minimal_action_set()`, `state_shape()`); random and reference scores: see
+#        MINATAR_SCORE_CONVENTION.
+_MINATAR_CATALOGUE: dict[str, tuple] = {
+    # PROVISIONAL reference scores (helper to replace with cited values).
+    "Asterix": ("asterix", 5, 4, 0.56, 20.0, (0, 1)),
+    "Breakout": ("breakout", 3, 4, 0.42, 15.0, (0,)),
+    "Freeway": ("freeway", 3, 7, 0.33, 50.0, (0,)),
+    "Seaquest": ("seaquest", 6, 10, 0.095, 20.0, (0, 1)),
+    "SpaceInvaders": ("space_invaders", 4, 6, 4.23, 100.0, (0, 1)),
+}
+MINATAR_SCORE_CONVENTION = "PROVISIONAL"
+# Held out of MinAtar pre-training for offline fine-tuning (the analogue of MGDT's split).
+_MINATAR_HELD_OUT = ("SpaceInvaders",)
+
+MINATAR_GAMES_INFO: dict[str, GameInfo] = {
+    MINATAR_PREFIX + name: GameInfo(
+        name=MINATAR_PREFIX + name,
+        rom_id=env_name,
+        num_actions=num_actions,
+        random_score=float(random_score),
+        human_score=float(reference),
+        pool=HELD_OUT_POOL if name in _MINATAR_HELD_OUT else TRAIN_POOL,
+        modes=(0,),
+        difficulties=difficulties,
+        suite=MINATAR_SUITE,
+        num_channels=channels,
+    )
+    for name, (env_name, num_actions, channels, random_score, reference, difficulties)
+    in sorted(_MINATAR_CATALOGUE.items())
+}
+
 ALL_GAMES: tuple[str, ...] = tuple(GAMES)  # 46, alphabetical
+MINATAR_GAMES: tuple[str, ...] = tuple(MINATAR_GAMES_INFO)  # 5, "minatar/Asterix", ...
 TRAIN_GAMES: tuple[str, ...] = tuple(n for n in ALL_GAMES if GAMES[n].pool == TRAIN_POOL)  # 41
 HELD_OUT_GAMES: tuple[str, ...] = tuple(n for n in ALL_GAMES if GAMES[n].pool == HELD_OUT_POOL)
 SCORED_GAMES: tuple[str, ...] = tuple(n for n in ALL_GAMES if GAMES[n].has_human_score)  # 44
@@ -177,10 +236,18 @@ def _key(name: str) -> str:
 
 
 _BY_KEY: dict[str, str] = {_key(name): name for name in ALL_GAMES}
+_MINATAR_BY_KEY: dict[str, str] = {}
+for _name, _info in MINATAR_GAMES_INFO.items():
+    _MINATAR_BY_KEY[_key(_name[len(MINATAR_PREFIX):])] = _name
+    _MINATAR_BY_KEY[_key(_info.rom_id)] = _name
 
 
 def get_game(name: str) -> GameInfo:
-    """Looks a game up by its `rlu_atari` name or ALE ROM id (case and `_` insensitive).
+    """Looks a game up by name, e.g. "MsPacman", "ms_pacman", "minatar/Breakout".
+
+    Unprefixed names (or "atari/<Game>") are ALE games: the `rlu_atari` name or ALE ROM id,
+    case and `_` insensitive.  "minatar/<Game>" names a MinAtar game (same spelling rules
+    after the prefix).  `GameInfo.name` is the canonical spelling.
 
     Raises:
       ValueError: unknown name; the message lists the closest known names.  Callers rely on
@@ -188,6 +255,18 @@ def get_game(name: str) -> GameInfo:
     """
     if not isinstance(name, str):
         raise TypeError(f"game name must be a string, got {type(name).__name__}: {name!r}")
+    suite, _, rest = name.partition("/")
+    if rest and suite.strip().lower() == MINATAR_SUITE:
+        canonical = _MINATAR_BY_KEY.get(_key(rest))
+        if canonical is not None:
+            return MINATAR_GAMES_INFO[canonical]
+        raise ValueError(
+            f"Unknown game {name!r}: MinAtar has {', '.join(map(repr, MINATAR_GAMES))}.")
+    if rest and suite.strip().lower() == ATARI_SUITE:
+        name = rest
+    elif rest:
+        raise ValueError(f"Unknown game {name!r}: the suite prefix must be 'atari/' or "
+                         f"'minatar/', got {suite!r}.")
     canonical = _BY_KEY.get(_key(name))
     if canonical is not None:
         return GAMES[canonical]
@@ -195,7 +274,8 @@ def get_game(name: str) -> GameInfo:
     hint = f" Did you mean {', '.join(repr(_BY_KEY[c]) for c in close)}?" if close else ""
     raise ValueError(
         f"Unknown game {name!r}.{hint} scaled-ql knows the {len(ALL_GAMES)} rlu_atari games "
-        f"(`scaled-ql games` lists them): {', '.join(ALL_GAMES)}."
+        f"(`scaled-ql games` lists them): {', '.join(ALL_GAMES)}; and the MinAtar games "
+        f"{', '.join(MINATAR_GAMES)}."
     )
 
 
