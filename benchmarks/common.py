@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from scaled_ql.types import OBSERVATION_SHAPE, Transition
+from scaled_ql.types import ATARI_OBSERVATION, ObservationSpec, Transition
 
 RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 # The three games of `make demo` and their minimal action counts (Pong, Breakout, Boxing).
@@ -29,18 +29,24 @@ def demo_config(torso: str = "nature", batch_size: int = 32, **overrides):
                              "learning_rate": 2.5e-4, "target_update_period": 250, **overrides})
 
 
-def random_batch(rng: np.random.Generator, leading: Sequence[int],
-                 num_actions: Sequence[int]) -> Transition:
-    """A Transition batch of random frames; each example's action is valid in its game."""
+def random_batch(rng: np.random.Generator, leading: Sequence[int], num_actions: Sequence[int],
+                 observation: ObservationSpec = ATARI_OBSERVATION) -> Transition:
+    """A Transition batch of random frames (values 0..max_value of the suite's spec); each
+    example's action is valid in its game."""
     leading = tuple(leading)
     game_id = rng.integers(0, len(num_actions), leading).astype(np.int32)
     action = (rng.integers(0, 1 << 30, leading) % np.asarray(num_actions)[game_id]).astype(np.int32)
+
+    def frames():
+        return rng.integers(0, observation.max_value + 1, (*leading, *observation.shape),
+                            dtype=np.uint8)
+
     return Transition(
-        observation=rng.integers(0, 256, (*leading, *OBSERVATION_SHAPE), dtype=np.uint8),
+        observation=frames(),
         action=action,
         reward=rng.uniform(-1, 1, leading).astype(np.float32),
         discount=np.full(leading, 0.99, np.float32),
-        next_observation=rng.integers(0, 256, (*leading, *OBSERVATION_SHAPE), dtype=np.uint8),
+        next_observation=frames(),
         game_id=game_id,
     )
 

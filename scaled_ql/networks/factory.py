@@ -1,7 +1,10 @@
 """`make_networks`: the Scaled QL network as a pair of pure functions, plus parameter counts.
 
-    observation uint8 [B, 84, 84, 4] --/255--> Torso (trunk, spatial reduction, feed-forward,
+    observation uint8 [B, H, W, C] --/max_value--> Torso (trunk, spatial reduction, feed-forward,
     feature norm) --> features [B, D] --> MultiGameHeads --> logits [B, A_max, N]
+
+The observation's shape and scale come from the game suite's `ObservationSpec` (Atari: uint8
+[84, 84, 4] in 0..255; MinAtar: [10, 10, 10] in 0..1).
 
 Parameters are a Haiku dict whose top-level module names separate the parts: everything under
 'torso/' is the shared representation, 'heads' holds the per-game heads.  Fine-tuning freezes
@@ -25,7 +28,7 @@ from scaled_ql.networks.heads import (
     masked_expected_q,
 )
 from scaled_ql.networks.torsos import Torso
-from scaled_ql.types import OBSERVATION_SHAPE
+from scaled_ql.types import ATARI_OBSERVATION, ObservationSpec
 
 TORSOS = ("nature", "impala", "resnet18", "resnet34", "resnet50", "resnet101")
 SPATIAL_REDUCTIONS = ("spatial_embedding", "avg_pool", "flatten")
@@ -125,6 +128,8 @@ class ScaledQLNetworks:
     Attributes:
       config: the NetworkConfig it was built from.
       num_actions: minimal action count of each game, in the run's game order.
+      observation: the suite's ObservationSpec: `init` builds for `observation.shape`, and
+        `apply` divides the uint8 input by `observation.max_value`.
       init: key -> params (float32).
       apply: (params, observation uint8 [B, H, W, C], game_id int32 [B], compute_dtype=
         'float32') -> NetworkOutput.  With compute_dtype='bfloat16' the torso runs in bfloat16
@@ -134,6 +139,7 @@ class ScaledQLNetworks:
 
     config: NetworkConfig
     num_actions: tuple[int, ...]
+    observation: ObservationSpec
     init: Callable[[jax.Array], Params]
     apply: Callable[..., NetworkOutput]
 
@@ -184,12 +190,15 @@ def parameter_counts(params: Params, num_actions: Sequence[int], num_atoms: int)
 
 
 def _forward(observation: jax.Array, game_id: jax.Array, *, config: NetworkConfig,
-             num_actions: tuple[int, ...], compute_dtype: jnp.dtype) -> NetworkOutput:
-    chex.assert_rank(observation, 4, custom_message="observation must be [B, H, W, C]")
+             num_actions: tuple[int, ...], spec: ObservationSpec,
+             compute_dtype: jnp.dtype) -> NetworkOutput:
+    shape = ", ".join(map(str, spec.shape))
+    chex.assert_shape(observation, (None, *spec.shape),
+                      custom_message=f"{spec.name} observation must be [B, {shape}]")
     chex.assert_type(observation, jnp.uint8)
     chex.assert_shape(game_id, (observation.shape[0],), custom_message="game_id must be [B]")
     chex.assert_type(game_id, int)
-    images = jnp.asarray(observation).astype(compute_dtype) / 255.0  # [B, 84, 84, 4] in [0, 1]
+    images = jnp.asarray(observation).astype(compute_dtype) / spec.max_value  # in [0, 1]
     features = Torso(
         config.torso,
         config.width_multiplier,
@@ -217,12 +226,15 @@ def _cast_torso(params: Params, dtype: jnp.dtype) -> Params:
     }
 
 
-def make_networks(config: NetworkConfig, num_actions: Sequence[int]) -> ScaledQLNetworks:
+def make_networks(config: NetworkConfig, num_actions: Sequence[int],
+                  observation: ObservationSpec = ATARI_OBSERVATION) -> ScaledQLNetworks:
     """Builds the network for games whose minimal action counts are `num_actions`.
 
     Args:
       config: the NetworkConfig.
       num_actions: num_actions[g] is the minimal action count of game g (the run's game order).
+      observation: the games' suite's ObservationSpec (`suites.suite_of(games).observation`);
+        Atari's by default.
 
     Returns:
       ScaledQLNetworks with pure `init(key)` and `apply(params, observation, game_id)`.
@@ -232,13 +244,14 @@ def make_networks(config: NetworkConfig, num_actions: Sequence[int]) -> ScaledQL
         raise ValueError(f"num_actions must list >= 1 action per game, got {num_actions}")
     transforms = {
         name: hk.without_apply_rng(hk.transform(functools.partial(
-            _forward, config=config, num_actions=num_actions, compute_dtype=dtype)))
+            _forward, config=config, num_actions=num_actions,
+            spec=observation, compute_dtype=dtype)))
         for name, dtype in _COMPUTE_DTYPES.items()
     }
 
     def init(key: jax.Array) -> Params:
-        observation = jnp.zeros((1, *OBSERVATION_SHAPE), jnp.uint8)  # uint8 [1, 84, 84, 4]
-        return transforms["float32"].init(key, observation, jnp.zeros((1,), jnp.int32))
+        dummy = jnp.zeros((1, *observation.shape), jnp.uint8)  # uint8 [1, H, W, C]
+        return transforms["float32"].init(key, dummy, jnp.zeros((1,), jnp.int32))
 
     def apply(params: Params, observation: jax.Array, game_id: jax.Array,
               compute_dtype: str = "float32") -> NetworkOutput:
@@ -249,4 +262,5 @@ def make_networks(config: NetworkConfig, num_actions: Sequence[int]) -> ScaledQL
             params = _cast_torso(params, _COMPUTE_DTYPES[compute_dtype])
         return transforms[compute_dtype].apply(params, observation, game_id)
 
-    return ScaledQLNetworks(config=config, num_actions=num_actions, init=init, apply=apply)
+    return ScaledQLNetworks(config=config, num_actions=num_actions, observation=observation,
+                            init=init, apply=apply)

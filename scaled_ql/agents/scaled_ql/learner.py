@@ -26,9 +26,18 @@ from scaled_ql.agents.scaled_ql.learning import (
     make_update_fn,
 )
 from scaled_ql.networks import ScaledQLNetworks
-from scaled_ql.types import OBSERVATION_SHAPE, Transition
+from scaled_ql.types import ObservationSpec, Transition
 
 POLICY_VARIABLES = "policy"
+
+
+def _describe_frames(spec: ObservationSpec) -> str:
+    """'4 stacked 84x84 grayscale frames' (Atari) or 'one 10x10x10 frame' (MinAtar)."""
+    height, width, channels = spec.frame_shape
+    frame = f"{height}x{width} grayscale" if channels == 1 else f"{height}x{width}x{channels}"
+    if spec.stack_size == 1:
+        return f"one {frame} frame"
+    return f"{spec.stack_size} stacked {frame} frames"
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -114,15 +123,15 @@ class ScaledQLLearner(core.Learner):
 
     def _check_batch(self, batch: Transition) -> None:
         """Raises ValueError naming the first field of `batch` that the network cannot take."""
-        expected = (np.shape(batch.observation)[0], *OBSERVATION_SHAPE)
+        spec = self._networks.observation
+        expected = (np.shape(batch.observation)[0], *spec.shape)
         for name in ("observation", "next_observation"):
             value = getattr(batch, name)
             dtype = np.dtype(getattr(value, "dtype", None) or np.asarray(value).dtype)
             if np.shape(value) != expected or dtype != np.uint8:
                 raise ValueError(
-                    f"batch {name} is {dtype} {tuple(np.shape(value))}; the "
-                    f"network takes uint8 [B, {', '.join(map(str, OBSERVATION_SHAPE))}] "
-                    "(4 stacked 84x84 grayscale frames)")
+                    f"batch {name} is {dtype} {tuple(np.shape(value))}; the network takes "
+                    f"uint8 [B, {', '.join(map(str, spec.shape))}] ({_describe_frames(spec)})")
         num_actions = np.asarray(self._networks.num_actions)
         game_id = np.asarray(batch.game_id)
         bad_game = (game_id < 0) | (game_id >= len(num_actions))

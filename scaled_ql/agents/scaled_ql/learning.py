@@ -158,6 +158,7 @@ def make_update_fn(
     split_batch = NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))  # [S, B, ...] over B
     sgd_step = make_sgd_step(networks, config)
     num_steps = config.num_sgd_steps_per_step
+    observation_shape = tuple(networks.observation.shape)
     # XLA:CPU runs the convolutions inside a while loop (what lax.scan lowers to, even with
     # unroll=True) far slower than in straight-line code: 800+ ms against 60-90 ms per SGD step
     # for the Nature CNN at batch 32 on 2 cores (benchmarks/learner_throughput.py).  On CPU
@@ -187,10 +188,12 @@ def make_update_fn(
         if np.ndim(batch.observation) == 4 and num_steps == 1:
             batch = jax.tree_util.tree_map(lambda x: x[None], batch)  # [B] -> [1, B]
         shape = np.shape(batch.observation)
-        if len(shape) != 5 or shape[0] != num_steps:
+        if len(shape) != 5 or shape[0] != num_steps or shape[2:] != observation_shape:
+            one = ", ".join(map(str, observation_shape))
             raise ValueError(
                 f"batch.observation has shape {shape}; expected [num_sgd_steps_per_step="
-                f"{num_steps}, B, 84, 84, 4]" + (" or [B, 84, 84, 4]" if num_steps == 1 else ""))
+                f"{num_steps}, B, {one}]" + (f" or [B, {one}]" if num_steps == 1 else "")
+                + f" ({networks.observation.name} observations)")
         if shape[1] % len(devices):
             raise ValueError(f"batch size {shape[1]} is not divisible by the {len(devices)} "
                              "devices it is split over")

@@ -27,7 +27,7 @@ import rlax
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.networks import ScaledQLNetworks
 from scaled_ql.networks.heads import masked_expected_q
-from scaled_ql.types import Transition
+from scaled_ql.types import ObservationSpec, Transition
 
 Metrics = dict[str, jax.Array]
 
@@ -170,9 +170,14 @@ def bc_loss(policy_logits: jax.Array, a_tm1: jax.Array, action_mask: jax.Array) 
     return _masked_cross_entropy(policy_logits, a_tm1, action_mask)
 
 
-def check_batch(batch: Transition) -> None:
-    """Trace-time shape/dtype checks of a [B] batch, with messages naming the field."""
-    chex.assert_rank(batch.observation, 4, custom_message="observation must be [B, 84, 84, 4]")
+def check_batch(batch: Transition, observation: ObservationSpec) -> None:
+    """Trace-time shape/dtype checks of a [B] batch, with messages naming the field.
+
+    `observation` is the spec of the network's suite: observations must be [B, *spec.shape].
+    """
+    chex.assert_shape(batch.observation, (None, *observation.shape),
+                      custom_message=f"{observation.name} observation must be "
+                                     f"[B, {', '.join(map(str, observation.shape))}]")
     chex.assert_type(batch.observation, jnp.uint8, custom_message="observation must be uint8")
     chex.assert_equal_shape([batch.observation, batch.next_observation],
                             custom_message="observation and next_observation differ in shape")
@@ -201,7 +206,7 @@ def make_loss_fn(networks: ScaledQLNetworks, config: ScaledQLConfig) -> LossFn:
     dtype = config.compute_dtype
 
     def loss_fn(params, target_params, batch: Transition) -> tuple[jax.Array, Metrics]:
-        check_batch(batch)
+        check_batch(batch, networks.observation)
         out_tm1 = networks.apply(params, batch.observation, batch.game_id, dtype)
         mask = out_tm1.action_mask  # [B, A_max]
         atoms = out_tm1.atoms  # [N]
