@@ -168,6 +168,9 @@ class AtariEnvironment(dm_env.Environment):
           ValueError: naming the game and the argument at fault.
         """
         info = games.get_game(game)
+        if info.suite != games.ATARI_SUITE:  # ALE would load the Atari ROM of the same name.
+            raise ValueError(f"{info.name} is a {info.suite} game, not an ALE one (make it with "
+                             "scaled_ql.environments.suites.make_environment)")
         info.check_variant(mode, difficulty)
         if not 0.0 <= sticky_action_prob <= 1.0:
             raise ValueError(f"sticky_action_prob must be in [0, 1], got {sticky_action_prob}")

@@ -34,9 +34,26 @@ before.  Their entries use the same fields: `rom_id` is the `minatar.Environment
 `num_actions` the minimal action set, `num_channels` the game's object channels (the
 observation pads them to 10), `difficulties` (0,) or (0, 1) where 1 turns on MinAtar's
 difficulty ramping (the variant for online fine-tuning; only Asterix, Seaquest and
-SpaceInvaders ramp).  MinAtar has no human scores; `human_score` holds the suite's reference
-score instead (`MINATAR_SCORE_CONVENTION`), so "normalized score" means
-(score - random) / (reference - random) for these games.
+SpaceInvaders ramp).
+
+MinAtar scores.  MinAtar has no human scores, so its normalized score is DQN-normalized
+(`MINATAR_SCORE_CONVENTION`): (score - random) / (DQN - random), 0 = a uniformly random
+agent, 1 = the DQN of the MinAtar paper.  `human_score` (alias `reference_score`) holds that
+DQN score, so `normalized_score` / `human_normalized_score` serve both suites.
+* DQN: Young & Tian 2019 (arXiv 1903.03176v2), DQN learning curves (mean of 30 runs; moving
+  average of the training returns over 100 episodes, at 5M frames; sticky actions 0.1,
+  difficulty ramping on, as `minatar.Environment` defaults).  The paper prints no table, so
+  the numbers were read off its figure as published in the MinAtar repository
+  (kenjyoung/MinAtar, README "Results", img/learning_curves.gif, commit 4241f24): the DQN
+  curve's pixels between 4.9M and 5M frames, mapped through the axis ticks (precision about
+  +-0.3, +-1 for SpaceInvaders).  The paper's step-size sensitivity figure (DQN's mean return
+  over the final 100 episodes at its best step size) agrees within 1.6: 16.7, 10.3, 49.9, 19.4,
+  45.4.  The README notes that its Seaquest results predate minatar 1.0.11 (an oxygen-bar
+  bug fixed since).
+* random: measured here, uniform over the minimal action set, sticky actions 0.1, no ramping,
+  1,000 episodes per game, seed 0: `python -m benchmarks.minatar_random_scores`
+  (benchmarks/results/minatar_random_scores.json; with ramping on, `--difficulty 1`, the
+  three ramping games score the same within one standard error).
 """
 
 import dataclasses
@@ -54,14 +71,16 @@ HELD_OUT_POOL = "held_out"
 
 @dataclasses.dataclass(frozen=True)
 class GameInfo:
-    """One Atari game as used by `rlu_atari`, ALE and the evaluation.
+    """One game of the catalogue: an `rlu_atari` ALE game, or a MinAtar game.
 
     Attributes:
       name: the `rlu_atari` spelling, e.g. "MsPacman"; the key everywhere in scaled-ql.
       rom_id: the ale-py ROM id, e.g. "ms_pacman" (`ale_py.roms.get_rom_path(rom_id)`).
       num_actions: size of the game's minimal action set; `rlu_atari` actions index it.
       random_score: Atari-57 score of a uniformly random agent; NaN for Carnival and Pooyan.
+        MinAtar: a uniformly random agent's mean return, measured here (module docstring).
       human_score: Atari-57 professional human score; None for Carnival and Pooyan.
+        MinAtar: the DQN reference score of the suite's convention (`reference_score`).
       pool: "train" (the 41 MGDT training games) or "held_out" (the 5 held-out games).
       modes: the ALE game modes the ROM accepts (`setMode`); the first is the ROM's default.
       difficulties: the ALE difficulties the ROM accepts (`setDifficulty`); default 0.
@@ -96,8 +115,14 @@ class GameInfo:
 
     @property
     def has_human_score(self) -> bool:
-        """Whether a human-normalized score is defined (False for Carnival and Pooyan)."""
+        """Whether a normalized score is defined (False for Carnival and Pooyan)."""
         return self.human_score is not None
+
+    @property
+    def reference_score(self) -> float | None:
+        """The score a normalized score of 1 stands for: the Atari-57 human score for ALE
+        games, the MinAtar paper's DQN for MinAtar games (`MINATAR_SCORE_CONVENTION`)."""
+        return self.human_score
 
     def check_variant(self, mode: int | None = None, difficulty: int | None = None) -> None:
         """Raises ValueError listing the valid values unless mode/difficulty exist for the game.
@@ -190,19 +215,25 @@ GAMES: dict[str, GameInfo] = {
 
 MINATAR_PREFIX = MINATAR_SUITE + "/"
 
-# name: (minatar.Environment game, minimal actions, channels, random score, reference score,
+# name: (minatar.Environment game, minimal actions, channels, random score, DQN score,
 #        difficulties).  Minimal action sets and channels: minatar 1.0.15
-#        (`minimal_action_set()`, `state_shape()`); random and reference scores: see
-#        MINATAR_SCORE_CONVENTION.
+#        (`minimal_action_set()`, `state_shape()`; tests/environments/test_suites.py checks
+#        them).  Scores: see "MinAtar scores" in the module docstring.
 _MINATAR_CATALOGUE: dict[str, tuple] = {
-    # PROVISIONAL reference scores (helper to replace with cited values).
-    "Asterix": ("asterix", 5, 4, 0.56, 20.0, (0, 1)),
-    "Breakout": ("breakout", 3, 4, 0.42, 15.0, (0,)),
-    "Freeway": ("freeway", 3, 7, 0.33, 50.0, (0,)),
-    "Seaquest": ("seaquest", 6, 10, 0.095, 20.0, (0, 1)),
-    "SpaceInvaders": ("space_invaders", 4, 6, 4.23, 100.0, (0, 1)),
+    "Asterix": ("asterix", 5, 4, 0.482, 16.9, (0, 1)),
+    "Breakout": ("breakout", 3, 4, 0.376, 10.1, (0,)),
+    "Freeway": ("freeway", 3, 7, 0.362, 50.2, (0,)),
+    "Seaquest": ("seaquest", 6, 10, 0.110, 20.1, (0, 1)),
+    "SpaceInvaders": ("space_invaders", 4, 6, 4.019, 43.7, (0, 1)),
 }
-MINATAR_SCORE_CONVENTION = "PROVISIONAL"
+MINATAR_SCORE_CONVENTION = (
+    "DQN-normalized score = (score - random) / (DQN - random). DQN: final return (moving "
+    "average over 100 training episodes at 5M frames, mean of 30 runs, sticky actions 0.1, "
+    "difficulty ramping on) of the DQN of Young & Tian 2019 (MinAtar, arXiv 1903.03176v2), "
+    "read off its learning-curve figure (kenjyoung/MinAtar README, img/learning_curves.gif). "
+    "Random: uniform over the minimal action set, sticky actions 0.1, no ramping, 1,000 "
+    "episodes per game, measured by `python -m benchmarks.minatar_random_scores`."
+)
 # Held out of MinAtar pre-training for offline fine-tuning (the analogue of MGDT's split).
 _MINATAR_HELD_OUT = ("SpaceInvaders",)
 
@@ -279,10 +310,11 @@ def get_game(name: str) -> GameInfo:
     )
 
 
-def human_normalized_score(
+def normalized_score(
     game: str, score: float | np.ndarray, *, missing: str = "nan"
 ) -> float | np.ndarray:
-    """(score - random) / (human - random): 0 is the random agent, 1 the Atari-57 human.
+    """(score - random) / (reference - random), with the game's suite's reference: 0 is the
+    random agent, 1 the Atari-57 human (ALE games) or the MinAtar paper's DQN (MinAtar games).
 
     Args:
       game: a catalogue name (see `get_game`).
@@ -293,12 +325,17 @@ def human_normalized_score(
     if missing not in ("nan", "raise"):
         raise ValueError(f"missing must be 'nan' or 'raise', got {missing!r}")
     info = get_game(game)
-    if info.human_score is None and missing == "raise":
+    if info.reference_score is None and missing == "raise":
         raise ValueError(
             f"{info.name} has no standard human score (it is not an Atari-57 game); aggregate "
             "over SCORED_GAMES and report it as a raw return"
         )
-    human = math.nan if info.human_score is None else info.human_score
+    reference = math.nan if info.reference_score is None else info.reference_score
     if np.ndim(score) == 0:
-        return (float(score) - info.random_score) / (human - info.random_score)
-    return (np.asarray(score, dtype=np.float64) - info.random_score) / (human - info.random_score)
+        return (float(score) - info.random_score) / (reference - info.random_score)
+    return (np.asarray(score, dtype=np.float64) - info.random_score) / (
+        reference - info.random_score)
+
+
+# The Atari name of `normalized_score` (for MinAtar games it is DQN-normalized).
+human_normalized_score = normalized_score

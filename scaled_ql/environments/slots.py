@@ -1,14 +1,17 @@
 """Worker side of batched evaluation: groups of environments ("slots") stepped together.
 
-`SlotGroup` plays a fixed list of episodes through a few `AtariEnvironment`s, writing their
-observations into a (shared-memory) array; `worker_main` runs up to two groups in a process,
-stepping whichever group the main process has sent actions for (see `vector.py`).
+`SlotGroup` plays a fixed list of episodes through a few environments of one game suite
+(`AtariEnvironment`s or `MinAtarEnvironment`s, made by `suites.make_environment`), writing
+their observations (the suite's `ObservationSpec.shape`) into a (shared-memory) array;
+`worker_main` runs up to two groups in a process, stepping whichever group the main process
+has sent actions for (see `vector.py`).
 
 Loading a ROM costs ALE ~0.1 s, as much as ~350 agent steps, so a slot keeps its environment
 from one episode to the next of the same game and `reseed`s it (~1 ms; the episode is bit for
 bit what a new environment with its seed would play), a free slot takes another episode of
 the game it already has whenever one is left, and it loads another game only when that adds
-parallel work (see `SlotGroup._take`).
+parallel work (see `SlotGroup._take`).  (A MinAtar game costs little to create, but the same
+rules apply: both environments `reseed` to exactly a fresh environment's state.)
 """
 
 import collections
@@ -19,9 +22,8 @@ from multiprocessing import shared_memory
 import dm_env
 import numpy as np
 
-from scaled_ql.environments.atari import FRAME_SIZE, STACK_SIZE, AtariEnvironment
+from scaled_ql.environments import suites
 
-OBS_SHAPE = (FRAME_SIZE, FRAME_SIZE, STACK_SIZE)
 _LAST = dm_env.StepType.LAST
 
 
@@ -32,10 +34,11 @@ class EpisodeResult:
     Attributes:
       game: catalogue name of the game.
       episode_return: undiscounted sum of raw (unclipped) rewards.
-      length: agent steps (each `frame_skip` emulator frames, fewer on the last).
-      frames: emulator frames played.
+      length: agent steps (Atari: each `frame_skip` emulator frames, fewer on the last).
+      frames: emulator frames played (MinAtar: the same as `length`).
       episode: index of the episode within its game (0..num_episodes-1).
-      seed: the ALE seed the episode ran with (reproduces it in an `AtariEnvironment`).
+      seed: the environment seed the episode ran with (reproduces it in a new environment
+        of the game, e.g. `suites.make_environment(game, seed=seed, ...)`).
       truncated: whether the frame cap ended the episode rather than game over.
     """
 
@@ -71,9 +74,9 @@ class SlotGroup:
         for item in items:
             self._pending.setdefault(item.game_id, collections.deque()).append(item)
         self._playing = collections.Counter()  # game_id -> slots playing it now.
-        self._observations = observations  # uint8 [num_slots, 84, 84, 4], shared.
+        self._observations = observations  # uint8 [num_slots, *ObservationSpec.shape], shared.
         self._env_kwargs = env_kwargs
-        self._envs: list[AtariEnvironment | None] = [None] * num_slots
+        self._envs: list[dm_env.Environment | None] = [None] * num_slots
         self._current: list[Item | None] = [None] * num_slots
         self._returns = [0.0] * num_slots
         self._lengths = [0] * num_slots
@@ -127,7 +130,7 @@ class SlotGroup:
         else:
             if env is not None:
                 env.close()
-            env = self._envs[slot] = AtariEnvironment(
+            env = self._envs[slot] = suites.make_environment(
                 item.game, seed=item.seed, **self._env_kwargs
             )
         self._current[slot] = item
@@ -136,7 +139,7 @@ class SlotGroup:
         self._observations[slot] = env.reset().observation
         self._returns[slot], self._lengths[slot] = 0.0, 0
 
-    def _take(self, env: AtariEnvironment | None) -> Item | None:
+    def _take(self, env: dm_env.Environment | None) -> Item | None:
         """The next episode for a slot whose environment (None: none yet) is `env`, if any.
 
         A slot without an environment (at the start) takes any episode left.  A slot whose
@@ -168,15 +171,17 @@ class SlotGroup:
         return self._game_ids.copy(), finished  # game_ids[slot] == -1: no episodes left.
 
 
-def worker_main(conn, shm_name, num_rows, row_offset, slots_per_group, group_items, env_kwargs):
-    """A worker process: one `SlotGroup` per entry of `group_items`, on consecutive rows.
+def worker_main(conn, shm_name, observation_shape, num_rows, row_offset, slots_per_group,
+                group_items, env_kwargs):
+    """A worker process: one `SlotGroup` per entry of `group_items`, on consecutive rows of the
+    shared uint8 [num_rows, *observation_shape] observations.
 
     Protocol: first one ("ok", k, status) per group k; then, for each (k, actions) received,
     steps group k and answers ("ok", k, status); None ends the worker.  Errors are sent as
     ("error", -1, traceback) so the main process can raise them.
     """
     shm = shared_memory.SharedMemory(name=shm_name)
-    observations = np.ndarray((num_rows, *OBS_SHAPE), np.uint8, buffer=shm.buf)
+    observations = np.ndarray((num_rows, *observation_shape), np.uint8, buffer=shm.buf)
     groups = []
     try:
         for k, items in enumerate(group_items):

@@ -15,11 +15,13 @@ Runs mix games of one suite only (one input shape per batch); `suite_of` says so
 
 import dataclasses
 from collections.abc import Iterable
-
-import dm_env
+from typing import TYPE_CHECKING
 
 from scaled_ql import types
 from scaled_ql.environments import games as games_lib
+
+if TYPE_CHECKING:  # Plain data at import time: the evaluation reads suites without dm_env.
+    import dm_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +37,11 @@ class Suite:
       default_max_episode_frames: the standard episode cap (Atari 108,000 emulator frames;
         MinAtar 10,000 steps).
       frames_per_step: emulator frames per agent step (Atari 4, MinAtar 1).
-      score_name: what a normalized score is called in reports.
+      score_name: what a normalized score is called in reports ("human-normalized score",
+        "DQN-normalized score").
+      reference_name: what a normalized score of 1 is ("human": the Atari-57 human tester;
+        "DQN": the MinAtar paper's DQN, `games.MINATAR_SCORE_CONVENTION`); the normalized
+        score is (score - random) / (reference - random) with `GameInfo.reference_score`.
     """
 
     name: str
@@ -45,20 +51,42 @@ class Suite:
     default_max_episode_frames: int
     frames_per_step: int
     score_name: str
+    reference_name: str
 
-    def make_environment(self, game: str, **kwargs) -> dm_env.Environment:
-        """A dm_env environment for `game` (a game of this suite); kwargs as the environment
-        class takes them (mode, difficulty, sticky_action_prob, max_episode_frames, seed)."""
-        info = games_lib.get_game(game)
-        if info.suite != self.name:
-            raise ValueError(f"{info.name} is not a {self.name} game")
+    @property
+    def normalization(self) -> str:
+        """The formula, for reports: "(score - random) / (human - random)"."""
+        return f"(score - random) / ({self.reference_name} - random)"
+
+    def environment_class(self) -> type:
+        """The dm_env class of this suite's games (`AtariEnvironment`, `MinAtarEnvironment`),
+        imported on first use so that the suites stay plain data."""
         if self.name == games_lib.MINATAR_SUITE:
             from scaled_ql.environments.minatar_env import MinAtarEnvironment
 
-            return MinAtarEnvironment(info.name, **kwargs)
+            return MinAtarEnvironment
         from scaled_ql.environments.atari import AtariEnvironment
 
-        return AtariEnvironment(info.name, **kwargs)
+        return AtariEnvironment
+
+    def validate_environment_arguments(self, game: str, **kwargs) -> games_lib.GameInfo:
+        """Checks `make_environment(game, **kwargs)`'s arguments without creating a game.
+
+        Raises:
+          ValueError: unknown game, a game of another suite, or a bad argument, naming it.
+        """
+        return self.environment_class().validate_arguments(self._own(game).name, **kwargs)
+
+    def make_environment(self, game: str, **kwargs) -> "dm_env.Environment":
+        """A dm_env environment for `game` (a game of this suite); kwargs as the environment
+        class takes them (mode, difficulty, sticky_action_prob, max_episode_frames, seed)."""
+        return self.environment_class()(self._own(game).name, **kwargs)
+
+    def _own(self, game: str) -> games_lib.GameInfo:
+        info = games_lib.get_game(game)
+        if info.suite != self.name:
+            raise ValueError(f"{info.name} is not a game of the {self.name} suite")
+        return info
 
 
 ATARI = Suite(
@@ -69,6 +97,7 @@ ATARI = Suite(
     default_max_episode_frames=108_000,
     frames_per_step=4,
     score_name="human-normalized score",
+    reference_name="human",
 )
 MINATAR = Suite(
     name=games_lib.MINATAR_SUITE,
@@ -77,7 +106,8 @@ MINATAR = Suite(
     default_sticky_action_prob=0.1,
     default_max_episode_frames=10_000,
     frames_per_step=1,
-    score_name="reference-normalized score",
+    score_name="DQN-normalized score",
+    reference_name="DQN",
 )
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (ATARI, MINATAR)}
 
@@ -113,6 +143,6 @@ def suite_of(games: Iterable[str] | str) -> Suite:
     return SUITES[names.pop()]
 
 
-def make_environment(game: str, **kwargs) -> dm_env.Environment:
+def make_environment(game: str, **kwargs) -> "dm_env.Environment":
     """The environment of `game`, whichever suite it belongs to."""
     return suite_of(game).make_environment(game, **kwargs)

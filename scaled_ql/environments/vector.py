@@ -1,7 +1,12 @@
 """Batched evaluation: N episodes of several games with one policy over batched observations.
 
+The games are of one suite (`suites.suite_of`): ALE games through `AtariEnvironment`
+(observations uint8 [84, 84, 4]) or MinAtar games through `MinAtarEnvironment` ([10, 10, 10]);
+the suite's `ObservationSpec` sizes every buffer, and its defaults (sticky actions, episode
+cap) apply unless given.
+
 Episodes run in worker processes (one per CPU core by default).  Each worker holds two
-groups of `AtariEnvironment`s ("slots", `slots.SlotGroup`) and writes their observations
+groups of environments ("slots", `slots.SlotGroup`) and writes their observations
 into one shared-memory array, so a step moves only actions and a few flags through pipes.
 The main process serves each group as soon as it reports: one policy call on that group's
 batch of observations, then its actions go back.  Meanwhile the worker steps its other
@@ -16,10 +21,10 @@ runs one game per instance, has no ALE modes or difficulties, counts its step ca
 steps, seeds per instance rather than per episode, and costs about as much CPU per agent
 step as our environment (slightly more in our measurements: docs/ENVIRONMENTS.md).
 
-Reproducibility: episode k of game g always gets the same ALE seed (derived from `seed`, the
-game's name and k) and starts from the state a fresh environment with that seed starts from
-(a slot reuses its environment for the next episode of the same game via
-`AtariEnvironment.reseed`, which restores exactly that state), so returns do not depend on
+Reproducibility: episode k of game g always gets the same environment seed (derived from
+`seed`, the game's name and k) and starts from the state a fresh environment with that seed
+starts from (a slot reuses its environment for the next episode of the same game via
+`reseed`, which restores exactly that state), so returns do not depend on
 the number of workers, the slot layout, or the order of `games` (given a deterministic
 policy).
 
@@ -38,8 +43,8 @@ from multiprocessing import connection, shared_memory
 import numpy as np
 
 from scaled_ql.environments import games as games_lib
-from scaled_ql.environments.atari import AtariEnvironment
-from scaled_ql.environments.slots import OBS_SHAPE, EpisodeResult, Item, SlotGroup, worker_main
+from scaled_ql.environments import suites
+from scaled_ql.environments.slots import EpisodeResult, Item, SlotGroup, worker_main
 
 __all__ = ["EpisodeResult", "episode_seed", "evaluate_policy"]
 
@@ -49,7 +54,8 @@ _WORKER_TIMEOUT_S = 600.0  # No answer from a live worker for this long means it
 
 
 def episode_seed(seed: int, game: str, episode: int) -> int:
-    """The ALE seed of episode `episode` of `game`: independent of scheduling and game order."""
+    """The environment seed of episode `episode` of `game`: independent of scheduling and
+    game order."""
     entropy = [seed, zlib.crc32(games_lib.get_game(game).name.encode()), episode]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
 
@@ -60,8 +66,8 @@ def evaluate_policy(
     num_episodes: int,
     *,
     seed: int = 0,
-    sticky_action_prob: float = 0.25,
-    max_episode_frames: int = 108_000,
+    sticky_action_prob: float | None = None,
+    max_episode_frames: int | None = None,
     num_workers: int | None = None,
     envs_per_worker: int = 16,
     mode: int | None = None,
@@ -71,28 +77,33 @@ def evaluate_policy(
     """Plays `num_episodes` episodes of each game with one batched policy.
 
     Args:
-      policy: `policy(observations, game_ids) -> actions`; observations uint8 [B, 84, 84, 4],
+      policy: `policy(observations, game_ids) -> actions`; observations uint8
+        [B, *suite.observation.shape] (Atari [B, 84, 84, 4], MinAtar [B, 10, 10, 10]),
         game_ids int32 [B] indexing `games`, actions int [B] indexing each game's minimal
         action set.  B varies from call to call (a group's running episodes).  Both arrays
         are valid during the call only (they may be views of buffers that the next steps
         overwrite): copy what you keep.  Exploration (e.g. eval epsilon 0.001) is the
         policy's business.
-      games: catalogue names, validated (with close matches) before anything starts.
+      games: catalogue names of one suite, validated (with close matches) before anything
+        starts.
       num_episodes: episodes per game.
       seed: base seed; see `episode_seed`.
-      sticky_action_prob, max_episode_frames: as in `AtariEnvironment`.
+      sticky_action_prob, max_episode_frames: as the suite's environment takes them; None:
+        the suite's defaults (Atari 0.25 and 108,000 emulator frames, MinAtar 0.1 and 10,000
+        steps).
       num_workers: worker processes; None: one per CPU core; 0: run in this process.
       envs_per_worker: environments per worker (split over its two groups); in-process, the
         size of the one batch.
-      mode, difficulty: an ALE variant applied to every game (must be valid for each).
+      mode, difficulty: a variant applied to every game (must be valid for each; MinAtar:
+        difficulty 1 = difficulty ramping).
       progress: show a tqdm bar over finished episodes.
 
     Returns:
       One `EpisodeResult` per episode, ordered by game (as in `games`), then episode index.
 
     Raises:
-      ValueError: unknown game, invalid variant, bad counts, or a policy returning actions of
-        the wrong shape or outside a game's action set.
+      ValueError: unknown game, games of two suites, invalid variant, bad counts, or a policy
+        returning actions of the wrong shape or outside a game's action set.
       RuntimeError: a worker process failed (with its traceback) or stopped answering.
     """
     infos = [games_lib.get_game(game) for game in games]
@@ -108,14 +119,17 @@ def evaluate_policy(
         num_workers = os.cpu_count() or 1
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    suite = suites.suite_of([info.name for info in infos])
     env_kwargs = {
         "mode": mode,
         "difficulty": difficulty,
-        "sticky_action_prob": sticky_action_prob,
-        "max_episode_frames": max_episode_frames,
+        "sticky_action_prob": (suite.default_sticky_action_prob if sticky_action_prob is None
+                               else sticky_action_prob),
+        "max_episode_frames": (suite.default_max_episode_frames if max_episode_frames is None
+                               else max_episode_frames),
     }
     for info in infos:  # Fail here, with the game's name, not inside a worker.
-        AtariEnvironment.validate_arguments(info.name, **env_kwargs)
+        suite.validate_environment_arguments(info.name, **env_kwargs)
 
     items = [
         Item(game_id, info.name, episode, episode_seed(seed, info.name, episode))
@@ -127,10 +141,12 @@ def evaluate_policy(
     from tqdm import tqdm
 
     with tqdm(total=len(items), desc="evaluation episodes", unit="ep", disable=not progress) as bar:
+        shape = suite.observation.shape
         if num_workers == 0:
-            results = _run_in_process(serve, items, envs_per_worker, env_kwargs, bar)
+            results = _run_in_process(serve, items, shape, envs_per_worker, env_kwargs, bar)
         else:
-            results = _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar)
+            results = _run_workers(serve, items, shape, num_workers, envs_per_worker, env_kwargs,
+                                   bar)
     order = {info.name: i for i, info in enumerate(infos)}
     return sorted(results, key=lambda r: (order[r.game], r.episode))
 
@@ -171,9 +187,9 @@ class _Server:
         return slot_actions
 
 
-def _run_in_process(serve, items, num_slots, env_kwargs, bar) -> list[EpisodeResult]:
+def _run_in_process(serve, items, shape, num_slots, env_kwargs, bar) -> list[EpisodeResult]:
     num_slots = min(num_slots, len(items))
-    observations = np.zeros((num_slots, *OBS_SHAPE), np.uint8)
+    observations = np.zeros((num_slots, *shape), np.uint8)  # [slots, H, W, C]
     group = SlotGroup(items, num_slots, observations, env_kwargs)
     results = []
     game_ids, finished = group.start()
@@ -195,7 +211,7 @@ def _worker_context():
     return ctx
 
 
-def _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar):
+def _run_workers(serve, items, shape, num_workers, envs_per_worker, env_kwargs, bar):
     # Group g (of num_groups) gets every num_groups-th episode and slots_per_group rows of the
     # shared observations; worker w runs groups w * G .. w * G + G - 1.
     num_workers = min(num_workers, len(items))
@@ -204,8 +220,8 @@ def _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar):
         1, min(envs_per_worker // _GROUPS_PER_WORKER, -(-len(items) // num_groups))
     )
     num_rows = num_groups * slots_per_group
-    shm = shared_memory.SharedMemory(create=True, size=num_rows * int(np.prod(OBS_SHAPE)))
-    observations = np.ndarray((num_rows, *OBS_SHAPE), np.uint8, buffer=shm.buf)
+    shm = shared_memory.SharedMemory(create=True, size=num_rows * int(np.prod(shape)))
+    observations = np.ndarray((num_rows, *shape), np.uint8, buffer=shm.buf)  # [rows, H, W, C]
     ctx = _worker_context()
     workers: list[_Worker] = []
     try:
@@ -218,6 +234,7 @@ def _run_workers(serve, items, num_workers, envs_per_worker, env_kwargs, bar):
                 _Worker(
                     ctx,
                     shm.name,
+                    shape,
                     num_rows,
                     w * _GROUPS_PER_WORKER * slots_per_group,
                     slots_per_group,
@@ -252,7 +269,8 @@ class _Worker:
     """Main-process handle of one worker process; counts the answers it still owes."""
 
     def __init__(
-        self, ctx, shm_name, num_rows, row_offset, slots_per_group, group_items, env_kwargs
+        self, ctx, shm_name, shape, num_rows, row_offset, slots_per_group, group_items,
+        env_kwargs
     ):
         self.row_offset = row_offset
         self.conn, child_conn = ctx.Pipe()
@@ -261,6 +279,7 @@ class _Worker:
             args=(
                 child_conn,
                 shm_name,
+                shape,
                 num_rows,
                 row_offset,
                 slots_per_group,

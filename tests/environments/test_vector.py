@@ -1,4 +1,5 @@
-"""Batched evaluation on real ROMs: results match single-environment rollouts, any layout."""
+"""Batched evaluation on real ROMs and real MinAtar games: results match single-environment
+rollouts, any layout."""
 
 import pathlib
 from multiprocessing import shared_memory
@@ -9,6 +10,7 @@ import pytest
 
 from scaled_ql.environments import AtariEnvironment, get_game
 from scaled_ql.environments import vector as vector_module
+from scaled_ql.environments.minatar_env import MinAtarEnvironment
 from scaled_ql.environments.vector import EpisodeResult, episode_seed, evaluate_policy
 
 GAMES = ("Pong", "Breakout")
@@ -175,3 +177,76 @@ def test_bad_arguments_fail_before_any_episode(games, kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         evaluate_policy(never_called, games, 1, num_workers=2, progress=False, **kwargs)
+
+
+# --- MinAtar: the same evaluation through the suite's environment and observation spec ---
+
+MINATAR_GAMES = ("minatar/Breakout", "minatar/Asterix")
+MINATAR_ACTIONS = np.array([get_game(g).num_actions for g in MINATAR_GAMES])
+
+
+def object_policy(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
+    """Deterministic and observation-dependent: a weighted count of the occupied cells."""
+    assert observations.dtype == np.uint8 and observations.shape[1:] == (10, 10, 10)
+    assert game_ids.dtype == np.int32 and game_ids.shape == observations.shape[:1]
+    weights = np.arange(1, 1001, dtype=np.int64).reshape(10, 10, 10)
+    return (observations.astype(np.int64) * weights).sum(axis=(1, 2, 3)) % MINATAR_ACTIONS[
+        game_ids]
+
+
+def _single_minatar_episode(game: str, episode: int, seed: int) -> EpisodeResult:
+    """One episode in a MinAtarEnvironment with the suite's defaults (sticky actions 0.1,
+    10,000-step cap), played by hand: the independent reference."""
+    env_seed = episode_seed(seed, game, episode)
+    env = MinAtarEnvironment(game, seed=env_seed)
+    timestep, total, length = env.reset(), 0.0, 0
+    game_id = np.array([MINATAR_GAMES.index(game)], np.int32)
+    while not timestep.last():
+        timestep = env.step(object_policy(timestep.observation[None], game_id)[0])
+        total, length = total + float(timestep.reward), length + 1
+    return EpisodeResult(game, total, length, env.episode_frames, episode, env_seed,
+                         truncated=bool(timestep.discount > 0))
+
+
+def test_minatar_in_process_results_match_single_environment_rollouts():
+    results = evaluate_policy(object_policy, MINATAR_GAMES, 4, seed=3, num_workers=0,
+                              envs_per_worker=3, progress=False)
+    expected = [_single_minatar_episode(g, e, seed=3) for g in MINATAR_GAMES for e in range(4)]
+    assert results == expected
+    assert all(r.frames == r.length and not r.truncated for r in results)
+    assert len({r.episode_return for r in results}) > 1  # Not a degenerate policy.
+    again = evaluate_policy(object_policy, MINATAR_GAMES, 4, seed=3, num_workers=0,
+                            envs_per_worker=1, progress=False)
+    assert again == results  # Any slot layout.
+    other = evaluate_policy(object_policy, MINATAR_GAMES, 4, seed=4, num_workers=0,
+                            progress=False)
+    assert [r.seed for r in other] != [r.seed for r in results]
+
+
+@pytest.mark.integration
+def test_minatar_worker_processes_give_the_same_results_as_in_process():
+    kwargs = {"seed": 8, "max_episode_frames": 60, "progress": False}
+    local = evaluate_policy(object_policy, MINATAR_GAMES, 3, num_workers=0, **kwargs)
+    workers = evaluate_policy(object_policy, MINATAR_GAMES, 3, num_workers=2, envs_per_worker=2,
+                              **kwargs)
+    assert workers == local
+    assert all(r.length <= 60 for r in local)
+
+
+def test_minatar_variant_and_mixed_suites_are_checked_before_any_episode():
+    def never_called(observations, game_ids):
+        raise AssertionError("the policy must not run")
+
+    with pytest.raises(ValueError, match="different suites .*atari: Pong; minatar: "
+                                         "minatar/Breakout"):
+        evaluate_policy(never_called, ["Pong", "minatar/Breakout"], 1, progress=False)
+    with pytest.raises(ValueError, match="minatar/Breakout has no difficulty 1"):
+        evaluate_policy(never_called, ["minatar/Seaquest", "minatar/Breakout"], 1,
+                        difficulty=1, num_workers=0, progress=False)
+
+    def noop(observations, game_ids):
+        return np.zeros(len(game_ids), np.int64)
+
+    (result,) = evaluate_policy(noop, ["minatar/Seaquest"], 1, difficulty=1,
+                                max_episode_frames=5, num_workers=0, progress=False)
+    assert result.game == "minatar/Seaquest" and result.length <= 5
