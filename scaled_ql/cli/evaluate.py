@@ -1,21 +1,25 @@
-"""`scaled-ql evaluate`: play a checkpoint's games on real ALE and write per-episode returns."""
+"""`scaled-ql evaluate`: play a checkpoint's games (real ALE or MinAtar) and write per-episode
+returns."""
 
 import argparse
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="evaluate a checkpoint on real ALE games",
+        "evaluate", help="evaluate a checkpoint on its real games (ALE or MinAtar)",
         description="Plays N episodes of each game with the checkpoint's per-game heads "
-                    "(sticky actions 0.25, 108k-frame cap, epsilon 0.001 by default) and writes "
-                    "a JSON of per-episode returns.")
+                    "(epsilon 0.001 and the suite's sticky actions and episode cap by default: "
+                    "Atari 0.25 and 108k frames, MinAtar 0.1 and 10k steps) and writes a JSON "
+                    "of per-episode returns.")
     parser.add_argument("--checkpoint", required=True, help="run directory (its latest checkpoint)")
     parser.add_argument("--step", type=int, default=None, help="a specific checkpoint step")
     parser.add_argument("--games", default=None, help="comma-separated subset (default: all heads)")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--epsilon", type=float, default=0.001)
-    parser.add_argument("--sticky-action-prob", type=float, default=0.25)
-    parser.add_argument("--max-frames", type=int, default=108_000)
+    parser.add_argument("--sticky-action-prob", type=float, default=None,
+                        help="default: the suite's (Atari 0.25, MinAtar 0.1)")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None,
@@ -27,14 +31,24 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import pathlib
 
+    from scaled_ql.agents.scaled_ql.checkpointing import check_suite
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
-    from scaled_ql.runners.evaluate import EvalProtocol, load_checkpoint, make_evaluator
+    from scaled_ql.runners.evaluate import (
+        EvalProtocol,
+        episode_settings,
+        load_checkpoint,
+        make_evaluator,
+    )
     from scaled_ql.runners.pretrain import PretrainSummary, format_table, summarize
 
     loaded = load_checkpoint(args.checkpoint, args.step)
     games = loaded.meta.games if args.games is None else tuple(
         get_game(g.strip()).name for g in args.games.split(",") if g.strip())
+    check_suite(loaded.meta, games, loaded.where)
+    # The suite's defaults where unset, recorded as the values used.
+    args.sticky_action_prob, args.max_frames = episode_settings(
+        games, args.sticky_action_prob, args.max_frames)
     protocol = EvalProtocol(episodes=args.episodes, epsilon=args.epsilon,
                             sticky_action_prob=args.sticky_action_prob,
                             max_episode_frames=args.max_frames, workers=args.workers,

@@ -48,12 +48,14 @@ def register(subparsers) -> None:
         "finetune-offline", help="fine-tune a pre-trained network offline on a new game",
         description="Copies the pre-trained torso into a network with one head for --game (its "
                     "own action count), trains it with the same loss on --data, evaluates on "
-                    "real ALE. --from-scratch trains the same architecture from random "
+                    "the real game (ALE or MinAtar: the checkpoint's suite). --from-scratch trains the same architecture from random "
                     "initialisation (the baseline).")
     parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
     parser.add_argument("--checkpoint-step", type=int, default=None,
                         help="which checkpoint of the run (default: the latest)")
-    parser.add_argument("--game", required=True, help="the game to fine-tune on, e.g. Alien")
+    parser.add_argument("--game", required=True,
+                        help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
+                             "minatar/Seaquest")
     parser.add_argument("--data", required=True,
                         help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
     parser.add_argument("--steps", required=True, type=int, help="SGD steps")
@@ -73,7 +75,8 @@ def register(subparsers) -> None:
     parser.add_argument("--shuffle-buffer", type=int, default=10_000)
     parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-max-frames", type=int, default=None,
+                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--no-eval-at-start", action="store_true",
                         help="skip the evaluation of the initial network at step 0")

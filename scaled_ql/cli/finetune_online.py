@@ -8,17 +8,21 @@ from scaled_ql.cli.pretrain import _range
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "finetune-online", help="fine-tune a pre-trained network online on an ALE variant",
-        description="A Launchpad program: actors play --game in --mode/--difficulty on real ALE "
+        "finetune-online", help="fine-tune a pre-trained network online on a game variant",
+        description="A Launchpad program: actors play --game in --mode/--difficulty (real ALE, "
+                    "or MinAtar, where --difficulty 1 is difficulty ramping) "
                     "into a rate-limited Reverb table, the learner starts from --checkpoint "
                     "(optionally mixing the base game's offline data), evaluators score the "
                     "variant, and the program stops after --env-steps environment steps. "
                     "--from-scratch: the single-game baseline in the same program.")
     parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
     parser.add_argument("--checkpoint-step", type=int, default=None)
-    parser.add_argument("--game", required=True, help="e.g. Breakout")
+    parser.add_argument("--game", required=True,
+                        help="of the checkpoint's suite, e.g. Breakout or minatar/Asterix")
     parser.add_argument("--mode", type=int, default=None, help="ALE mode (default: the ROM's)")
-    parser.add_argument("--difficulty", type=int, default=None, help="ALE difficulty")
+    parser.add_argument("--difficulty", type=int, default=None,
+                        help="ALE difficulty; MinAtar: 1 = difficulty ramping (Asterix, "
+                             "Seaquest, SpaceInvaders)")
     parser.add_argument("--env-steps", required=True, type=int,
                         help="environment steps to collect (the stop condition)")
     parser.add_argument("--out", required=True, help="run directory")
@@ -48,9 +52,11 @@ def register(subparsers) -> None:
     parser.add_argument("--eval-every", type=int, default=0,
                         help="learner steps between evaluation rounds")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-max-frames", type=int, default=None,
+                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
     parser.add_argument("--eval-workers", type=int, default=None)
-    parser.add_argument("--actor-max-frames", type=int, default=108_000)
+    parser.add_argument("--actor-max-frames", type=int, default=None,
+                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="configuration name in reports")

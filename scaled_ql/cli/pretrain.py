@@ -64,9 +64,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "pretrain", help="pre-train one multi-game Q-network on RLDS datasets",
         description="Streams the games' RLDS datasets (rlu_atari schema), trains Scaled QL, "
-                    "evaluates on real ALE, checkpoints to --out.")
+                    "evaluates on the real games (ALE, or MinAtar for minatar/<Game> names), "
+                    "checkpoints to --out.")
     parser.add_argument("--data", required=True, help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
-    parser.add_argument("--games", required=True, type=_games, help="comma-separated, e.g. Pong,Breakout")
+    parser.add_argument("--games", required=True, type=_games,
+                        help="comma-separated, one suite: e.g. Pong,Breakout or "
+                             "minatar/Breakout,minatar/Asterix")
     parser.add_argument("--steps", required=True, type=int, help="total SGD steps")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
@@ -75,7 +78,8 @@ def register(subparsers) -> None:
                         help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data)")
     parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=108_000)
+    parser.add_argument("--eval-max-frames", type=int, default=None,
+                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--shuffle-buffer", type=int, default=10_000)

@@ -1,15 +1,17 @@
-"""Online fine-tuning on a game variant (ALE mode / difficulty) as a Launchpad program.
+"""Online fine-tuning on a game variant (ALE mode / difficulty, or MinAtar's difficulty
+ramping) as a Launchpad program.
 
     scaled-ql finetune-online --checkpoint RUN_DIR --game Breakout --mode 4 --difficulty 1 \
         --env-steps 20000 --out RUN_DIR2 [--launch local_mt|local_mp] \
         [--offline-data DIR --offline-ratio 0.5] [--from-scratch]
+    scaled-ql finetune-online --checkpoint MINATAR_RUN --game minatar/Asterix --difficulty 1 ...
 
-    actor/i (ALE variant, epsilon-greedy) --TransitionAdder--> table "transitions/<Game>/online"
+    actor/i (the variant, epsilon-greedy) --TransitionAdder--> table "transitions/<Game>/online"
                                         (SampleToInsertRatio limiter: actors and learner paced)
     feeder/0 (base game's RLDS data) --------------------> table "transitions/<Game>" (optional)
     learner/0: samples both tables with weights (1 - offline_ratio, offline_ratio), trains,
                serves variables to the actors, checkpoints, publishes evaluation rounds
-    evaluator/0: plays the variant on real ALE at each round -> eval_results.json,
+    evaluator/0: plays the variant (real ALE / MinAtar) at each round -> eval_results.json,
                  learning_curve.csv / .png (mean return against environment steps)
     counter/0: actor_steps (environment steps) and learner_steps
     limiter/0: once actor_steps >= env_steps and the final round is recorded: summary, stop
@@ -17,7 +19,10 @@
 The learner starts from the pre-trained network: the torso, and the game's own head when the
 checkpoint has one (a variant of a training game) unless `fresh_head`; `from_scratch` starts
 the same architecture from random initialisation (the single-game baseline) in the same
-program.  Checkpoints record the game and its head size, like every other run.
+program.  Checkpoints record the game and its head size, like every other run.  The game must
+belong to the checkpoint's suite (`SuiteMismatchError` otherwise, before anything starts);
+environments come from that suite (`environments.suites`), with its sticky actions and
+episode cap unless set.
 
 Ending.  Actors stop once the counter has `env_steps` environment steps.  The learner checks
 the count before each update and then writes its final checkpoint and final evaluation round;
@@ -56,7 +61,8 @@ class FinetuneOnlineConfig:
     Attributes:
       checkpoint: run directory of the pre-trained network (latest checkpoint unless
         `checkpoint_step`); from scratch it only provides the architecture and learner config.
-      game: the game; its variant is (`mode`, `difficulty`), None = the ROM's default.
+      game: the game; its variant is (`mode`, `difficulty`), None = the ROM's default (MinAtar:
+        difficulty 1 = difficulty ramping, on Asterix, Seaquest and SpaceInvaders).
       out_dir: the run directory.
       env_steps: environment (agent) steps to collect over all actors: the stop condition
         [paper: 20k online steps].
@@ -86,12 +92,14 @@ class FinetuneOnlineConfig:
       offline_replay_size: items in the offline table [default 100,000].
       sampler_poll_ms: a blocked sample is re-checked this often (ending, stop) [2,000].
       sampler_timeout_ms: the learner fails after waiting this long in total for samples.
-      actor_sticky_action_prob: sticky actions while collecting [0.25, as evaluation].
-      actor_max_episode_frames: episode cap while collecting [108,000].
+      actor_sticky_action_prob: sticky actions while collecting [None: the suite's, as
+        evaluation; Atari 0.25, MinAtar 0.1].
+      actor_max_episode_frames: episode cap while collecting [None: the suite's; Atari
+        108,000 frames, MinAtar 10,000 steps].
       eval_every: learner steps between evaluation rounds (0: at the start and the end only).
       eval_at_start: evaluate the initial network at step 0 [default True].
       eval_episodes, eval_epsilon, eval_sticky_action_prob, eval_max_episode_frames,
-        eval_workers: the evaluation protocol, on the same variant.
+        eval_workers: the evaluation protocol, on the same variant (None: the suite's).
       num_evaluators: 0 or 1 evaluator node.
       checkpoint_every: learner steps between checkpoints (a final one is always written).
       keep_checkpoints: checkpoints kept.
@@ -126,14 +134,14 @@ class FinetuneOnlineConfig:
     offline_replay_size: int = 100_000
     sampler_poll_ms: int = 2_000
     sampler_timeout_ms: int = 300_000
-    actor_sticky_action_prob: float = 0.25
-    actor_max_episode_frames: int = 108_000
+    actor_sticky_action_prob: float | None = None
+    actor_max_episode_frames: int | None = None
     eval_every: int = 0
     eval_at_start: bool = True
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
-    eval_sticky_action_prob: float = 0.25
-    eval_max_episode_frames: int = 108_000
+    eval_sticky_action_prob: float | None = None
+    eval_max_episode_frames: int | None = None
     eval_workers: int | None = None
     num_evaluators: int = 1
     checkpoint_every: int = 1_000
@@ -197,11 +205,17 @@ def online_table_key(game: str) -> str:
 
 
 def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
-    """Validates the game, variant and checkpoint; returns `config` with the game's catalogue
-    name and the learner config filled in (what the nodes receive)."""
-    from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_from_json
+    """Validates the game, variant and checkpoint (its suite must be the game's); returns
+    `config` with the game's catalogue name, the learner config and the suite's episode
+    settings filled in (what the nodes receive)."""
+    from scaled_ql.agents.scaled_ql.checkpointing import (
+        Checkpointer,
+        check_suite,
+        config_from_json,
+    )
     from scaled_ql.environments.games import get_game
     from scaled_ql.runners.finetune_offline import resolve_agent
+    from scaled_ql.runners.pretrain import resolve_episode_settings
 
     info = get_game(config.game)
     info.check_variant(config.mode, config.difficulty)
@@ -211,14 +225,21 @@ def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
                                 "directory?")
     checkpointer = Checkpointer(directory)
     try:
-        pretrained = config_from_json(checkpointer.read_meta(config.checkpoint_step).config)
+        meta = checkpointer.read_meta(config.checkpoint_step)
     finally:
         checkpointer.close()
+    check_suite(meta, (info.name,), f"{checkpointer.directory}/{meta.step}")
+    pretrained = config_from_json(meta.config)
     agent = config.agent or dataclasses.replace(pretrained, cql_alpha=config.online_cql_alpha)
     agent = resolve_agent(agent, pretrained)
+    episodes = {f"{who}_{setting}": getattr(config, f"{who}_{setting}") for who in ("actor", "eval")
+                for setting in ("sticky_action_prob", "max_episode_frames")}
+    for who in ("actor", "eval"):
+        resolve_episode_settings(episodes, (info.name,), prefix=f"{who}_")
     return dataclasses.replace(config, game=info.name, agent=agent,
                                checkpoint=str(pathlib.Path(config.checkpoint).absolute()),
-                               out_dir=str(pathlib.Path(config.out_dir).absolute()))
+                               out_dir=str(pathlib.Path(config.out_dir).absolute()),
+                               **episodes)
 
 
 def flat_config(config: FinetuneOnlineConfig) -> dict:
@@ -532,13 +553,12 @@ class Actor:
 
         from scaled_ql.agents.scaled_ql.adder import TransitionAdder
         from scaled_ql.datasets import table_name
-        from scaled_ql.environments import AtariEnvironment
 
         config = self._config
         builder = _builder(config)
         networks = builder.make_networks()
         transition = builder.transition_config()
-        self._env = AtariEnvironment(
+        self._env = builder.make_environment(
             config.game, mode=config.mode, difficulty=config.difficulty,
             sticky_action_prob=config.actor_sticky_action_prob,
             max_episode_frames=config.actor_max_episode_frames,
@@ -601,7 +621,8 @@ class Actor:
 
 
 class Evaluator:
-    """Plays the variant on real ALE at every round the learner publishes; writes the curve."""
+    """Plays the variant (real ALE or MinAtar) at every round the learner publishes; writes the
+    curve."""
 
     def __init__(self, config: FinetuneOnlineConfig, learner, status_dir: str | None,
                  name: str = "evaluator/0"):

@@ -1,7 +1,10 @@
-"""Evaluation of a network on real ALE: the evaluator of the runners and `scaled-ql evaluate`.
+"""Evaluation of a network on its real games (ALE or MinAtar): the evaluator of the runners
+and `scaled-ql evaluate`.
 
-The protocol defaults follow PAPER.md: sticky actions p=0.25, episodes capped at 108,000 frames,
-epsilon 0.001, all of them configurable.
+The protocol defaults are the games' suite's (`environments.suites`): for Atari, PAPER.md's
+sticky actions p=0.25 and episodes capped at 108,000 frames; for MinAtar, its own sticky
+actions p=0.1 and 10,000 steps (a MinAtar frame is a step).  Epsilon 0.001.  All of them
+configurable.
 """
 
 import dataclasses
@@ -16,7 +19,19 @@ import numpy as np
 from scaled_ql.agents.scaled_ql.actor import EVAL_EPSILON, make_multi_game_policy
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, CheckpointMeta, config_from_json
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.environments import suites
 from scaled_ql.networks import ScaledQLNetworks, make_networks
+
+
+def episode_settings(games: Sequence[str], sticky_action_prob: float | None = None,
+                     max_episode_frames: int | None = None) -> tuple[float, int]:
+    """(sticky-action probability, episode cap) for `games`: the values given, or their
+    suite's defaults where None (Atari 0.25 and 108,000 frames; MinAtar 0.1 and 10,000 steps)."""
+    suite = suites.suite_of(games)
+    return (suite.default_sticky_action_prob if sticky_action_prob is None
+            else float(sticky_action_prob),
+            suite.default_max_episode_frames if max_episode_frames is None
+            else int(max_episode_frames))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +41,10 @@ class EvalProtocol:
     Attributes:
       episodes: episodes per game.
       epsilon: probability of a uniformly random action [0.001, Dopamine evaluation].
-      sticky_action_prob: ALE repeat-action probability [0.25, as the DQN Replay data].
-      max_episode_frames: episode cap in frames [108,000 = 30 minutes of play].
+      sticky_action_prob: repeat-action probability [None: the suite's; Atari 0.25, as the
+        DQN Replay data; MinAtar 0.1].
+      max_episode_frames: episode cap in frames [None: the suite's; Atari 108,000 = 30
+        minutes of play; MinAtar 10,000 steps].
       workers: worker processes (None: one per core; 0: in this process).
       seed: base seed of the episodes.
       progress: show a progress bar.
@@ -35,8 +52,8 @@ class EvalProtocol:
 
     episodes: int = 10
     epsilon: float = EVAL_EPSILON
-    sticky_action_prob: float = 0.25
-    max_episode_frames: int = 108_000
+    sticky_action_prob: float | None = None
+    max_episode_frames: int | None = None
     workers: int | None = None
     seed: int = 0
     progress: bool = True
@@ -51,9 +68,10 @@ class EvalProtocol:
 def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
                    protocol: EvalProtocol, compute_dtype: str = "float32"
                    ) -> Callable[..., list]:
-    """`evaluate(params, step, games=head_games) -> [EpisodeResult]` on real ALE.
+    """`evaluate(params, step, games=head_games) -> [EpisodeResult]` on the real games.
 
-    `head_games[g]` is the game of head g; `games` may be any subset of them.
+    `head_games[g]` is the game of head g; `games` may be any subset of them.  Unset episode
+    settings of `protocol` take the suite's defaults.
     """
     from scaled_ql.environments.vector import evaluate_policy
 
@@ -64,6 +82,8 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
         return multi_game_policy(params, jax.random.fold_in(base_key, call), observations, heads)
 
     head_of = {game: g for g, game in enumerate(head_games)}
+    sticky_action_prob, max_episode_frames = episode_settings(
+        head_games, protocol.sticky_action_prob, protocol.max_episode_frames)
 
     def evaluate(params, step: int, games: Sequence[str] | None = None) -> list:
         games = tuple(head_games if games is None else games)
@@ -80,8 +100,8 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
 
         return evaluate_policy(
             act, games, protocol.episodes, seed=protocol.seed + step,
-            sticky_action_prob=protocol.sticky_action_prob,
-            max_episode_frames=protocol.max_episode_frames, num_workers=protocol.workers,
+            sticky_action_prob=sticky_action_prob,
+            max_episode_frames=max_episode_frames, num_workers=protocol.workers,
             progress=protocol.progress)
 
     return evaluate
@@ -89,16 +109,19 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
 
 @dataclasses.dataclass(frozen=True)
 class LoadedCheckpoint:
-    """A checkpoint ready to act: its networks, online parameters and metadata."""
+    """A checkpoint ready to act: its networks, online parameters and metadata, and where it
+    was read from (for messages)."""
 
     networks: ScaledQLNetworks
     params: dict
     config: ScaledQLConfig
     meta: CheckpointMeta
+    where: str = ""
 
 
 def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> LoadedCheckpoint:
-    """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it."""
+    """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it
+    (for the observations of its suite: `meta.observation`)."""
     from scaled_ql.agents.scaled_ql.learning import init_training_state
 
     directory = pathlib.Path(run_dir) / "checkpoints"
@@ -108,11 +131,12 @@ def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> Load
     try:
         meta = checkpointer.read_meta(step)
         config = config_from_json(meta.config)
-        networks = make_networks(config.network, meta.num_actions)
+        networks = make_networks(config.network, meta.num_actions,
+                                 observation=meta.observation)
         template = init_training_state(networks, config, jax.random.PRNGKey(0))
         state, meta = checkpointer.restore(template, games=meta.games,
                                            num_actions=meta.num_actions, step=meta.step)
     finally:
         checkpointer.close()
     return LoadedCheckpoint(networks=networks, params=jax.device_get(state.params), config=config,
-                            meta=meta)
+                            meta=meta, where=f"{checkpointer.directory}/{meta.step}")

@@ -6,7 +6,9 @@
 One process, the pretraining runner's pieces: the checkpoint's torso is copied into the
 network of the new game list (one head, the new game's own action count; see
 `agents/scaled_ql/finetune.py`), trained (the head only with `freeze_torso`) with the same loss
-on the game's RLDS data, and evaluated on real ALE.  `from_scratch` trains the same
+on the game's RLDS data, and evaluated on the real game.  The game must belong to the
+checkpoint's suite (a MinAtar checkpoint fine-tunes on MinAtar games only; otherwise
+`SuiteMismatchError`).  `from_scratch` trains the same
 architecture from a random initialisation: the baseline is one flag apart.
 
 Output (the run-directory layout of `run_dir.py`, plus the learning curve):
@@ -30,11 +32,12 @@ import numpy as np
 
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.environments import suites
 from scaled_ql.runners import run_dir as run_dir_lib
 from scaled_ql.runners.evaluate import make_evaluator
 from scaled_ql.runners.loop import finish
 from scaled_ql.runners.loop import train as train_loop
-from scaled_ql.runners.pretrain import PretrainSummary, eval_protocol
+from scaled_ql.runners.pretrain import PretrainSummary, eval_protocol, resolve_episode_settings
 
 CURVE_CSV = "learning_curve.csv"
 CURVE_PNG = "learning_curve.png"
@@ -67,7 +70,7 @@ class FinetuneOfflineConfig:
       eval_at_start: evaluate the initial network at step 0 [default True: the learning curve
         then shows what fine-tuning adds to the starting point].
       eval_episodes, eval_epsilon, eval_sticky_action_prob, eval_max_episode_frames,
-        eval_workers: the evaluation protocol, as in PretrainConfig.
+        eval_workers: the evaluation protocol, as in PretrainConfig (None: the suite's).
       checkpoint_every, keep_checkpoints, log_every, seed, progress: as in PretrainConfig.
       run_name, method: names in reports (None: derived from the flags).
     """
@@ -90,8 +93,8 @@ class FinetuneOfflineConfig:
     eval_at_start: bool = True
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
-    eval_sticky_action_prob: float = 0.25
-    eval_max_episode_frames: int = 108_000
+    eval_sticky_action_prob: float | None = None
+    eval_max_episode_frames: int | None = None
     eval_workers: int | None = None
     checkpoint_every: int = 1_000
     keep_checkpoints: int = 3
@@ -142,21 +145,28 @@ def initial_params(loaded, agent: ScaledQLConfig, games: Sequence[str], *,
                    from_scratch: bool, reuse_heads: bool, key: jax.Array):
     """(networks, params, reused head games) of the fine-tuning network for `games`.
 
-    `loaded` is a `runners.evaluate.LoadedCheckpoint`; from scratch its parameters are ignored.
+    `loaded` is a `runners.evaluate.LoadedCheckpoint` (None only from scratch); from scratch its
+    parameters are ignored.  Either way `games` must belong to its suite.
+
+    Raises:
+      SuiteMismatchError: `games` are of another suite than the checkpoint.
     """
+    from scaled_ql.agents.scaled_ql.checkpointing import check_suite
     from scaled_ql.agents.scaled_ql.finetune import rehead_params
     from scaled_ql.environments.games import get_game
+    from scaled_ql.networks import make_networks
 
     num_actions = tuple(get_game(g).num_actions for g in games)
+    suite = (suites.suite_of(games) if loaded is None
+             else check_suite(loaded.meta, games, loaded.where))
     if from_scratch:
-        from scaled_ql.networks import make_networks
-
-        networks = make_networks(agent.network, num_actions)
+        networks = make_networks(agent.network, num_actions, observation=suite.observation)
         return networks, jax.device_get(networks.init(key)), ()
     return rehead_params(
         loaded.params, network=agent.network, source_games=loaded.meta.games,
         source_num_actions=loaded.meta.num_actions, games=tuple(games),
-        num_actions=num_actions, key=key, reuse_heads=reuse_heads)
+        num_actions=num_actions, key=key, reuse_heads=reuse_heads,
+        observation=loaded.meta.observation)
 
 
 def fresh_state(networks, agent: ScaledQLConfig, params, key: jax.Array):
@@ -252,7 +262,7 @@ def flat_config(config: FinetuneOfflineConfig, agent: ScaledQLConfig) -> dict:
     flat["agent"] = config_to_json(agent)
     flat["method"] = config.method_name
     flat["run_name"] = config.run_name or config.method_name
-    return flat
+    return resolve_episode_settings(flat, (config.game,))
 
 
 def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
@@ -265,19 +275,25 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
     from scaled_ql.runners.evaluate import load_checkpoint
-    from scaled_ql.runners.pretrain import NamedDataErrors, data_position, make_logger, note_resume
+    from scaled_ql.runners.pretrain import (
+        NamedDataErrors,
+        data_position,
+        make_logger,
+        note_resume,
+    )
 
     game = get_game(config.game).name  # unknown game: ValueError before anything heavy
     loaded = load_checkpoint(config.checkpoint, config.checkpoint_step)
     agent = resolve_agent(config.agent, loaded.config)
-    flat = flat_config(config, agent)
-    run_dir = run_dir_lib.prepare(config.out_dir, flat, resume)
     games = (game,)
     key = jax.random.PRNGKey(config.seed)
     init_key, state_key = jax.random.split(key)
+    # Another suite's checkpoint fails here, before the run directory is made.
     networks, params, reused = initial_params(
         loaded, agent, games, from_scratch=config.from_scratch,
         reuse_heads=not config.fresh_head, key=init_key)
+    flat = flat_config(config, agent)
+    run_dir = run_dir_lib.prepare(config.out_dir, flat, resume)
     builder = ScaledQLBuilder(agent, games, acting=ActingConfig(eval_epsilon=config.eval_epsilon))
     checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
     start_step = 0

@@ -1,11 +1,12 @@
-"""Single-process multi-game pretraining: stream RLDS data, train, evaluate on ALE, checkpoint.
+"""Single-process multi-game pretraining: stream RLDS data, train, evaluate, checkpoint.
 
     scaled-ql pretrain --data DIR --games Pong,Breakout --torso resnet18 --steps N --out RUN_DIR
+    scaled-ql pretrain --data DIR --games minatar/Breakout,minatar/Asterix ...   # MinAtar
 
 One process: a tf.data pipeline reads every game's RLDS episodes and mixes their transitions;
 the learner built by `ScaledQLBuilder` trains on them; every `eval_every` steps the current
-network plays `eval_episodes` episodes of every game on real ALE (batched over worker
-processes), and the returns are appended to `RUN_DIR/eval_results.json`.  Checkpoints are
+network plays `eval_episodes` episodes of every game on the real games (ALE or MinAtar, the
+games' suite; batched over worker processes), and the returns are appended to `RUN_DIR/eval_results.json`.  Checkpoints are
 atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return; a run
 killed outright (SIGKILL, out of memory) resumes from its newest complete checkpoint, losing at
 most `checkpoint_every` steps (docs/RELIABILITY.md).
@@ -29,7 +30,7 @@ import numpy as np
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
 from scaled_ql.runners import run_dir as run_dir_lib
-from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
+from scaled_ql.runners.evaluate import EvalProtocol, episode_settings, make_evaluator
 from scaled_ql.runners.loop import finish
 from scaled_ql.runners.loop import train as train_loop
 
@@ -52,8 +53,10 @@ class PretrainConfig:
       eval_every: SGD steps between evaluations (0: only at the end).
       eval_episodes: episodes per game per evaluation.
       eval_epsilon: exploration during evaluation [0.001, Dopamine].
-      eval_sticky_action_prob: ALE sticky actions during evaluation [0.25, as the data].
-      eval_max_episode_frames: episode cap in frames [108,000 = 30 minutes of play].
+      eval_sticky_action_prob: sticky actions during evaluation [None: the suite's; Atari
+        0.25, as the data; MinAtar 0.1].
+      eval_max_episode_frames: episode cap in frames [None: the suite's; Atari 108,000 = 30
+        minutes of play; MinAtar 10,000 steps].  config.json records the resolved values.
       eval_workers: evaluation worker processes (None: one per core; 0: in this process).
       checkpoint_every: SGD steps between checkpoints (a final one is always written).
       keep_checkpoints: checkpoints kept on disk.
@@ -78,8 +81,8 @@ class PretrainConfig:
     eval_every: int = 0
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
-    eval_sticky_action_prob: float = 0.25
-    eval_max_episode_frames: int = 108_000
+    eval_sticky_action_prob: float | None = None
+    eval_max_episode_frames: int | None = None
     eval_workers: int | None = None
     checkpoint_every: int = 1_000
     keep_checkpoints: int = 3
@@ -143,6 +146,15 @@ def make_logger(run_dir: pathlib.Path):
     return logger, csv_file
 
 
+def resolve_episode_settings(flat: dict, games: Sequence[str], prefix: str = "eval_") -> dict:
+    """Fills `flat[prefix + 'sticky_action_prob']` and `[prefix + 'max_episode_frames']` with
+    the suite's defaults where None (so config.json says what a run used, and an Atari run's
+    configuration reads as it did before suites existed); returns `flat`."""
+    sticky, frames = f"{prefix}sticky_action_prob", f"{prefix}max_episode_frames"
+    flat[sticky], flat[frames] = episode_settings(games, flat[sticky], flat[frames])
+    return flat
+
+
 def eval_protocol(config) -> EvalProtocol:
     """The evaluation protocol of a run config with `eval_*` fields (pretraining, fine-tuning)."""
     return EvalProtocol(
@@ -177,15 +189,26 @@ def summarize(games: Sequence[str], episodes: Sequence, *, reps: int = 2000, see
     return mean_returns, normalized, iqm.estimate, (iqm.lower, iqm.upper)
 
 
+def score_column(games: Sequence[str]) -> str:
+    """What the games' normalized score is called: 'human-normalized' (Atari), or
+    'reference-normalized' (MinAtar, which has no human scores)."""
+    if not games:
+        return "human-normalized"
+    from scaled_ql.environments import suites
+
+    return suites.suite_of(list(games)).score_name.removesuffix(" score")
+
+
 def format_table(summary: PretrainSummary) -> str:
     """The per-game table printed at the end of a run (markdown)."""
-    lines = ["| game | mean return | human-normalized |", "|---|---:|---:|"]
+    normalized = score_column(summary.mean_returns)
+    lines = [f"| game | mean return | {normalized} |", "|---|---:|---:|"]
     for game, value in summary.mean_returns.items():
         norm = summary.human_normalized[game]
         lines.append(f"| {game} | {value:.1f} | {'n/a' if not np.isfinite(norm) else f'{norm:.3f}'} |")
     if summary.iqm is not None:
         lo, hi = summary.iqm_ci
-        lines.append(f"\nIQM human-normalized: {summary.iqm:.3f} (95% CI {lo:.3f} to {hi:.3f}) "
+        lines.append(f"\nIQM {normalized}: {summary.iqm:.3f} (95% CI {lo:.3f} to {hi:.3f}) "
                      f"at step {summary.step}")
     return "\n".join(lines)
 
@@ -314,8 +337,10 @@ class NamedDataErrors:
 
 
 def flat_config(config: PretrainConfig) -> dict:
-    """The run's configuration as JSON data: the run fields plus `agent` as a nested dict."""
+    """The run's configuration as JSON data: the run fields plus `agent` as a nested dict
+    (evaluation settings left to the suite resolved: what the run uses)."""
     flat = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "agent"}
+    resolve_episode_settings(flat, config.games)
     flat["games"] = list(flat["games"])
     flat["runs"] = list(flat["runs"])
     flat["checkpoints"] = None if flat["checkpoints"] is None else list(flat["checkpoints"])

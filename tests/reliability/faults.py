@@ -193,6 +193,16 @@ ROWS = (
         "`Checkpointer.restore`", "`CheckpointMismatchError` naming the checkpoint.",
         "{where} does not fit this network (another torso, width or atom count?): ", _BAD,
         match="prefix"),
+    Row("checkpoint_other_suite", BAD, "a checkpoint of another game suite (an Atari network "
+        "fine-tuned on a MinAtar game)", "`scaled-ql finetune-offline --checkpoint ATARI_RUN "
+        "--game minatar/Breakout` (likewise resume, `evaluate --games`, `finetune-online`)",
+        _CLI_ERR + " (`SuiteMismatchError`, a ValueError), before any data is read or the run "
+        "directory is made.",
+        "scaled-ql finetune-offline: error: {where} is a checkpoint of the atari suite (games "
+        "['Pong', 'Breakout'], observations uint8 [84, 84, 4]); ['minatar/Breakout'] are "
+        "minatar games (observations uint8 [10, 10, 10]): a network reads one suite's "
+        "observations, so a checkpoint loads, resumes or fine-tunes only for games of its own "
+        "suite", _BAD),
     Row("resume_other_config", BAD, "`--resume` with different settings",
         "`scaled-ql pretrain --resume --torso impala ...`",
         _CLI_ERR + ", listing each changed setting.",
@@ -286,13 +296,15 @@ def render() -> str:
         "file system flushing its cache).",
         "- **What a checkpoint records:** the whole training state (online and target "
         "parameters, Adam state, step, RNG key, skipped-update count) as arrays, and JSON "
-        "metadata: step, the learner config, games and head sizes, the RNG key, and the data "
+        "metadata: step, the learner config, the game suite (`atari` or `minatar`; absent in "
+        "checkpoints written before suites existed, which are Atari), games and head sizes, the "
+        "RNG key, and the data "
         "position where one exists: `extra.data_seed` and `extra.data_batches_read` (a resumed "
         "single-process run reseeds its shuffled stream with seed + step instead of replaying "
         "it; a Launchpad learner samples Reverb uniformly and has no stream position). No "
         "pickle anywhere.",
-        "- **Resume** (`--resume`) restores the newest complete checkpoint, checks games, head "
-        "sizes and the run's configuration, drops `logs/learner.csv` rows after the checkpoint "
+        "- **Resume** (`--resume`) restores the newest complete checkpoint, checks suite, games, "
+        "head sizes and the run's configuration, drops `logs/learner.csv` rows after the checkpoint "
         "and says so on stderr.",
         "- **Nothing waits forever:** Reverb sampling has a timeout (`sampler_timeout_ms`), "
         "Launchpad programs are watched and stopped when any node dies (`launch_and_watch`), "

@@ -258,6 +258,17 @@ def test_checkpoint_of_another_architecture(pretrained_run):
     checkpointer.close()
 
 
+def test_checkpoint_of_another_suite(capsys, pretrained_run, tmp_path):
+    out = tmp_path / "finetuned"
+    code, line = cli(capsys, "finetune-offline", "--checkpoint", pretrained_run, "--game",
+                     "minatar/Breakout", "--data", tmp_path / "no_data", "--steps", 5, "--out",
+                     out, "--no-progress")
+    assert code == 2
+    faults.check("checkpoint_other_suite", line,
+                 where=f"{pretrained_run.absolute()}/checkpoints/0")
+    assert not out.exists()  # refused before the run directory is made
+
+
 def test_resume_with_other_settings(capsys, training_data, pretrained_run):
     args = pretrain_args(training_data, pretrained_run, "--resume", "--torso", "impala")
     code, line = cli(capsys, *args)

@@ -18,9 +18,11 @@ from scaled_ql.networks import ScaledQLNetworks
 
 EVAL_EPSILON = 0.001
 
-# (params, key, observation uint8 [B, 84, 84, 4], game_id int32 [B]) -> action int32 [B]
+# (params, key, observation uint8 [B, *networks.observation.shape], game_id int32 [B])
+#   -> action int32 [B]   (Atari: [B, 84, 84, 4]; MinAtar: [B, 10, 10, 10])
 MultiGamePolicy = Callable[[dict, jax.Array, jax.Array, jax.Array], jax.Array]
-# (params, key, observation uint8 [B, 84, 84, 4]) -> action int32 [B]; Acme's FeedForwardPolicy
+# (params, key, observation uint8 [B, *networks.observation.shape]) -> action int32 [B];
+# Acme's FeedForwardPolicy
 FeedForwardPolicy = Callable[[dict, jax.Array, jax.Array], jax.Array]
 
 

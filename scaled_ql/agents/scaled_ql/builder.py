@@ -10,7 +10,11 @@ Launchpad programs and other people's Acme code build the same agent from the sa
     learner = builder.make_learner(key, networks, builder.make_offline_dataset_iterator(data))
     actor = builder.make_actor(key, builder.make_policy(networks, "Pong"),
                                variable_source=learner)
-    acme.EnvironmentLoop(AtariEnvironment("Pong"), actor).run(num_episodes=1)
+    acme.EnvironmentLoop(builder.make_environment("Pong"), actor).run(num_episodes=1)
+
+The games decide the suite (`environments.suites.suite_of`: Atari, or MinAtar for
+"minatar/<Game>" names; one suite per builder), and with it the observation spec the
+networks, data streams and environments use.
 """
 
 import dataclasses
@@ -25,6 +29,8 @@ from acme.utils import counting, loggers
 from scaled_ql.agents.scaled_ql.actor import EVAL_EPSILON, make_actor, make_policy
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.learner import ScaledQLLearner
+from scaled_ql import types
+from scaled_ql.environments import suites
 from scaled_ql.environments.games import get_game
 from scaled_ql.networks import ScaledQLNetworks, make_networks
 from scaled_ql.types import Transition
@@ -73,7 +79,8 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
 
         Args:
           config: the learner config (network, losses, optimizer, batch layout).
-          games: the run's ordered game list; head g belongs to games[g].
+          games: the run's ordered game list; head g belongs to games[g].  All of one suite
+            (a ValueError naming them otherwise).
           acting: exploration and parameter-refresh settings of actors.
           replay_max_size: items per Reverb table (one table per game).
           replay_min_size: items a table needs before the learner may sample it.
@@ -86,6 +93,7 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
         self._games = tuple(get_game(g).name for g in games)  # validates names early
         if len(set(self._games)) != len(self._games):
             raise ValueError(f"games must be distinct, got {list(games)}")
+        self._suite = suites.suite_of(self._games)
         self._num_actions = tuple(get_game(g).num_actions for g in self._games)
         self._acting = acting
         self._replay_max_size = replay_max_size
@@ -109,6 +117,16 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
     def num_actions(self) -> tuple[int, ...]:
         return self._num_actions
 
+    @property
+    def suite(self) -> suites.Suite:
+        """The games' suite (Atari or MinAtar)."""
+        return self._suite
+
+    @property
+    def observation(self) -> types.ObservationSpec:
+        """What one observation of these games looks like (the network's input)."""
+        return self._suite.observation
+
     def game_id(self, game: str) -> int:
         name = get_game(game).name
         if name not in self._games:
@@ -118,7 +136,8 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
     # -- networks and policies ---------------------------------------------------------------
 
     def make_networks(self) -> ScaledQLNetworks:
-        return make_networks(self._config.network, self._num_actions)
+        return make_networks(self._config.network, self._num_actions,
+                             observation=self.observation)
 
     def make_policy(self, networks: ScaledQLNetworks, game: str, evaluation: bool = True):
         """The epsilon-greedy policy of `game`'s head (eval or training epsilon)."""
@@ -185,6 +204,12 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
         """Offline pre-training records no experience: there is no adder."""
         del replay_client
         return None
+
+    def make_environment(self, game: str, **kwargs):
+        """A dm_env environment of `game` (one of this builder's games), through its suite;
+        kwargs as the suite's environment takes them (mode, difficulty, sticky_action_prob,
+        max_episode_frames, seed), unset ones at the suite's defaults."""
+        return self._suite.make_environment(self._games[self.game_id(game)], **kwargs)
 
     # -- actors and learners ------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ Each checkpoint stores the whole `TrainingState` (parameters, target parameters,
 state, step, RNG key, skip counter) as arrays, and a JSON `meta` item:
 
     {"format": "scaled-ql/checkpoint", "version": 1, "step": int,
+     "suite": "atari" | "minatar",                  # the games' suite (absent before: atari)
      "games": [...], "num_actions": [...],          # the heads, in order
      "config": {...},                               # dataclasses.asdict(ScaledQLConfig)
      "rng_key": [...],                              # the state's PRNG key (also in the arrays)
@@ -18,8 +19,11 @@ state, step, RNG key, skip counter) as arrays, and a JSON `meta` item:
 Nothing is unpickled: arrays are read by tensorstore from orbax's array format, metadata is
 JSON, so restoring a checkpoint that came from elsewhere cannot run code.
 
-`restore` checks the games and head sizes against the caller's before touching arrays, so a
-checkpoint of another game set or architecture fails with a message that says what differs.
+`restore` checks the suite, games and head sizes against the caller's before touching arrays,
+so a checkpoint of another suite, game set or architecture fails with a message that says what
+differs.  A network takes the observations of one suite only (`types.ObservationSpec`), so a
+checkpoint is never loaded for games of another suite (`SuiteMismatchError`), not even to
+fine-tune: an Atari torso cannot read MinAtar frames.
 """
 
 import dataclasses
@@ -31,15 +35,23 @@ from typing import Any
 import jax
 import numpy as np
 
+from scaled_ql import types
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.learning import TrainingState
+from scaled_ql.environments import suites
 
 FORMAT = "scaled-ql/checkpoint"
 VERSION = 1
+# Checkpoints written before suites existed have no "suite" field: they are all Atari.
+LEGACY_SUITE = suites.ATARI.name
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the network it is being loaded into."""
+
+
+class SuiteMismatchError(CheckpointMismatchError):
+    """A checkpoint of one game suite loaded for games of another (a ValueError)."""
 
 
 def config_to_json(config: ScaledQLConfig) -> dict[str, Any]:
@@ -67,6 +79,12 @@ class CheckpointMeta:
     config: dict
     extra: dict
     rng_key: tuple[int, ...] | None = None
+    suite: str = LEGACY_SUITE
+
+    @property
+    def observation(self) -> types.ObservationSpec:
+        """What the checkpoint's network reads: its suite's observation spec."""
+        return suites.get_suite(self.suite).observation
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> "CheckpointMeta":
@@ -78,7 +96,23 @@ class CheckpointMeta:
                    num_actions=tuple(int(a) for a in data["num_actions"]),
                    config=dict(data["config"]), extra=dict(data.get("extra", {})),
                    rng_key=(None if data.get("rng_key") is None
-                            else tuple(int(k) for k in data["rng_key"])))
+                            else tuple(int(k) for k in data["rng_key"])),
+                   suite=str(data.get("suite", LEGACY_SUITE)))
+
+
+def check_suite(meta: CheckpointMeta, games: Sequence[str], where: str) -> suites.Suite:
+    """The suite of `games`, which must be the checkpoint's; raises `SuiteMismatchError`
+    naming both suites and both game lists otherwise (before any array is read)."""
+    suite = suites.suite_of(games)
+    if suite.name != meta.suite:
+        theirs = suites.get_suite(meta.suite)
+        raise SuiteMismatchError(
+            f"{where} is a checkpoint of the {theirs.name} suite (games {list(meta.games)}, "
+            f"observations {theirs.observation.describe()}); {list(games)} are {suite.name} "
+            f"games (observations {suite.observation.describe()}): a network reads one "
+            "suite's observations, so a checkpoint loads, resumes or fine-tunes only for games "
+            "of its own suite")
+    return suite
 
 
 class Checkpointer:
@@ -120,7 +154,8 @@ class Checkpointer:
             raise FloatingPointError(
                 f"refusing to checkpoint non-finite parameters at step {step} into "
                 f"{self._directory}")
-        meta = {"format": FORMAT, "version": VERSION, "step": step, "games": list(games),
+        meta = {"format": FORMAT, "version": VERSION, "step": step,
+                "suite": suites.suite_of(games).name, "games": list(games),
                 "num_actions": [int(a) for a in num_actions], "config": config_to_json(config),
                 "rng_key": np.asarray(host_state.rng_key).ravel().tolist(),
                 "extra": dict(extra or {})}
@@ -144,11 +179,13 @@ class Checkpointer:
 
         Raises:
           FileNotFoundError: there is no complete checkpoint.
+          SuiteMismatchError: `games` belong to another suite than the checkpoint's.
           CheckpointMismatchError: the games, head sizes or parameter shapes differ.
         """
         step = self._resolve(step)
         meta = self.read_meta(step)
         where = f"{self._directory}/{step}"
+        check_suite(meta, games, where)
         if tuple(meta.games) != tuple(games) or tuple(meta.num_actions) != tuple(num_actions):
             raise CheckpointMismatchError(
                 f"{where} has heads for games {list(meta.games)} with action counts "

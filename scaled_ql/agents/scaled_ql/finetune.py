@@ -6,7 +6,8 @@ Re-heading.  A network's parameters are a Haiku dict: modules under 'torso/...' 
 representation, 'heads' holds every game's head padded to A_max actions
 (`w: [G, D, A_max * N]`, `b: [G, A_max * N]`, action-major: index a * N + n).  Adding a game
 with another action count therefore means building the network of the *new* game list
-(`make_networks(config, new_num_actions)`), initialising it, and copying into it
+(`make_networks(config, new_num_actions, observation=...)` with the checkpoint's observation
+spec: the new games must belong to the checkpoint's suite), initialising it, and copying into it
 
 - the whole torso (shapes must match: same NetworkConfig), and
 - the head of every new game that the checkpoint already has a head for, when heads are
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from scaled_ql import types
 from scaled_ql.networks import ScaledQLNetworks, make_networks
 from scaled_ql.networks.factory import HEADS_MODULE, TORSO_MODULE, NetworkConfig
 
@@ -83,6 +85,7 @@ def rehead_params(
     num_actions: Sequence[int],
     key: jax.Array,
     reuse_heads: bool = True,
+    observation: types.ObservationSpec = types.ATARI_OBSERVATION,
 ) -> tuple[ScaledQLNetworks, dict, tuple[str, ...]]:
     """Moves pre-trained parameters into the network of another game list.
 
@@ -94,6 +97,8 @@ def rehead_params(
       key: initialises the new network (its fresh heads and head padding).
       reuse_heads: copy the head of every new game the checkpoint has a head for; False
         starts every head fresh (only the torso is transferred).
+      observation: the observation spec of the checkpoint's suite, which both networks read
+        (the caller checks that `games` belong to that suite: `checkpointing.check_suite`).
 
     Returns:
       (networks of the new game list, their parameters, the games whose head was copied).
@@ -107,7 +112,7 @@ def rehead_params(
         raise HeadMismatchError("each game list needs exactly one action count per game")
     if len(set(games)) != len(games):
         raise HeadMismatchError(f"games must be distinct, got {list(games)}")
-    networks = make_networks(network, num_actions)
+    networks = make_networks(network, num_actions, observation=observation)
     fresh = jax.device_get(networks.init(key))
     source = jax.device_get(dict(params))
 

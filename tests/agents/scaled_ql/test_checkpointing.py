@@ -1,4 +1,6 @@
-"""Checkpoints: round trip, keep-K, refusals, and clear errors for the wrong network."""
+"""Checkpoints: round trip, keep-K, refusals, and clear errors for the wrong network or suite."""
+
+import json
 
 import jax
 import numpy as np
@@ -8,10 +10,12 @@ from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig, init_train
 from scaled_ql.agents.scaled_ql.checkpointing import (
     Checkpointer,
     CheckpointMismatchError,
+    SuiteMismatchError,
     config_from_json,
     config_to_json,
 )
 from scaled_ql.networks import make_networks
+from scaled_ql.types import ATARI_OBSERVATION, MINATAR_OBSERVATION
 
 CONFIG = ScaledQLConfig(network=NetworkConfig(torso="nature", feed_forward_size=32, num_groups=4,
                                               num_atoms=11))
@@ -91,3 +95,72 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 def test_config_json_round_trip_keeps_infinities():
     config = ScaledQLConfig(max_grad_norm=float("inf"), reward_clip=float("inf"))
     assert config_from_json(config_to_json(config)) == config
+
+
+# -- suites --------------------------------------------------------------------------------
+
+MINATAR_CONFIG = ScaledQLConfig(network=NetworkConfig(
+    torso="impala", width_multiplier=0.25, feed_forward_size=32, num_groups=4, num_atoms=11))
+MINATAR_GAMES, MINATAR_ACTIONS = ("minatar/Breakout", "minatar/Asterix"), (3, 5)
+
+
+def _minatar_state(seed=0):
+    networks = make_networks(MINATAR_CONFIG.network, MINATAR_ACTIONS,
+                             observation=MINATAR_OBSERVATION)
+    return init_training_state(networks, MINATAR_CONFIG, jax.random.PRNGKey(seed))
+
+
+def test_a_checkpoint_records_its_suite_and_round_trips_a_minatar_network(tmp_path):
+    atari, minatar = Checkpointer(tmp_path / "atari"), Checkpointer(tmp_path / "minatar")
+    _save(atari, _state(), step=1)
+    saved = _minatar_state(seed=1)._replace(step=np.int32(4))
+    minatar.save(saved, games=MINATAR_GAMES, num_actions=MINATAR_ACTIONS, config=MINATAR_CONFIG)
+    assert atari.read_meta().suite == "atari"
+    assert atari.read_meta().observation == ATARI_OBSERVATION
+    meta = minatar.read_meta()
+    assert (meta.suite, meta.observation, meta.games) == ("minatar", MINATAR_OBSERVATION,
+                                                          MINATAR_GAMES)
+    on_disk = json.loads((tmp_path / "minatar" / "4" / "meta" / "metadata").read_text())
+    assert on_disk["suite"] == "minatar"
+    restored, _ = minatar.restore(_minatar_state(seed=2), games=MINATAR_GAMES,
+                                  num_actions=MINATAR_ACTIONS)
+    assert _equal(restored.params, saved.params)
+    in_channels = {np.shape(leaves["w"])[2] for module, leaves in restored.params.items()
+                   if module.startswith("torso") and np.ndim(leaves.get("w")) == 4}
+    assert 10 in in_channels  # the stem reads 10 MinAtar channels
+
+
+def test_a_checkpoint_of_one_suite_is_refused_for_the_other_naming_both(tmp_path):
+    atari, minatar = Checkpointer(tmp_path / "atari"), Checkpointer(tmp_path / "minatar")
+    _save(atari, _state(), step=2)
+    minatar.save(_minatar_state(), games=MINATAR_GAMES, num_actions=MINATAR_ACTIONS,
+                 config=MINATAR_CONFIG)
+    with pytest.raises(SuiteMismatchError) as raised:
+        atari.restore(_minatar_state(), games=MINATAR_GAMES, num_actions=MINATAR_ACTIONS)
+    assert str(raised.value) == (
+        f"{atari.directory}/2 is a checkpoint of the atari suite (games ['Pong', 'Breakout'], "
+        "observations uint8 [84, 84, 4]); ['minatar/Breakout', 'minatar/Asterix'] are minatar "
+        "games (observations uint8 [10, 10, 10]): a network reads one suite's observations, so "
+        "a checkpoint loads, resumes or fine-tunes only for games of its own suite")
+    with pytest.raises(SuiteMismatchError, match=r"/0 is a checkpoint of the minatar suite \(games "
+                       r"\['minatar/Breakout', 'minatar/Asterix'\].*\['Pong', 'Breakout'\] are "
+                       r"atari games"):
+        minatar.restore(_state(), games=GAMES, num_actions=NUM_ACTIONS)
+    # A named error, and still the ValueError / CheckpointMismatchError callers catch.
+    assert issubclass(SuiteMismatchError, CheckpointMismatchError)
+    assert issubclass(SuiteMismatchError, ValueError)
+
+
+def test_a_checkpoint_without_a_suite_field_is_an_atari_checkpoint(tmp_path):
+    checkpointer = Checkpointer(tmp_path)
+    saved = _save(checkpointer, _state(seed=3), step=5)
+    path = tmp_path / "5" / "meta" / "metadata"
+    legacy = json.loads(path.read_text())
+    del legacy["suite"]  # as written before suites existed
+    path.write_text(json.dumps(legacy))
+    checkpointer = Checkpointer(tmp_path)
+    assert checkpointer.read_meta().suite == "atari"
+    restored, _ = checkpointer.restore(_state(), games=GAMES, num_actions=NUM_ACTIONS)
+    assert _equal(restored.params, saved.params)
+    with pytest.raises(SuiteMismatchError, match="is a checkpoint of the atari suite"):
+        checkpointer.restore(_minatar_state(), games=MINATAR_GAMES, num_actions=MINATAR_ACTIONS)

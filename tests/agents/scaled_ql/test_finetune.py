@@ -150,3 +150,29 @@ def test_partitioned_optimizer_zeroes_frozen_updates():
     for module, leaves in updates.items():
         for name, value in leaves.items():
             assert bool(jnp.all(value == 0)) == is_torso_module(module), f"{module}/{name}"
+
+
+def test_rehead_builds_the_new_network_for_the_checkpoints_observation_spec():
+    from scaled_ql.types import MINATAR_OBSERVATION
+
+    network = NetworkConfig(torso="impala", width_multiplier=0.25, feed_forward_size=32,
+                            num_groups=4, num_atoms=11)
+    source = make_networks(network, (3, 5), observation=MINATAR_OBSERVATION)
+    params = jax.device_get(source.init(jax.random.PRNGKey(0)))
+    networks, new, reused = rehead_params(
+        params, network=network, source_games=("minatar/Breakout", "minatar/Asterix"),
+        source_num_actions=(3, 5), games=("minatar/Seaquest",), num_actions=(6,),
+        key=jax.random.PRNGKey(1), observation=MINATAR_OBSERVATION)
+    assert reused == () and networks.observation == MINATAR_OBSERVATION
+    for name, value in _torso_leaves(params).items():
+        np.testing.assert_array_equal(_torso_leaves(new)[name], value, err_msg=name)
+    observation = np.random.default_rng(0).integers(0, 2, (2, 10, 10, 10), dtype=np.uint8)
+    output = networks.apply(new, observation, np.zeros(2, np.int32))
+    assert output.q_values.shape == (2, 6)
+    assert np.array_equal(np.asarray(output.action_mask), np.ones((2, 6), bool))
+    # The torso of a MinAtar network does not fit an Atari one built from the same config.
+    with pytest.raises(HeadMismatchError, match="torso parameter"):
+        rehead_params(params, network=network, source_games=("minatar/Breakout",
+                                                              "minatar/Asterix"),
+                      source_num_actions=(3, 5), games=("Alien",), num_actions=(18,),
+                      key=jax.random.PRNGKey(1))
