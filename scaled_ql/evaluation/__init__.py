@@ -1,7 +1,8 @@
-"""Evaluation: results files, human-normalized scores, rliable statistics, plots, reports.
+"""Evaluation: results files, normalized scores (human-normalized for ALE games, DQN-normalized
+for MinAtar games), rliable statistics, plots, reports.
 
-Imports only numpy, rliable and matplotlib (and the numpy-only game catalogue, lazily), so a
-report can be made on any machine that has the results files.
+Imports only numpy, rliable and matplotlib (and the plain-data game catalogue and suites,
+lazily), so a report can be made on any machine that has the results files.
 """
 
 from scaled_ql.evaluation.report import write_report
@@ -20,8 +21,11 @@ from scaled_ql.evaluation.results import write_results
 from scaled_ql.evaluation.runs import RunGroup
 from scaled_ql.evaluation.runs import group_runs
 from scaled_ql.evaluation.runs import load_runs
+from scaled_ql.evaluation.scores import ScoreScale
 from scaled_ql.evaluation.scores import human_normalized
 from scaled_ql.evaluation.scores import normalize
+from scaled_ql.evaluation.scores import normalized
+from scaled_ql.evaluation.scores import score_scale
 from scaled_ql.evaluation.stats import Curve
 from scaled_ql.evaluation.stats import Interval
 from scaled_ql.evaluation.stats import aggregate_curve
@@ -41,6 +45,7 @@ __all__ = [
     "ResultsFormatError",
     "RunGroup",
     "RunInfo",
+    "ScoreScale",
     "aggregate_curve",
     "aggregate_scores",
     "append_evaluation",
@@ -48,10 +53,12 @@ __all__ = [
     "human_normalized",
     "load_runs",
     "normalize",
+    "normalized",
     "performance_profiles",
     "probability_of_improvement",
     "read_results",
     "results_path",
+    "score_scale",
     "write_report",
     "write_results",
 ]

@@ -8,7 +8,10 @@ dots per inch), so reports look alike from run to run.
 
 Performance profiles, aggregate learning curves and probability of improvement use rliable's
 plotting functions on our axes, so they look like the figures of Agarwal et al. (2021).
-Every label keeps its color across all the figures of a report (`colors_for`).
+Every label keeps its color across all the figures of a report (`colors_for`).  Figures of
+normalized scores take the score's name (`score_name`, default "human-normalized score"; for
+MinAtar games "DQN-normalized score", `scores.score_scale`) and what a score of 1 is
+(`reference`, default "human") for their labels.
 """
 
 import math
@@ -24,6 +27,12 @@ from scaled_ql.evaluation.stats import Curve, Interval
 
 DPI = 100
 GRID_COLUMNS = 4  # Per-game learning curves: games per row.
+SCORE_NAME = "human-normalized score"  # The Atari suite's; reports pass the games' own.
+
+
+def _title(score_name: str) -> str:
+    """"human-normalized score" -> "Human-normalized score", for axis labels."""
+    return score_name[:1].upper() + score_name[1:]
 
 
 def colors_for(labels: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
@@ -109,8 +118,10 @@ def plot_aggregate_curves(
     curves: Mapping[str, Curve],
     colors: Mapping[str, tuple] | None = None,
     metric: str = "IQM",
+    *,
+    score_name: str = SCORE_NAME,
 ) -> Path:
-    """Aggregate human-normalized score over learner steps, one line per label with its 95%
+    """Aggregate normalized score over learner steps, one line per label with its 95%
     stratified-bootstrap band.  Size: 8 x 5.5 inches."""
     colors = colors or colors_for(list(curves))
     fig = _figure(8.0, 5.5)
@@ -119,7 +130,7 @@ def plot_aggregate_curves(
         plot_utils.plot_sample_efficiency_curve(
             curve.x, {label: curve.estimate}, {label: np.stack([curve.lower, curve.upper])},
             algorithms=[label], colors=colors, ax=ax, xlabel="Learner step",
-            ylabel=f"{metric} human-normalized score", labelsize="large",
+            ylabel=f"{metric} {score_name}", labelsize="large",
             ticklabelsize="medium", marker="o", linewidth=2)
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     ax.legend(fontsize="large", frameon=False)
@@ -131,10 +142,13 @@ def plot_game_bars(
     path: Path,
     scores: Mapping[str, Mapping[str, Interval]],
     colors: Mapping[str, tuple] | None = None,
+    *,
+    score_name: str = SCORE_NAME,
+    reference: str = "human",
 ) -> Path:
-    """Per-game human-normalized score (mean over runs, 95% CI as error bars), one bar per
-    label, with the random (0) and human (1) levels marked.  Size: max(8, 0.6 x games x
-    labels^0.5 + 2) x 5.5 inches."""
+    """Per-game normalized score (mean over runs, 95% CI as error bars), one bar per label,
+    with the random (0) and reference (1, labelled `reference`) levels marked.  Size: max(8,
+    0.6 x games x labels^0.5 + 2) x 5.5 inches."""
     labels = list(scores)
     games = list(dict.fromkeys(g for per_game in scores.values() for g in per_game))
     colors = colors or colors_for(labels)
@@ -153,11 +167,11 @@ def plot_game_bars(
                label=label, yerr=np.stack([est - low, high - est]), capsize=2,
                error_kw={"elinewidth": 1, "ecolor": "0.2"})
     ax.axhline(0.0, color="0.4", linewidth=1)
-    ax.axhline(1.0, color="0.4", linewidth=1, linestyle="--", label="human")
+    ax.axhline(1.0, color="0.4", linewidth=1, linestyle="--", label=reference)
     ax.set_xticks(x)
     ax.set_xticklabels(games, rotation=45, ha="right")
     ax.set_xlim(-0.6, len(games) - 0.4)
-    ax.set_ylabel("Human-normalized score")
+    ax.set_ylabel(_title(score_name))
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(frameon=False, ncol=min(len(labels) + 1, 5), loc="lower left",
               bbox_to_anchor=(0.0, 1.0))
@@ -169,6 +183,8 @@ def plot_aggregate_metrics(
     path: Path,
     estimates: Mapping[str, Mapping[str, Interval]],
     colors: Mapping[str, tuple] | None = None,
+    *,
+    score_name: str = SCORE_NAME,
 ) -> Path:
     """One panel per aggregate metric (IQM, median, mean, optimality gap): each label's 95% CI
     as a bar and its point estimate as a black tick, as in Agarwal et al. (2021).  Size: 3.2
@@ -195,7 +211,7 @@ def plot_aggregate_metrics(
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.grid(True, axis="x", alpha=0.3)
         ax.locator_params(axis="x", nbins=4)
-    fig.supxlabel("Human-normalized score", y=0.02, fontsize="medium")
+    fig.supxlabel(_title(score_name), y=0.02, fontsize="medium")
     fig.subplots_adjust(left=1.5 / width, right=1 - 0.2 / width, top=1 - 0.4 / height,
                         bottom=0.75 / height, wspace=0.15)
     return _save(fig, path)
@@ -205,6 +221,8 @@ def plot_performance_profiles(
     path: Path,
     profiles: Mapping[str, Curve],
     colors: Mapping[str, tuple] | None = None,
+    *,
+    score_name: str = SCORE_NAME,
 ) -> Path:
     """Fraction of run x game scores above each threshold tau, per label, with 95% bands
     (rliable's score distributions).  Size: 8 x 5.5 inches."""
@@ -215,7 +233,7 @@ def plot_performance_profiles(
     plot_utils.plot_performance_profiles(
         {label: p.estimate for label, p in profiles.items()}, taus,
         performance_profile_cis={label: (p.lower, p.upper) for label, p in profiles.items()},
-        colors=colors, ax=ax, xlabel=r"Human-normalized score ($\tau$)",
+        colors=colors, ax=ax, xlabel=_title(score_name) + r" ($\tau$)",
         ylabel=r"Fraction of runs x games with score > $\tau$", labelsize="large",
         ticklabelsize="medium", legend=True, legendsize="large")
     ax.axvline(1.0, color="0.4", linewidth=1, linestyle="--")
@@ -253,6 +271,8 @@ def plot_scaling(
     points: Mapping[str, Sequence[tuple[int, Interval]]],
     colors: Mapping[str, tuple] | None = None,
     metric: str = "IQM",
+    *,
+    score_name: str = SCORE_NAME,
 ) -> Path:
     """Aggregate score against the number of parameters (log axis), one line per method
     through its model sizes, with 95% CIs as error bars.  Size: 8 x 5.5 inches."""
@@ -269,7 +289,7 @@ def plot_scaling(
                     linewidth=2, label=method)
     ax.set_xscale("log")
     ax.set_xlabel("Parameters")
-    ax.set_ylabel(f"{metric} human-normalized score")
+    ax.set_ylabel(f"{metric} {score_name}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False, fontsize="large")
     fig.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.12)

@@ -1,8 +1,10 @@
 """Run directories -> a markdown report with PNG plots, comparing the runs.
 
 `write_report(run_dirs, out_dir)` reads each run's `eval_results.json`, groups seeds by
-`run.name` (`scaled_ql.evaluation.runs`), human-normalizes the mean returns with the game
-catalogue (`scores`), computes the aggregates of Agarwal et al. (2021) with stratified
+`run.name` (`scaled_ql.evaluation.runs`), normalizes the mean returns with the game
+catalogue (`scores`: human-normalized for ALE games, DQN-normalized for MinAtar games; the
+report and its plots name the score by the games' suite, `scores.score_scale`), computes the
+aggregates of Agarwal et al. (2021) with stratified
 bootstrap CIs (`stats`), draws the plots (`plots`) and writes `report.md` (plus the same
 numbers as `summary.json`) into `out_dir`.  Used by `scaled-ql report` and at the end of
 `make demo`.
@@ -33,9 +35,9 @@ class GroupAnalysis:
 
     Attributes:
       group: the runs and their aligned mean returns.
-      scored_games: the group's games with a human-normalized score (aggregates use these).
+      scored_games: the group's games with a normalized score (aggregates use these).
       unscored_games: games without one (Carnival, Pooyan): raw returns only.
-      normalized: [R, len(scored_games), S] human-normalized scores.
+      normalized: [R, len(scored_games), S] normalized scores (`scores.normalized`).
       aggregates: metric name -> Interval at the final step (empty if no scored game).
       curve: IQM over steps (None if no scored game).
       game_returns: game -> mean return over runs, over steps, with CI band.
@@ -124,6 +126,7 @@ def write_report(
             f"evaluated every game): {[str(r.path) for g in groups for r in g.runs]}")
     out_dir.mkdir(parents=True, exist_ok=True)
     analyses = [analyze_group(g, reps=reps, seed=seed) for g in ready]
+    scale = scores_lib.score_scale(list(dict.fromkeys(g for a in analyses for g in a.group.games)))
     colors = plots.colors_for([a.group.label for a in analyses])
     scored = [a for a in analyses if a.scored_games]
     figures: list[tuple[str, Path, str]] = []
@@ -136,13 +139,13 @@ def write_report(
     if scored:
         plots.plot_aggregate_metrics(
             figure("Aggregate metrics", "aggregate_metrics.png",
-                   "Final human-normalized score over runs x games: point estimate (black) and "
+                   f"Final {scale.name} over runs x games: point estimate (black) and "
                    "95% stratified-bootstrap CI (bar). Lower is better for the optimality gap."),
-            {a.group.label: a.aggregates for a in scored}, colors)
+            {a.group.label: a.aggregates for a in scored}, colors, score_name=scale.name)
         plots.plot_aggregate_curves(
             figure("Learning curves (aggregate)", "learning_curves_iqm.png",
-                   "IQM human-normalized score at each evaluated learner step, 95% CI band."),
-            {a.group.label: a.curve for a in scored}, colors)
+                   f"IQM {scale.name} at each evaluated learner step, 95% CI band."),
+            {a.group.label: a.curve for a in scored}, colors, score_name=scale.name)
         all_final = np.concatenate([a.normalized[:, :, -1].ravel() for a in scored])
         taus = np.linspace(min(0.0, all_final.min()), max(1.0, all_final.max()), 81)
         profiles = stats.performance_profiles(
@@ -150,8 +153,9 @@ def write_report(
         plots.plot_performance_profiles(
             figure("Performance profiles", "performance_profiles.png",
                    "Fraction of run x game final scores above each threshold, 95% CI band; "
-                   "a curve above another is better everywhere. Dashed: human level."),
-            profiles, colors)
+                   f"a curve above another is better everywhere. Dashed: {scale.reference} "
+                   "level."),
+            profiles, colors, score_name=scale.name)
     improvements = _improvements(scored, reps=reps, seed=seed)
     if improvements:
         plots.plot_probability_of_improvement(
@@ -163,25 +167,25 @@ def write_report(
     if scaling:
         plots.plot_scaling(
             figure("Scaling", "scaling.png",
-                   "Final IQM human-normalized score against parameter count (log axis), "
-                   "95% CI."),
-            scaling, plots.colors_for(list(scaling)))
+                   f"Final IQM {scale.name} against parameter count (log axis), 95% CI."),
+            scaling, plots.colors_for(list(scaling)), score_name=scale.name)
     if scored:
         plots.plot_game_bars(
             figure("Per-game scores", "game_scores.png",
-                   "Final human-normalized score per game: mean over runs, 95% CI. "
-                   "0 = random, dashed 1 = human."),
-            {a.group.label: a.game_scores for a in scored}, colors)
+                   f"Final {scale.name} per game: mean over runs, 95% CI. "
+                   f"0 = random, dashed 1 = {scale.reference}."),
+            {a.group.label: a.game_scores for a in scored}, colors, score_name=scale.name,
+            reference=scale.reference)
     plots.plot_game_curves(
         figure("Learning curves per game", "learning_curves_games.png",
                "Mean episode return over learner steps (mean over runs, 95% CI band)."),
         {a.group.label: a.game_returns for a in analyses}, colors)
 
-    markdown = _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed)
+    markdown = _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, scale)
     report_path = out_dir / REPORT_NAME
     report_path.write_text(markdown, encoding="utf-8")
     (out_dir / SUMMARY_NAME).write_text(
-        json.dumps(_summary(analyses, improvements, reps, seed), indent=1) + "\n",
+        json.dumps(_summary(analyses, improvements, reps, seed, scale), indent=1) + "\n",
         encoding="utf-8")
     return report_path
 
@@ -212,14 +216,14 @@ def _scaling_points(scored: list[GroupAnalysis]) -> dict[str, list]:
     return points
 
 
-def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed) -> str:
+def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, scale) -> str:
     lines = ["# Evaluation report", ""]
     lines += [
         f"{sum(len(a.group.runs) for a in analyses)} run(s) in {len(analyses)} group(s). "
         "Runs with the same `run.name` are seeds of one configuration and are aggregated "
         "together. Scores are taken at each group's final step (the last step that every run "
         "of the group evaluated on every game); a run's score on a game is the mean return of "
-        "its episodes there, human-normalized as (score - random) / (human - random).",
+        f"its episodes there, {scale.adjective} as {scale.formula}.",
         "",
         f"Confidence intervals: 95% percentile stratified bootstrap over runs (rliable), "
         f"{reps} repetitions, seed {seed}. IQM = mean of the middle 50% of run x game scores.",
@@ -252,7 +256,7 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed) -> 
     scored = [a for a in analyses if a.aggregates]
     if scored:
         names = list(stats.METRICS)
-        lines += ["", "## Aggregate human-normalized scores (95% CI)", "",
+        lines += ["", f"## Aggregate {scale.name}s (95% CI)", "",
                   "| group | runs | scored games | " + " | ".join(names) + " |",
                   "|---|---|---|" + "---|" * len(names)]
         for a in scored:
@@ -265,7 +269,7 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed) -> 
         for (x, y), (value, common) in improvements.items():
             lines.append(f"| {x} | {y} | {_fmt(value)} | {len(common)} |")
     lines += ["", "## Per-game results at the final step", "",
-              "Mean return over runs (human-normalized score in parentheses; n/a: the game "
+              f"Mean return over runs ({scale.name} in parentheses; n/a: the game "
               "has no standard human score).", ""]
     labels = [a.group.label for a in analyses]
     lines += ["| game | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
@@ -287,11 +291,13 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed) -> 
     return "\n".join(lines)
 
 
-def _summary(analyses, improvements, reps, seed) -> dict:
+def _summary(analyses, improvements, reps, seed, scale) -> dict:
     def interval(i: stats.Interval) -> dict:
         return {"estimate": i.estimate, "lower": i.lower, "upper": i.upper}
 
     return {
+        "score_name": scale.name,
+        "normalization": scale.formula,
         "confidence": stats.CONFIDENCE,
         "bootstrap_reps": reps,
         "seed": seed,

@@ -16,7 +16,8 @@ here therefore takes a `seed`, seeds the global state for the duration of the ca
 restores it afterwards, so results are reproducible and the caller's own random stream is
 left as it was.
 
-Shapes: `scores` are human-normalized, `[R, G]` (runs x games) or `[R, G, S]` (x steps).
+Shapes: `scores` are normalized (`scores.normalized`: human-normalized for ALE games,
+DQN-normalized for MinAtar games), `[R, G]` (runs x games) or `[R, G, S]` (x steps).
 """
 
 import contextlib
@@ -40,7 +41,7 @@ _METRIC_FNS: dict[str, Callable[[np.ndarray], float]] = {
     IQM: metrics.aggregate_iqm,
     MEDIAN: metrics.aggregate_median,
     MEAN: metrics.aggregate_mean,
-    OPTIMALITY_GAP: metrics.aggregate_optimality_gap,  # gamma = 1: human level.
+    OPTIMALITY_GAP: metrics.aggregate_optimality_gap,  # gamma = 1: the reference level.
 }
 
 

@@ -180,3 +180,44 @@ def test_cli_table_has_one_row_per_game(capsys):
     mspacman = rows[1].split()
     assert mspacman[:5] == ["MsPacman", "ms_pacman", "9", "307.3", "6,951.6"]
     assert lines[-1].startswith("5 games.")
+
+
+def test_cli_lists_the_minatar_games(capsys):
+    assert cli_main(["games", "--suite", "minatar", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in records] == list(games.MINATAR_GAMES)
+    seaquest = next(r for r in records if r["name"] == "minatar/Seaquest")
+    assert seaquest == {
+        "name": "minatar/Seaquest",
+        "minatar_name": "seaquest",
+        "num_actions": 6,
+        "num_channels": 10,
+        "random_score": 0.11,
+        "reference_score": 20.1,
+        "score_name": "DQN-normalized score",
+        "pool": "train",
+        "difficulties": [0, 1],
+        "ramping": True,
+    }
+    assert cli_main(["games", "--suite", "minatar"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:6] == ["game", "minatar", "id", "actions", "channels", "random"]
+    breakout = lines[2 + games.MINATAR_GAMES.index("minatar/Breakout")].split()
+    assert breakout == ["minatar/Breakout", "breakout", "3", "4", "0.376", "10.1", "train", "0"]
+    assert lines[-1].startswith("5 MinAtar games; observations [10, 10, 10]")
+
+
+def test_cli_suite_all_prints_both_sections(capsys):
+    assert cli_main(["games", "--suite", "all", "--json", "--pool", "held_out"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in document["atari"]] == list(games.HELD_OUT_GAMES)
+    assert [r["name"] for r in document["minatar"]] == ["minatar/SpaceInvaders"]
+    assert cli_main(["games", "--suite", "all"]) == 0
+    text = capsys.readouterr().out
+    atari, minatar = text.split("\n\n")
+    assert atari.splitlines()[-1].startswith("46 games.")
+    assert "MinAtar games: --suite" not in atari  # The hint is for the Atari-only listing.
+    assert minatar.splitlines()[-1].startswith("5 MinAtar games;")
+    assert cli_main(["games"]) == 0  # Default: the ALE catalogue, as before, with the hint.
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "MinAtar games: --suite minatar (or all).")

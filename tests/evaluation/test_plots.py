@@ -89,3 +89,26 @@ def test_scaling(tmp_path):
 @pytest.mark.parametrize("n, shape", [(1, (1, 1)), (4, (1, 4)), (9, (3, 4))])
 def test_grid_shape(n, shape):
     assert plots.game_grid_shape(n) == shape
+
+
+def test_normalized_score_labels_follow_the_suite(tmp_path, monkeypatch):
+    """The axis labels and the reference line name the score given (MinAtar: DQN)."""
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    scores = {label: {g: _interval(0.5) for g in ("minatar/Breakout", "minatar/Asterix")}
+              for label in LABELS}
+    name = "DQN-normalized score"
+    plots.plot_game_bars(tmp_path / "bars.png", scores, score_name=name, reference="DQN")
+    plots.plot_aggregate_curves(tmp_path / "iqm.png", {"small": _curve(0)}, score_name=name)
+    plots.plot_aggregate_metrics(tmp_path / "m.png", {"small": {"IQM": _interval(1.0)}},
+                                 score_name=name)
+    bars, iqm, metrics = figures
+    assert bars.axes[0].get_ylabel() == "DQN-normalized score"
+    assert "DQN" in [t.get_text() for t in bars.axes[0].get_legend().get_texts()]
+    assert iqm.axes[0].get_ylabel() == "IQM DQN-normalized score"
+    assert metrics._supxlabel.get_text() == "DQN-normalized score"
+    figures.clear()
+    plots.plot_game_bars(tmp_path / "bars_atari.png", scores)  # Atari's labels by default.
+    assert figures[0].axes[0].get_ylabel() == "Human-normalized score"
+    assert "human" in [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]

@@ -18,12 +18,13 @@ GAMES = ("Breakout", "Pong", "Asterix", "Qbert", "Carnival")
 REPS = "200"
 
 
-def hand_iqm(run_dirs):
-    """IQM of the final-step human-normalized scores, computed from the files by hand."""
+def hand_iqm(run_dirs, games=GAMES):
+    """IQM of the final-step normalized scores (catalogue random and human scores; for MinAtar
+    games the human_score field holds the DQN reference), computed from the files by hand."""
     values = []
     for run_dir in run_dirs:
         last = read_results(run_dir).evaluations[-1]
-        for game in GAMES:
+        for game in games:
             info = get_game(game)
             if info.human_score is None:
                 continue  # Carnival: no human score, left out of the aggregates.
@@ -46,6 +47,8 @@ def test_report_cli_compares_two_run_directories(tmp_path, capsys):
     assert "| bc | bc |" in markdown and "| scaled-ql | scaled_ql |" in markdown
     assert re.search(r"\| bc \| scaled-ql \| 0\.000 \[0\.000, 0\.000\] \| 4 \|", markdown)
     assert "no standard human score for Carnival" in markdown
+    assert "human-normalized as (score - random) / (human - random)." in markdown
+    assert "## Aggregate human-normalized scores (95% CI)" in markdown
     images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
     assert set(images) == {
         "aggregate_metrics.png", "learning_curves_iqm.png", "performance_profiles.png",
@@ -55,6 +58,7 @@ def test_report_cli_compares_two_run_directories(tmp_path, capsys):
     assert not (out / "scaling.png").exists()  # Neither run states its parameter count.
 
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["score_name"] == "human-normalized score"
     by_label = {g["label"]: g for g in summary["groups"]}
     assert by_label["bc"]["aggregates"]["IQM"]["estimate"] == pytest.approx(hand_iqm([weak]))
     assert by_label["scaled-ql"]["aggregates"]["IQM"]["estimate"] == pytest.approx(
@@ -83,6 +87,32 @@ def test_seeds_are_grouped_and_scaling_is_drawn_when_sizes_differ(tmp_path):
     assert iqm["sql-big"]["lower"] > iqm["sql-small"]["upper"]
     assert (path.parent / "scaling.png").stat().st_size > 5000
     assert "![Scaling](scaling.png)" in path.read_text()
+
+
+def test_minatar_report_is_dqn_normalized_and_says_so(tmp_path):
+    games = ("minatar/Breakout", "minatar/Asterix", "minatar/Freeway", "minatar/Seaquest")
+    dirs = []
+    for seed in (0, 1):
+        dirs.append(tmp_path / f"s{seed}")
+        write_synthetic_run(dirs[-1], name="sql-minatar", seed=seed, games=games, level=0.7)
+    dirs.append(tmp_path / "bc")
+    write_synthetic_run(dirs[-1], name="bc", method="bc", seed=0, games=games, level=0.2)
+    path = write_report(dirs, tmp_path / "out", reps=200)
+    markdown = path.read_text()
+    assert "DQN-normalized as (score - random) / (DQN - random)." in markdown
+    assert "## Aggregate DQN-normalized scores (95% CI)" in markdown
+    assert "Dashed: DQN level." in markdown and "dashed 1 = DQN." in markdown
+    assert "human" not in markdown.replace("no standard human score", "")
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert summary["score_name"] == "DQN-normalized score"
+    assert summary["normalization"] == "(score - random) / (DQN - random)"
+    groups = {g["label"]: g for g in summary["groups"]}
+    assert groups["sql-minatar"]["scored_games"] == list(games)
+    assert groups["sql-minatar"]["aggregates"]["IQM"]["estimate"] == pytest.approx(
+        hand_iqm(dirs[:2], games))
+    # The synthetic returns are level x (DQN - random) above random: IQM near 0.7, not 0.2.
+    assert groups["sql-minatar"]["aggregates"]["IQM"]["estimate"] == pytest.approx(0.7, abs=0.1)
+    assert groups["bc"]["aggregates"]["IQM"]["estimate"] == pytest.approx(0.2, abs=0.1)
 
 
 def test_groups_align_on_the_steps_every_run_evaluated(tmp_path):

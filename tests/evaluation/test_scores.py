@@ -38,3 +38,31 @@ def test_normalize_games_follows_the_game_axis():
         scores.normalize_games(["Pong"], returns)
     with pytest.raises(ValueError, match="Unknown game 'Brekout'"):
         scores.normalize_games(["Brekout", "Pong"], returns)
+
+
+def test_minatar_games_are_dqn_normalized():
+    # minatar/Breakout: random 0.376, DQN 10.1 -> (5.238 - 0.376) / 9.724 = 0.5.
+    np.testing.assert_allclose(scores.normalized("minatar/Breakout", [0.376, 5.238, 10.1]),
+                               [0.0, 0.5, 1.0])
+    # minatar/SpaceInvaders: random 4.019, DQN 43.7 -> (23.8595 - 4.019) / 39.681 = 0.5.
+    np.testing.assert_allclose(scores.normalized("minatar/SpaceInvaders", 23.8595), 0.5)
+    assert scores.human_normalized is scores.normalized
+    returns = np.array([[10.1, 43.7]])  # [R=1, G=2]
+    np.testing.assert_allclose(
+        scores.normalize_games(["minatar/Breakout", "minatar/SpaceInvaders"], returns),
+        [[1.0, 1.0]])
+    assert scores.split_scored(["minatar/Freeway", "Pooyan"]) == (("minatar/Freeway",),
+                                                                   ("Pooyan",))
+
+
+def test_score_scale_names_the_suites_score():
+    assert scores.score_scale(["Pong", "Carnival"]) == scores.ScoreScale(
+        "human-normalized score", "human", "(score - random) / (human - random)")
+    minatar = scores.score_scale(["minatar/Breakout", "minatar/Seaquest"])
+    assert minatar == scores.ScoreScale("DQN-normalized score", "DQN",
+                                        "(score - random) / (DQN - random)")
+    assert minatar.adjective == "DQN-normalized"
+    mixed = scores.score_scale(["Pong", "minatar/Breakout"])
+    assert (mixed.name, mixed.reference) == ("normalized score", "reference")
+    with pytest.raises(ValueError, match="Unknown game 'Brekout'"):
+        scores.score_scale(["Brekout"])
