@@ -21,9 +21,9 @@ def write_synthetic_run(
     method: str = "scaled_ql",
     num_params: int | None = None,
 ) -> Path:
-    """A run whose normalized score (human-normalized; DQN-normalized for MinAtar games) on each game
-    rises linearly to about `level` (with
-    seeded noise), written one evaluation at a time through `append_evaluation`."""
+    """A run whose normalized score (human-normalized; DQN-normalized for MinAtar games) on
+    each game rises linearly to about `level` (with seeded noise), written one evaluation at a
+    time through `append_evaluation`."""
     rng = np.random.default_rng(seed)
     run = results.RunInfo(name=name, method=method, seed=seed, num_params=num_params,
                           config={"torso": "resnet", "games": list(games)})
