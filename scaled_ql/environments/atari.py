@@ -34,10 +34,11 @@ import dm_env
 import numpy as np
 from dm_env import specs
 
+from scaled_ql import types
 from scaled_ql.environments import games
 
-FRAME_SIZE = 84
-STACK_SIZE = 4
+FRAME_SIZE = types.ATARI_OBSERVATION.frame_shape[0]  # 84: frames are square.
+STACK_SIZE = types.ATARI_OBSERVATION.stack_size  # 4
 DEFAULT_MAX_EPISODE_FRAMES = 108_000  # 30 minutes at 60 frames per second.
 _MAX_SEED = 2**31 - 1  # ALE's `random_seed` is a signed 32-bit int.
 _FRAME_SHAPE = (FRAME_SIZE, FRAME_SIZE)
@@ -255,7 +256,8 @@ class AtariEnvironment(dm_env.Environment):
 
     def observation_spec(self):
         pixels = specs.BoundedArray(
-            (FRAME_SIZE, FRAME_SIZE, STACK_SIZE), np.uint8, 0, 255, name="pixels"
+            types.ATARI_OBSERVATION.shape, np.uint8, 0, types.ATARI_OBSERVATION.max_value,
+            name="pixels"
         )
         if not self._render_rgb:
             return pixels
