@@ -9,11 +9,14 @@ policy seam (`scaled_ql.datasets.collect`: `__call__`, `checkpoint_id`, `observe
         --layout rlu_atari_checkpoints_ordered --out data/
 
 writes `rlu_atari_checkpoints_ordered/Breakout_run_1` with `checkpoint_id` 0..9, one per tenth
-of the agent's training (its step budget is the collector's `--steps`).  The learner is this
+of the agent's training (its step budget is the collector's `--steps`).  The same works for
+MinAtar games (`--games minatar/Breakout`), with the suite's default learner
+(`default_online_agent("minatar")`).  The learner is this
 package's own update step (`make_update_fn`) with the CQL weight at 0: plain C51.
 
-The replay keeps each frame once (7,056 bytes per step plus 24 bytes of action, reward,
-discount, position and episode end), stacks frames on sampling with zeros before an episode's start, exactly
+The replay keeps each frame once (Atari 7,056 bytes per step, MinAtar 1,000, plus 24 bytes of
+action, reward, discount, position and episode end), stacks frames on sampling with zeros before an
+episode's start, exactly
 as the RLDS-to-transition pipeline does, and builds n-step transitions with the same semantics
 (`reward` the discounted clipped n-step sum, `discount` the full bootstrap multiplier, 0 after
 a terminal).  It holds the whole run (no eviction): the run's step budget bounds its memory.
@@ -35,13 +38,24 @@ from scaled_ql.networks import make_networks
 __all__ = ["FrameReplay", "OnlineAgentConfig", "OnlineC51Policy", "epsilon_at"]
 
 
-def default_online_agent() -> ScaledQLConfig:
-    """Plain C51 (CQL 0) on the demo-sized Nature-CNN network, data-efficient settings.
+def default_online_agent(suite: str = "atari") -> ScaledQLConfig:
+    """Plain C51 (CQL 0) with data-efficient settings, sized for the suite.
 
-    Learning rate 1e-4 and 3-step returns follow the data-efficient Rainbow line of work
-    (van Hasselt et al. 2019) rather than Dopamine's 50M-frame C51, because the study's agents
-    get tens of thousands of steps, not millions.
+    Atari: the demo-sized Nature-CNN network.  Learning rate 1e-4 and 3-step returns follow the
+    data-efficient Rainbow line of work (van Hasselt et al. 2019) rather than Dopamine's
+    50M-frame C51, because the study's agents get tens of thousands of steps, not millions.
+
+    MinAtar: MinAtar's own DQN network (Young & Tian 2019: one 3x3 convolution with 16
+    channels, a 128-unit hidden layer) as the `minatar_dqn` torso, without the recipe's
+    feature norm (a plain online agent, not the method under test), 3-step returns, Adam at
+    2.5e-4 (MinAtar's DQN step size), target refresh every 1,000 SGD steps.
     """
+    if suite == "minatar":
+        return ScaledQLConfig(
+            network=NetworkConfig(torso="minatar_dqn", spatial_reduction="flatten",
+                                  feed_forward_size=128, feature_norm=False),
+            cql_alpha=0.0, batch_size=32, learning_rate=2.5e-4, adam_eps=3.125e-4,
+            target_update_period=1_000, n_step=3)
     return ScaledQLConfig(
         network=NetworkConfig(torso="nature", feed_forward_size=256, num_groups=8),
         cql_alpha=0.0, batch_size=32, learning_rate=1e-4, adam_eps=3.125e-4,
@@ -55,7 +69,8 @@ class OnlineAgentConfig:
     Attributes:
       total_steps: environment steps of the whole run (the collector's budget); sets the
         checkpoint boundaries and the exploration schedule.
-      agent: the learner (None: `default_online_agent()`).  Its `cql_alpha` should be 0.
+      agent: the learner (None: `default_online_agent(suite)`).  Its `cql_alpha` should be 0.
+      suite: the game suite ("atari" or "minatar"): sets the default learner.
       num_checkpoints: snapshots the run is divided into [default 10: each tenth of training
         gets its own checkpoint_id, as each 1M steps of the 50M-step DQN Replay runs do].
       min_replay_steps: steps logged before learning starts [default 1,600].
@@ -66,6 +81,7 @@ class OnlineAgentConfig:
 
     total_steps: int
     agent: ScaledQLConfig | None = None
+    suite: str = "atari"
     num_checkpoints: int = 10
     min_replay_steps: int = 1_600
     update_period: int = 4
@@ -87,7 +103,7 @@ class OnlineAgentConfig:
 
     @property
     def learner(self) -> ScaledQLConfig:
-        return self.agent if self.agent is not None else default_online_agent()
+        return self.agent if self.agent is not None else default_online_agent(self.suite)
 
 
 def epsilon_at(config: OnlineAgentConfig, step: int) -> float:
@@ -107,14 +123,16 @@ class FrameReplay:
     episode terminated after a_i).  The last observation of an episode has no action.
     """
 
-    def __init__(self, capacity: int, *, stack_size: int = types.STACK_SIZE, n_step: int = 1,
+    def __init__(self, capacity: int, *,
+                 observation: types.ObservationSpec = types.ATARI_OBSERVATION, n_step: int = 1,
                  discount: float = 0.99, reward_clip: float = 1.0):
         self.capacity = capacity
-        self.stack_size = stack_size
+        self.observation = observation
+        self.stack_size = observation.stack_size
         self.n_step = n_step
         self.gamma = discount
         self.reward_clip = reward_clip
-        self.frames = np.zeros((capacity, *types.FRAME_SHAPE[:2]), np.uint8)
+        self.frames = np.zeros((capacity, *observation.frame_shape), np.uint8)  # [N, H, W, C]
         self.actions = np.full(capacity, -1, np.int32)  # -1: no action taken (yet / last obs)
         self.rewards = np.zeros(capacity, np.float32)
         self.discounts = np.ones(capacity, np.float32)
@@ -146,9 +164,10 @@ class FrameReplay:
             self._episode_end[self._episode_start:self.size] = self.size - 1
 
     def _append(self, frame: np.ndarray, position: int) -> None:
+        """`frame`: one frame [H, W, C] (for single-channel suites [H, W] is accepted too)."""
         if self.size >= self.capacity:
             raise RuntimeError(f"FrameReplay is full ({self.capacity} steps)")
-        self.frames[self.size] = frame
+        self.frames[self.size] = np.reshape(frame, self.observation.frame_shape)
         self.position[self.size] = position
         self.size += 1
 
@@ -163,13 +182,17 @@ class FrameReplay:
         return int(self._valid(np.arange(self.size)).sum())
 
     def stack(self, indices: np.ndarray) -> np.ndarray:
-        """Observations [B, 84, 84, stack]: frames i-stack+1..i, zeros before the episode."""
-        offsets = np.arange(-self.stack_size + 1, 1)  # [-3, -2, -1, 0]
+        """Observations [B, H, W, stack * C]: frames i-stack+1..i concatenated on channels,
+        oldest first, zeros before the episode (`types.ObservationSpec`)."""
+        if self.stack_size == 1:
+            return self.frames[indices]  # [B, H, W, C]: the frame is the observation
+        offsets = np.arange(-self.stack_size + 1, 1)  # Atari: [-3, -2, -1, 0]
         window = indices[:, None] + offsets  # [B, stack]
         inside = self.position[indices][:, None] + offsets >= 0
-        frames = self.frames[np.where(inside, window, 0)]  # [B, stack, 84, 84]
-        frames = np.where(inside[:, :, None, None], frames, 0).astype(np.uint8)
-        return np.moveaxis(frames, 1, -1)
+        frames = self.frames[np.where(inside, window, 0)]  # [B, stack, H, W, C]
+        frames = np.where(inside[:, :, None, None, None], frames, 0).astype(np.uint8)
+        frames = np.moveaxis(frames, 1, 3)  # [B, H, W, stack, C]
+        return frames.reshape(*frames.shape[:3], -1)
 
     def transitions(self, indices: np.ndarray, game_id: int = 0) -> types.Transition:
         """n-step transitions starting at `indices` (each must be valid)."""
@@ -213,19 +236,31 @@ class OnlineC51Policy:
       num_actions: the game's minimal action count.
       seed: seeds the network, exploration and replay sampling.
       total_steps: the run's environment steps (the collector's `--steps`).
+      observation: the suite's ObservationSpec (the collector passes it); its name is the
+        config's `suite` unless that is given.
       Other keyword arguments: fields of `OnlineAgentConfig`.
     """
 
-    def __init__(self, num_actions: int, seed: int, *, total_steps: int, **kwargs):
+    def __init__(self, num_actions: int, seed: int, *, total_steps: int,
+                 observation: types.ObservationSpec | None = None, **kwargs):
+        if observation is None:
+            observation = types.OBSERVATION_SPECS[kwargs.get("suite", "atari")]
+        kwargs.setdefault("suite", observation.name)
+        if kwargs["suite"] != observation.name:
+            raise ValueError(f"OnlineC51Policy: suite {kwargs['suite']!r} but the observation "
+                             f"spec is {observation.name!r}'s")
         self.config = OnlineAgentConfig(total_steps=total_steps, **kwargs)
+        self.observation = observation
+        self._frame_channels = observation.frame_shape[-1]
         learner = self.config.learner
-        self.networks = make_networks(learner.network, [num_actions])
+        self.networks = make_networks(learner.network, [num_actions], observation=observation)
         self._learner = learner
         self._state = init_training_state(self.networks, learner, jax.random.PRNGKey(seed))
         self._update = make_update_fn(self.networks, learner)
         self._rng = np.random.default_rng(seed)
-        self.replay = FrameReplay(total_steps + total_steps // 2 + 16, n_step=learner.n_step,
-                                  discount=learner.discount, reward_clip=learner.reward_clip)
+        self.replay = FrameReplay(total_steps + total_steps // 2 + 16, observation=observation,
+                                  n_step=learner.n_step, discount=learner.discount,
+                                  reward_clip=learner.reward_clip)
         self.steps = 0
         self.updates = 0
         self.last_metrics: dict[str, float] = {}
@@ -258,7 +293,7 @@ class OnlineC51Policy:
 
     def __call__(self, observation: np.ndarray) -> int:
         if not self._episode_open:
-            self.replay.start_episode(observation[..., -1])
+            self.replay.start_episode(observation[..., -self._frame_channels:])
             self._episode_open = True
         if self._rng.random() < self.epsilon:
             return int(self._rng.integers(self.num_actions))
@@ -267,7 +302,7 @@ class OnlineC51Policy:
     def observe(self, action: int, timestep) -> None:
         last = bool(timestep.last())
         self.replay.add(action, float(timestep.reward), float(timestep.discount),
-                        timestep.observation[..., -1], last)
+                        timestep.observation[..., -self._frame_channels:], last)
         self._episode_open = not last
         self.steps += 1
         if self.steps < self.config.min_replay_steps or self.steps % self.config.update_period:
