@@ -1,4 +1,5 @@
-"""`scaled-ql collect`: play real ALE games and log them as rlu_atari-schema RLDS datasets."""
+"""`scaled-ql collect`: play real games (ALE or MinAtar) and log them as rlu_atari-schema RLDS
+datasets."""
 
 import argparse
 import sys
@@ -7,16 +8,19 @@ import sys
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "collect",
-        help="play ALE games with a policy and write one rlu_atari dataset per game and run",
+        help="play ALE or MinAtar games with a policy and write one RLDS dataset per game and run",
         description=(
             "Plays each game with the policy in its own process and writes "
             "OUT/<layout>/<Game>_run_<k>/<version>/, readable with "
-            "tfds.builder('rlu_atari/<Game>_run_<k>', data_dir=OUT)."
+            "tfds.builder('rlu_atari/<Game>_run_<k>', data_dir=OUT); MinAtar games go to "
+            "OUT/rlu_minatar/<Game>_run_<k>/ (or rlu_minatar_checkpoints_ordered/), "
+            "read with tfds.builder('rlu_minatar/<Game>_run_<k>', data_dir=OUT)."
         ),
     )
     parser.add_argument(
-        "--games", required=True, help="comma-separated rlu_atari names, e.g. Pong,Breakout"
-    )
+        "--games", required=True,
+        help="comma-separated game names: rlu_atari names (Pong,Breakout) or MinAtar games "
+             "(minatar/Breakout,minatar/Asterix)")
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument(
         "--steps", type=int, help="environment steps per game (last episode truncated)"
@@ -36,13 +40,18 @@ def register(subparsers) -> None:
         "--run", type=int, default=1, help="run number k of {Game}_run_{k} (default 1)"
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed; each game gets its own")
-    parser.add_argument("--sticky-action-prob", type=float, default=0.25)
-    parser.add_argument("--max-episode-frames", type=int, default=108_000)
+    parser.add_argument("--sticky-action-prob", type=float, default=None,
+                        help="default: the suite's (ALE 0.25, MinAtar 0.1)")
+    parser.add_argument("--max-episode-frames", type=int, default=None,
+                        help="episode cap; default: the suite's (ALE 108000 frames, "
+                             "MinAtar 10000 steps)")
     parser.add_argument(
         "--layout",
-        choices=("rlu_atari", "rlu_atari_checkpoints_ordered"),
+        choices=("rlu_atari", "rlu_atari_checkpoints_ordered", "rlu_minatar",
+                 "rlu_minatar_checkpoints_ordered"),
         default="rlu_atari",
-        help="one train split, or one split per checkpoint",
+        help="one train split, or one split per checkpoint; the rlu_atari names mean the same "
+             "for MinAtar games, which are stored as rlu_minatar[_checkpoints_ordered]",
     )
     parser.add_argument("--episodes-per-shard", type=int, default=100)
     parser.add_argument("--workers", type=int, default=None, help="parallel processes")
@@ -74,7 +83,11 @@ def _policy_kwargs(args: argparse.Namespace, game: str) -> tuple:
         return ()
     if not args.checkpoint:
         raise ValueError("--policy checkpoint needs --checkpoint RUN_DIR")
-    return (("checkpoint", args.checkpoint), ("game", game), ("epsilon", args.epsilon))
+    from scaled_ql.environments.games import get_game
+
+    # The checkpoint's heads are named by catalogue name ("minatar/Breakout").
+    return (("checkpoint", args.checkpoint), ("game", get_game(game).name),
+            ("epsilon", args.epsilon))
 
 
 def _configs(args: argparse.Namespace, games: list[str], config_class) -> list:

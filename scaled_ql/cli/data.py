@@ -1,11 +1,16 @@
-"""`scaled-ql data info DIR` and `scaled-ql data validate DIR`: what an RLDS data_dir holds."""
+"""`scaled-ql data info DIR` and `scaled-ql data validate DIR`: what an RLDS data_dir holds.
+
+Both list every dataset of every layout (`rlds.LAYOUTS`: `rlu_atari...` for ALE games,
+`rlu_minatar...` for MinAtar games) with its game suite, size and bytes per RLDS step.
+"""
 
 import argparse
 import sys
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="inspect and validate rlu_atari-schema datasets")
+    parser = subparsers.add_parser(
+        "data", help="inspect and validate rlu_atari-schema datasets (ALE and MinAtar)")
     commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     info = commands.add_parser(
         "info",
@@ -38,20 +43,21 @@ def _runs(path: str):
 def _inspect(path: str, decode_frames: bool) -> int:
     import numpy as np
 
-    from scaled_ql.datasets.rlu_atari import DatasetNotFoundError
+    from scaled_ql.datasets.rlu_atari import DatasetNotFoundError, DatasetSuiteError
     from scaled_ql.datasets.validation import DatasetValidationError, inspect_run
 
     try:
         runs, unfinished = _runs(path)
-    except DatasetNotFoundError as error:
+    except (DatasetNotFoundError, DatasetSuiteError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not runs:
-        print(f"error: no rlu_atari dataset under {path}", file=sys.stderr)
+        print(f"error: no rlu_atari or rlu_minatar dataset under {path}", file=sys.stderr)
         return 1
     failed = 0
+    width = max(16, *(len(run.game) + 2 for run in runs))
     header = (
-        f"{'game':<16}{'run':>4}{'ckpt':>6}{'episodes':>10}{'steps':>10}"
+        f"{'game':<{width}}{'run':>4}{'ckpt':>6}{'episodes':>10}{'steps':>10}"
         f"{'return mean':>13}{'min':>9}{'max':>9}"
     )
     print(header)
@@ -67,12 +73,14 @@ def _inspect(path: str, decode_frames: bool) -> int:
         for checkpoint, stats in report.checkpoints.items():
             returns = np.asarray(stats.returns)
             print(
-                f"{run.game:<16}{run.run:>4}{checkpoint:>6}{stats.episodes:>10}{stats.steps:>10}"
-                f"{returns.mean():>13.2f}{returns.min():>9.1f}{returns.max():>9.1f}"
+                f"{run.game:<{width}}{run.run:>4}{checkpoint:>6}{stats.episodes:>10}"
+                f"{stats.steps:>10}{returns.mean():>13.2f}{returns.min():>9.1f}"
+                f"{returns.max():>9.1f}"
             )
         print(
-            f"{'':<20}  {report.layout}: {report.bytes_on_disk / 2**20:.2f} MiB on disk "
-            f"at {report.path}"
+            f"{'':<4}suite {report.suite}, {report.layout}, frames uint8 "
+            f"{list(run.observation.frame_shape)}: {report.bytes_on_disk / 2**20:.2f} MiB on disk "
+            f"({report.bytes_per_step:.0f} bytes per step) at {report.path}"
         )
     for folder in unfinished:
         print(

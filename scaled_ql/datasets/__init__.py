@@ -1,5 +1,8 @@
 """RLDS data in the `rlu_atari` schema: writing, reading, transitions, Reverb serving.
 
+Every game suite uses the same schema; the suite's `types.ObservationSpec` sets the frames
+(Atari `rlu_atari/...`, MinAtar `rlu_minatar/...`).
+
 Modules import TensorFlow, TFDS and Reverb only inside functions, so importing this package
 stays light.  See docs/DATA.md for the schema and the conventions.
 """
@@ -25,10 +28,13 @@ from scaled_ql.datasets.reverb_tables import start_server
 from scaled_ql.datasets.reverb_tables import table_name
 from scaled_ql.datasets.rlds import RLU_ATARI
 from scaled_ql.datasets.rlds import RLU_ATARI_ORDERED
+from scaled_ql.datasets.rlds import RLU_MINATAR
+from scaled_ql.datasets.rlds import RLU_MINATAR_ORDERED
 from scaled_ql.datasets.rlds import EpisodeArrays
 from scaled_ql.datasets.rlds import RluAtariWriter
 from scaled_ql.datasets.rlds import episode_features
 from scaled_ql.datasets.rlu_atari import DatasetNotFoundError
+from scaled_ql.datasets.rlu_atari import DatasetSuiteError
 from scaled_ql.datasets.rlu_atari import EpisodeSelection
 from scaled_ql.datasets.rlu_atari import RunDataset
 from scaled_ql.datasets.rlu_atari import find_datasets
@@ -44,8 +50,11 @@ from scaled_ql.datasets.validation import inspect_run
 __all__ = [
     "RLU_ATARI",
     "RLU_ATARI_ORDERED",
+    "RLU_MINATAR",
+    "RLU_MINATAR_ORDERED",
     "CollectConfig",
     "DatasetNotFoundError",
+    "DatasetSuiteError",
     "DatasetValidationError",
     "EpisodeArrays",
     "EpisodeSelection",

@@ -1,10 +1,15 @@
-"""Play real ALE games with a policy and log every episode as an `rlu_atari` dataset.
+"""Play real games (ALE or MinAtar) with a policy and log every episode as an `rlu_atari`-schema
+dataset.
 
 One game/run is one process (`collect_run`); `collect_games` runs several in parallel processes
-(spawned, so each imports ALE and TF afresh) with one overall progress bar.
+(spawned, so each imports ALE/MinAtar and TF afresh) with one overall progress bar.  The game
+decides the suite: the environment comes from `suites.make_environment`, the suite's defaults
+fill in sticky actions and the episode cap, and each RLDS step stores the newest frame of the
+observation (`types.ObservationSpec.frame_shape`: Atari [84, 84, 1], MinAtar [10, 10, 10]).
 
 The policy seam.  A policy is any object with
-    __call__(observation: uint8 [84, 84, 4]) -> int   (index into the minimal action set)
+    __call__(observation: uint8 ObservationSpec.shape) -> int   (index into the minimal action
+                                                                 set; Atari [84, 84, 4])
     checkpoint_id: int                                 (the policy snapshot acting now)
 and, optionally, `observe(action, timestep)`, called after every environment step.  Each
 episode is stamped with the `checkpoint_id` the policy had when the episode began, as the DQN
@@ -13,11 +18,14 @@ how an online learning agent sees the stream it is logged on (its whole replay) 
 `checkpoint_id` as training moves on.  Policies are built inside the worker process from a
 name in `POLICY_FACTORIES`: "random", "checkpoint" (epsilon-greedy with a saved network) and
 "online_c51" (an online C51 agent learning from its own replay while it is logged, the way
-the DQN Replay Dataset was made); `register_policy` adds more.
+the DQN Replay Dataset was made); `register_policy` adds more.  A factory is called as
+`factory(num_actions, seed, **policy_kwargs)`, plus `observation=<the game's ObservationSpec>`
+when it has a parameter named `observation`.
 """
 
 import dataclasses
 import importlib
+import inspect
 import multiprocessing
 import os
 import pathlib
@@ -27,6 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
+from scaled_ql import types
 from scaled_ql.datasets import rlds
 
 
@@ -89,7 +98,7 @@ class CollectConfig:
     """What one collection process plays and writes.
 
     Attributes:
-      game: rlu_atari game name.
+      game: a game of any suite ("Pong", "minatar/Breakout"); stored as its catalogue name.
       run: run number of the dataset (`{Game}_run_{run}`).
       num_steps: environment steps (actions) to log; the last episode is truncated at the budget.
         Exactly one of num_steps / num_episodes is set.
@@ -97,9 +106,12 @@ class CollectConfig:
       policy: a name in `POLICY_FACTORIES`.
       policy_kwargs: extra keyword arguments of the policy factory (plain data: pickled).
       seed: seeds the environment and the policy (derived per game/run by the CLI).
-      sticky_action_prob: ALE sticky actions (0.25 as in the DQN Replay Dataset).
-      max_episode_frames: emulator frames before an episode is truncated (108,000).
-      layout: `rlu_atari` (one train split) or `rlu_atari_checkpoints_ordered`.
+      sticky_action_prob: sticky-action probability; None (default) is the suite's
+        (`Suite.default_sticky_action_prob`: ALE 0.25 as in the DQN Replay Dataset, MinAtar 0.1).
+      max_episode_frames: emulator frames before an episode is truncated; None (default) is
+        the suite's (ALE 108,000; MinAtar 10,000 steps).
+      layout: `rlu_atari` (one train split) or `rlu_atari_checkpoints_ordered`, stored under the
+        game suite's dataset name (`rlds.resolve_layout`: `rlu_minatar...` for MinAtar).
       max_episodes_per_shard: episodes per TFRecord shard.
       overwrite: replace an existing dataset of this game/run.
     """
@@ -111,16 +123,24 @@ class CollectConfig:
     policy: str = "random"
     policy_kwargs: tuple[tuple[str, object], ...] = ()
     seed: int = 0
-    sticky_action_prob: float = 0.25
-    max_episode_frames: int = 108_000
+    sticky_action_prob: float | None = None
+    max_episode_frames: int | None = None
     layout: str = rlds.RLU_ATARI
     max_episodes_per_shard: int = 100
     overwrite: bool = False
 
     def __post_init__(self):
         from scaled_ql.environments.games import get_game
+        from scaled_ql.environments.suites import suite_of
 
-        get_game(self.game)  # ValueError on unknown names, before ALE sees them
+        suite = suite_of(self.game)  # ValueError on unknown names, before ALE sees them
+        rlds.resolve_layout(self.layout, self.game)  # ValueError: a layout of another suite
+        # Resolved values: what the dataset's name and provenance record.
+        object.__setattr__(self, "game", get_game(self.game).name)
+        if self.sticky_action_prob is None:
+            object.__setattr__(self, "sticky_action_prob", suite.default_sticky_action_prob)
+        if self.max_episode_frames is None:
+            object.__setattr__(self, "max_episode_frames", suite.default_max_episode_frames)
         if (self.num_steps is None) == (self.num_episodes is None):
             raise ValueError("set exactly one of num_steps and num_episodes")
         budget = self.num_steps if self.num_steps is not None else self.num_episodes
@@ -132,11 +152,17 @@ class CollectConfig:
             raise ValueError(f"run must be >= 1, got {self.run}")
 
 
-def _play_episode(env, policy, budget_left: int | None, on_step) -> tuple[rlds.EpisodeArrays, int]:
-    """Plays one episode (or until the step budget ends it); returns it and its action count."""
+def _play_episode(
+    env, policy, budget_left: int | None, on_step, observation: types.ObservationSpec
+) -> tuple[rlds.EpisodeArrays, int]:
+    """Plays one episode (or until the step budget ends it); returns it and its action count.
+
+    Each step stores the newest frame of the observation: its last `frame_shape[-1]` channels.
+    """
+    channels = observation.frame_shape[-1]
     checkpoint_id = int(policy.checkpoint_id)
     timestep = env.reset()
-    frames = [timestep.observation[..., -1:]]  # [84, 84, 1], newest frame of the stack
+    frames = [timestep.observation[..., -channels:]]  # [H, W, C], the newest frame
     actions, rewards, discounts = [], [], []
     observe = getattr(policy, "observe", None)
     while not timestep.last() and (budget_left is None or len(actions) < budget_left):
@@ -144,7 +170,7 @@ def _play_episode(env, policy, budget_left: int | None, on_step) -> tuple[rlds.E
         timestep = env.step(action)
         if observe is not None:
             observe(action, timestep)
-        frames.append(timestep.observation[..., -1:])
+        frames.append(timestep.observation[..., -channels:])
         actions.append(action)
         rewards.append(timestep.reward)
         discounts.append(timestep.discount)
@@ -155,15 +181,29 @@ def _play_episode(env, policy, budget_left: int | None, on_step) -> tuple[rlds.E
     rewards.append(0.0)
     discounts.append(0.0 if is_terminal else 1.0)
     episode = rlds.EpisodeArrays(
-        frames=np.stack(frames),  # [T, 84, 84, 1]
+        frames=np.stack(frames),  # [T, H, W, C]
         actions=np.asarray(actions, np.int64),
         rewards=np.asarray(rewards, np.float32),
         discounts=np.asarray(discounts, np.float32),
         is_terminal=is_terminal,
         episode_id=0,
         checkpoint_id=checkpoint_id,
+        observation=observation,
     )
     return episode, len(actions) - 1
+
+
+def make_policy(name: str, num_actions: int, seed: int, observation: types.ObservationSpec,
+                **policy_kwargs) -> Policy:
+    """The policy registered as `name`; its factory gets `observation=` if it takes one."""
+    factory = resolve_policy_factory(name)
+    try:
+        takes_observation = "observation" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no inspectable signature (some builtins)
+        takes_observation = False
+    if takes_observation and "observation" not in policy_kwargs:
+        policy_kwargs["observation"] = observation
+    return factory(num_actions, seed, **policy_kwargs)
 
 
 def _plain(value):
@@ -182,16 +222,18 @@ def collect_run(
     on_step: Callable[[], None] = lambda: None,
 ) -> pathlib.Path:
     """Plays `config.game` and writes the dataset; returns the dataset folder."""
-    from scaled_ql.environments.atari import AtariEnvironment
+    from scaled_ql.environments.suites import suite_of
 
-    env = AtariEnvironment(
+    suite = suite_of(config.game)
+    observation = suite.observation
+    env = suite.make_environment(
         config.game,
         sticky_action_prob=config.sticky_action_prob,
         max_episode_frames=config.max_episode_frames,
         seed=config.seed,
     )
-    policy = resolve_policy_factory(config.policy)(
-        env.num_actions, config.seed + 1, **dict(config.policy_kwargs)
+    policy = make_policy(
+        config.policy, env.num_actions, config.seed + 1, observation, **dict(config.policy_kwargs)
     )
     provenance = {
         "collected_by": "scaled-ql collect",
@@ -219,7 +261,9 @@ def collect_run(
                 budget_left = None if config.num_steps is None else config.num_steps - steps
                 if budget_left is not None and budget_left <= 0:
                     break
-                episode, num_actions = _play_episode(env, policy, budget_left, on_step)
+                episode, num_actions = _play_episode(
+                    env, policy, budget_left, on_step, observation
+                )
                 episode = dataclasses.replace(episode, episode_id=writer.num_episodes)
                 writer.add_episode(episode)
                 steps += num_actions

@@ -3,8 +3,12 @@
     per game: RLDS episodes (runs mixed) -> transitions (interleaved episodes) -> repeat
     all games: sample_from_datasets(weights) -> shuffle -> batch -> prefetch -> numpy [-> device]
 
-Memory: each game keeps `episode_cycle` decoded episodes (7 KB per step) plus the shuffle
-buffer (`shuffle_buffer` transitions of 2 x 28 KB); nothing reads a whole dataset.
+The games of one stream belong to one suite (one observation shape per batch, the suite's
+`types.ObservationSpec`); `PipelineConfig` refuses a mix, naming the games of each suite.
+
+Memory: each game keeps `episode_cycle` decoded episodes (Atari: 7 KB per step; MinAtar: 1 KB)
+plus the shuffle buffer (`shuffle_buffer` transitions of 2 x 28 KB for Atari, 2 x 1 KB for
+MinAtar); nothing reads a whole dataset.
 """
 
 import dataclasses
@@ -26,10 +30,11 @@ class PipelineConfig:
     """The offline data stream of a multi-game run.
 
     Attributes:
-      games: the run's ordered game list; a transition's `game_id` indexes it.
+      games: the run's ordered game list, all of one suite; a transition's `game_id` indexes it.
       data_dir: TFDS data_dir holding `<layout>/<Game>_run_<k>/<version>/` (None: TFDS default).
-      layout: `rlu_atari`, `rlu_atari_checkpoints_ordered`, or `auto` (per game/run, the
-        first of those two that exists).
+      layout: `rlu_atari`, `rlu_atari_checkpoints_ordered` (for MinAtar games these mean
+        `rlu_minatar` / `rlu_minatar_checkpoints_ordered`, which are accepted too), or `auto`
+        (per game/run, the plain layout if it exists, else the checkpoint-ordered one).
       selection: runs, checkpoint range and episode fraction to read per game.
       transition: stacking, n-step, discount and reward clipping.
       game_weights: sampling weight per game (normalized); None samples games uniformly.
@@ -53,6 +58,9 @@ class PipelineConfig:
     def __post_init__(self):
         if not self.games or len(set(self.games)) != len(self.games):
             raise ValueError(f"games must be a non-empty list of distinct names, got {self.games}")
+        from scaled_ql.environments.suites import suite_of
+
+        suite_of(self.games)  # ValueError naming the games of each suite when they mix
         if self.game_weights is not None:
             if len(self.game_weights) != len(self.games):
                 raise ValueError(
@@ -62,14 +70,24 @@ class PipelineConfig:
                 raise ValueError(
                     f"game_weights must be >= 0 with a positive sum: {self.game_weights}"
                 )
-        if self.layout not in (*rlds.LAYOUT_VERSIONS, rlds.AUTO_LAYOUT):
+        if self.layout not in (*rlds.LAYOUTS, rlds.AUTO_LAYOUT):
             raise ValueError(
-                f"layout must be one of {sorted(rlds.LAYOUT_VERSIONS)} or "
+                f"layout must be one of {sorted(rlds.LAYOUTS)} or "
                 f"{rlds.AUTO_LAYOUT!r}, got {self.layout!r}"
             )
+        if self.layout != rlds.AUTO_LAYOUT:
+            for game in self.games:
+                rlds.resolve_layout(self.layout, game)  # a MinAtar layout for an ALE game
         for name in ("batch_size", "shuffle_buffer", "episode_cycle"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def observation(self) -> types.ObservationSpec:
+        """What a transition's observation is: the games' suite spec (stack from `transition`)."""
+        from scaled_ql.environments.suites import suite_of
+
+        return self.transition.observation(suite_of(self.games).observation)
 
     @property
     def weights(self) -> np.ndarray:
@@ -111,7 +129,7 @@ def make_dataset(config: PipelineConfig):
     mixed = tf.data.Dataset.sample_from_datasets(
         per_game, weights=config.weights.tolist(), seed=config.seed, stop_on_empty_dataset=True
     )
-    spec = transition_spec(config.transition.stack_size)
+    spec = transition_spec(config.observation)
     if mixed.element_spec != spec:
         raise AssertionError(f"pipeline yields {mixed.element_spec}, expected {spec}")
     return (
@@ -178,8 +196,17 @@ def device_prefetch(iterator: Iterator, size: int = 2, device=None) -> Iterator:
 
 
 def available_games(data_dir: str | os.PathLike, layout: str = rlds.RLU_ATARI) -> Sequence[str]:
-    """Games with at least one complete run of `layout` in `data_dir`."""
+    """Games (catalogue names, "minatar/Breakout" for `rlu_minatar`) with at least one complete
+    run of `layout` (a name of `rlds.LAYOUTS`) in `data_dir`."""
+    if layout not in rlds.LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(rlds.LAYOUTS)}, got {layout!r}")
     root = os.path.join(os.fspath(data_dir), layout)
     if not os.path.isdir(root):
         return []
-    return sorted({name.rpartition("_run_")[0] for name in os.listdir(root) if "_run_" in name})
+    version = rlds.LAYOUTS[layout].version
+    games = set()
+    for name in os.listdir(root):
+        parsed = rlds.parse_config_name(layout, name)
+        if parsed and os.path.exists(os.path.join(root, name, version, "dataset_info.json")):
+            games.add(parsed[0])
+    return sorted(games)

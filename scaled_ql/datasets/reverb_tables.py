@@ -8,6 +8,10 @@
   `samples_per_insert` and gets a `SampleToInsertRatio` limiter.
 - The item signature is derived from `transitions.transition_spec` (the same spec the tf.data
   pipeline yields), never written out by hand.  One item = one `Transition` (no time axis).
+  Its observation is the game suite's (`ReplayTablesConfig.observation`, by default that of
+  the tables' games: Atari [84, 84, 4], MinAtar [10, 10, 10]); the tables of one config hold
+  games of one suite.  A table key is a game name, optionally followed by "/<tag>"
+  (`transitions/minatar/Breakout/online`).
 - `acme.datasets.make_reverb_dataset` (dm-acme 0.4.0) takes one table, so the sampler mixes one
   `reverb.TrajectoryDataset` per table with `tf.data.Dataset.sample_from_datasets`.
 - Every sampler uses a rate-limiter timeout: a table that stays empty (or starved) ends its
@@ -57,6 +61,28 @@ def table_name(game: str) -> str:
     return f"{TABLE_PREFIX}{game}"
 
 
+def observation_of_tables(keys: Sequence[str]) -> types.ObservationSpec:
+    """The observation spec of the suite of the games behind table keys (a game name, or a
+    game name followed by "/<tag>", e.g. "Pong/online").
+
+    Raises:
+      ValueError: a key names no game, or the games belong to different suites (naming them).
+    """
+    from scaled_ql.environments.games import get_game
+    from scaled_ql.environments.suites import suite_of
+
+    games = []
+    for key in keys:
+        try:
+            games.append(get_game(key).name)
+        except ValueError:
+            head, sep, _ = key.rpartition("/")
+            if not sep:
+                raise
+            games.append(get_game(head).name)  # ValueError naming the game part
+    return suite_of(games).observation
+
+
 @dataclasses.dataclass(frozen=True)
 class ReplayTablesConfig:
     """Per-game Reverb tables.
@@ -69,7 +95,8 @@ class ReplayTablesConfig:
         freely); a number for online fine-tuning (`SampleToInsertRatio`).
       samples_per_insert_tolerance: allowed relative deviation from `samples_per_insert`
         (Acme's convention: error buffer = min_size_to_sample x samples_per_insert x this).
-      stack_size: frames per observation in the item signature.
+      observation: the observation spec of the item signature; None (default) is the suite's
+        of the games (`observation_of_tables`), which must all belong to one suite.
     """
 
     games: tuple[str, ...]
@@ -77,11 +104,17 @@ class ReplayTablesConfig:
     min_size_to_sample: int = 1_000
     samples_per_insert: float | None = None
     samples_per_insert_tolerance: float = 0.1
-    stack_size: int = types.STACK_SIZE
+    observation: types.ObservationSpec | None = None
 
     def __post_init__(self):
         if not self.games or len(set(self.games)) != len(self.games):
             raise ValueError(f"games must be a non-empty list of distinct names, got {self.games}")
+        suite_observation = observation_of_tables(self.games)  # one suite, or a ValueError
+        if self.observation is not None and self.observation.name != suite_observation.name:
+            raise ValueError(
+                f"observation is a {self.observation.name} spec; the tables' games "
+                f"{list(self.games)} are {suite_observation.name} games"
+            )
         if not 1 <= self.min_size_to_sample <= self.max_size:
             raise ValueError(
                 f"need 1 <= min_size_to_sample ({self.min_size_to_sample}) "
@@ -91,6 +124,11 @@ class ReplayTablesConfig:
             raise ValueError(f"samples_per_insert must be > 0, got {self.samples_per_insert}")
         if self.samples_per_insert_tolerance <= 0:
             raise ValueError("samples_per_insert_tolerance must be > 0")
+
+    @property
+    def observation_spec(self) -> types.ObservationSpec:
+        """`observation`, or the suite's of the games when it is None."""
+        return self.observation or observation_of_tables(self.games)
 
 
 def _rate_limiter(config: ReplayTablesConfig):
@@ -112,7 +150,7 @@ def make_tables(config: ReplayTablesConfig) -> list:
     """One uniform-sampling FIFO `reverb.Table` per game, signed with the Transition spec."""
     import reverb
 
-    signature = transition_spec(config.stack_size)
+    signature = transition_spec(config.observation_spec)
     return [
         reverb.Table(
             name=table_name(game),
@@ -153,7 +191,7 @@ def table_settings(config: ReplayTablesConfig) -> dict[str, dict]:
                 "min_size_to_sample": config.min_size_to_sample,
                 "samples_per_insert": config.samples_per_insert,
                 "samples_per_insert_tolerance": config.samples_per_insert_tolerance,
-                "observation_shape": [*types.FRAME_SHAPE, config.stack_size]}
+                "observation_shape": list(config.observation_spec.shape)}
     return {table_name(game): dict(settings) for game in config.games}
 
 
@@ -270,11 +308,15 @@ def make_sampler_dataset(
     *,
     batch_size: int,
     weights: Sequence[float] | None = None,
-    stack_size: int = types.STACK_SIZE,
+    observation: types.ObservationSpec | None = None,
     rate_limiter_timeout_ms: int = 30_000,
     seed: int | None = None,
 ):
-    """Batched `Transition`s sampled from the per-game tables with per-game weights."""
+    """Batched `Transition`s sampled from the per-game tables with per-game weights.
+
+    `observation` is the tables' observation spec (None: the suite's of `games`, which are
+    table keys as in `ReplayTablesConfig.games`).
+    """
     import reverb
     import tensorflow as tf
 
@@ -283,7 +325,7 @@ def make_sampler_dataset(
     weights = np.ones(len(games)) if weights is None else np.asarray(weights, np.float64)
     if len(weights) != len(games) or np.any(weights < 0) or weights.sum() <= 0:
         raise ValueError(f"need one non-negative weight per game with a positive sum: {weights}")
-    spec = transition_spec(stack_size)
+    spec = transition_spec(observation or observation_of_tables(games))
     dtypes = tf.nest.map_structure(lambda s: s.dtype, spec)
     shapes = tf.nest.map_structure(lambda s: s.shape, spec)
     per_table = [

@@ -2,8 +2,11 @@
 
 One definition of the episode/step features (`episode_features`) is shared by the writer, the
 readers (`scaled_ql.datasets.rlu_atari`) and the validator (`scaled_ql.datasets.validation`).
-It matches TFDS 4.9.0's `rlu_atari` builder (`tensorflow_datasets/rl_unplugged/atari_utils.py`,
-version 1.3.0) feature for feature; `tests/datasets/test_rlds.py` compares the two.
+For Atari it matches TFDS 4.9.0's `rlu_atari` builder
+(`tensorflow_datasets/rl_unplugged/atari_utils.py`, version 1.3.0) feature for feature;
+`tests/datasets/test_rlds.py` compares the two.  Other game suites (MinAtar) keep every episode
+and step field and change only the observation: one frame of the suite's
+`types.ObservationSpec.frame_shape` per step (`episode_features(observation)`).
 
 Step semantics (RLDS, `rlds.rlds_types.build_step`): step t holds the observation o_t, the
 action a_t taken at o_t, and the reward r_t and discount d_t that FOLLOW a_t.  The last step of
@@ -19,6 +22,22 @@ checkpoint), so `tfds.builder("rlu_atari/Pong_run_1", data_dir=DATA_DIR)` reads 
 dataset exactly as it would read the real one.  The writer fills a sibling folder named
 `incomplete.<version>.<pid>` and renames it to `<version>` only when closed, so a write that is
 interrupted never looks complete.
+
+MinAtar games ("minatar/Breakout") live under their suite's own dataset names,
+`DATA_DIR/rlu_minatar/Breakout_run_{k}/1.0.0/` and
+`DATA_DIR/rlu_minatar_checkpoints_ordered/Breakout_run_{k}/1.0.0/` (`LAYOUTS`), read with
+`tfds.builder("rlu_minatar/Breakout_run_1", data_dir=DATA_DIR)` (TFDS has no code for these
+names and reads the folder as it reads any prepared dataset).  A layout argument names the
+kind of layout: the `rlu_atari` names also mean "plain" / "checkpoint-ordered" for the games of
+other suites (`resolve_layout`), so one `--layout` works for every game.  A dataset's suite is
+its dataset name, and the writer also records it in `scaled_ql_provenance.json`.
+
+Observation encoding.  Atari frames are PNG images, as in `rlu_atari`.  A MinAtar frame is
+uint8 [10, 10, 10] of 0/1 object maps, which PNG cannot hold (at most 4 channels); it is a
+`tfds.features.Tensor` with zlib encoding: 48-68 bytes per RLDS step on disk, all fields
+included (5,000 random-policy steps per game), vs about 1,020 unencoded and 145-160
+bit-packed without zlib; bit-packing before zlib saves under 2 bytes, so frames stay plain
+arrays that TFDS decodes exactly (docs/DATA.md has the measurements and commands).
 """
 
 import dataclasses
@@ -29,20 +48,100 @@ import shutil
 
 import numpy as np
 
+from scaled_ql import types
+
 RLU_ATARI = "rlu_atari"
 RLU_ATARI_ORDERED = "rlu_atari_checkpoints_ordered"
-LAYOUT_VERSIONS = {RLU_ATARI: "1.3.0", RLU_ATARI_ORDERED: "1.1.0"}
-# Readers accept AUTO: the `rlu_atari` layout of a game/run when present, else
-# `rlu_atari_checkpoints_ordered` (what `scaled-ql collect --policy online_c51` usually writes).
+RLU_MINATAR = "rlu_minatar"
+RLU_MINATAR_ORDERED = "rlu_minatar_checkpoints_ordered"
+# Readers accept AUTO: the plain layout of a game/run when present, else the checkpoint-ordered
+# one (what `scaled-ql collect --policy online_c51` usually writes).
 AUTO_LAYOUT = "auto"
 INCOMPLETE_PREFIX = "incomplete."
-FRAME_SHAPE = (84, 84, 1)  # one grayscale frame per RLDS step
 PROVENANCE_FILE = "scaled_ql_provenance.json"
 
 
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """One TFDS dataset name under which datasets of the schema are stored.
+
+    Attributes:
+      name: the TFDS dataset name, the first folder below the data_dir ("rlu_minatar").
+      version: the dataset version, the folder below `<name>/<Game>_run_<k>/`.
+      suite: the game suite whose games it holds ("atari", "minatar").
+      ordered: one split per checkpoint (`checkpoint_NN`) instead of one `train` split.
+      registered: TFDS 4.9.0 has builder code for the name (the real `rlu_atari` datasets).
+    """
+
+    name: str
+    version: str
+    suite: str
+    ordered: bool
+    registered: bool = False
+
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout(RLU_ATARI, "1.3.0", "atari", ordered=False, registered=True),
+        Layout(RLU_ATARI_ORDERED, "1.1.0", "atari", ordered=True, registered=True),
+        Layout(RLU_MINATAR, "1.0.0", "minatar", ordered=False),
+        Layout(RLU_MINATAR_ORDERED, "1.0.0", "minatar", ordered=True),
+    )
+}
+LAYOUT_VERSIONS = {name: layout.version for name, layout in LAYOUTS.items()}
+
+
+def _game_info(game: str):
+    from scaled_ql.environments.games import get_game
+
+    return get_game(game)  # ValueError with suggestions on unknown names
+
+
+def resolve_layout(layout: str, game: str) -> Layout:
+    """The layout that holds `game`'s datasets when `layout` is asked for.
+
+    `layout` is one of `LAYOUTS`.  The `rlu_atari` names stand for their kind (plain or
+    checkpoint-ordered) in every suite: `rlu_atari` for "minatar/Breakout" is `rlu_minatar`.
+    A layout of another suite's own name is an error (it would never hold `game`).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+    info = _game_info(game)
+    asked = LAYOUTS[layout]
+    if asked.suite == info.suite:
+        return asked
+    if asked.suite != "atari":
+        raise ValueError(
+            f"{info.name} is a game of the {info.suite} suite; layout {layout!r} holds "
+            f"{asked.suite} games only (use {RLU_ATARI!r} or {RLU_ATARI_ORDERED!r}, which mean "
+            "the plain and checkpoint-ordered layouts of every suite)"
+        )
+    return next(
+        candidate
+        for candidate in LAYOUTS.values()
+        if candidate.suite == info.suite and candidate.ordered == asked.ordered
+    )
+
+
 def config_name(game: str, run: int) -> str:
-    """The TFDS builder config name of one game and run, e.g. `Pong_run_1`."""
-    return f"{game}_run_{run}"
+    """The TFDS builder config name of one game and run, e.g. `Pong_run_1`; a MinAtar game's
+    config drops the suite prefix (`minatar/Breakout` -> `Breakout_run_1`)."""
+    return f"{_game_info(game).name.rpartition('/')[2]}_run_{run}"
+
+
+def parse_config_name(layout: str, config: str) -> tuple[str, int] | None:
+    """(game, run) of a config folder `config` of `layout` (its suite's game name), or None
+    when `config` is not `<Game>_run_<k>` of a known game of that layout's suite."""
+    game, sep, run = config.rpartition("_run_")
+    if layout not in LAYOUTS or not sep or not run.isdigit() or int(run) < 1:
+        return None
+    suite = LAYOUTS[layout].suite
+    try:
+        info = _game_info(game if suite == "atari" else f"{suite}/{game}")
+    except ValueError:
+        return None
+    return (info.name, int(run)) if info.suite == suite else None
 
 
 def checkpoint_split(checkpoint_id: int) -> str:
@@ -51,23 +150,43 @@ def checkpoint_split(checkpoint_id: int) -> str:
 
 
 def dataset_dir(data_dir: str | os.PathLike, game: str, run: int, layout: str = RLU_ATARI):
-    """Where TFDS looks for one game/run of `layout` inside `data_dir` (a `pathlib.Path`)."""
-    if layout not in LAYOUT_VERSIONS:
-        raise ValueError(f"layout must be one of {sorted(LAYOUT_VERSIONS)}, got {layout!r}")
-    return pathlib.Path(data_dir) / layout / config_name(game, run) / LAYOUT_VERSIONS[layout]
+    """Where TFDS looks for one game/run of `layout` (resolved for the game's suite,
+    `resolve_layout`) inside `data_dir` (a `pathlib.Path`)."""
+    resolved = resolve_layout(layout, game)
+    return pathlib.Path(data_dir) / resolved.name / config_name(game, run) / resolved.version
 
 
-def episode_features():
-    """The `rlu_atari` features: a `tfds.features.FeaturesDict` of one episode."""
+def observation_feature(observation: types.ObservationSpec = types.ATARI_OBSERVATION):
+    """The step feature holding one frame uint8 `observation.frame_shape`.
+
+    Atari: `rlu_atari`'s PNG `Image`.  Other suites: a zlib-encoded `Tensor` (module docstring).
+    """
+    import tensorflow_datasets as tfds
+
+    if observation.name == types.ATARI_OBSERVATION.name:
+        return tfds.features.Image(
+            shape=observation.frame_shape, dtype=np.uint8, encoding_format="png"
+        )
+    return tfds.features.Tensor(
+        shape=observation.frame_shape,
+        dtype=np.uint8,
+        encoding=tfds.features.Encoding.ZLIB,
+        doc=tfds.features.Documentation(
+            desc=f"One {observation.name} frame, values 0..{observation.max_value}."
+        ),
+    )
+
+
+def episode_features(observation: types.ObservationSpec = types.ATARI_OBSERVATION):
+    """The `rlu_atari` features for frames of `observation` (a game suite's spec): a
+    `tfds.features.FeaturesDict` of one episode."""
     import tensorflow_datasets as tfds
 
     return tfds.features.FeaturesDict(
         {
             "steps": tfds.features.Dataset(
                 {
-                    "observation": tfds.features.Image(
-                        shape=FRAME_SHAPE, dtype=np.uint8, encoding_format="png"
-                    ),
+                    "observation": observation_feature(observation),
                     "action": np.int64,
                     "reward": tfds.features.Scalar(
                         dtype=np.float32,
@@ -89,12 +208,12 @@ def episode_features():
     )
 
 
-def _dataset_config(name: str):
-    """The `EpisodeWriter` config whose `build_info` reproduces `episode_features()`."""
+def _dataset_config(name: str, observation: types.ObservationSpec):
+    """The `EpisodeWriter` config whose `build_info` reproduces `episode_features(observation)`."""
     import tensorflow_datasets as tfds
 
-    steps = episode_features()["steps"].feature
-    episode = episode_features()
+    episode = episode_features(observation)
+    steps = episode["steps"].feature
     return tfds.rlds.rlds_base.DatasetConfig(
         name=name,
         observation_info=steps["observation"],
@@ -112,7 +231,8 @@ class EpisodeArrays:
     """One episode as arrays, in RLDS step alignment (see the module docstring).
 
     Attributes:
-      frames: uint8 [T, 84, 84, 1], o_0 .. o_{T-1}; T >= 2 (at least one action).
+      frames: uint8 [T, *observation.frame_shape] (Atari [T, 84, 84, 1], MinAtar
+        [T, 10, 10, 10]), o_0 .. o_{T-1}; T >= 2 (at least one action).
       actions: int64 [T], a_t taken at o_t; the last entry is a placeholder (0).
       rewards: float32 [T], raw r_t following a_t; the last entry is a placeholder (0).
       discounts: float32 [T], d_t following a_t (0 for the action that ended the game);
@@ -120,6 +240,7 @@ class EpisodeArrays:
       is_terminal: whether o_{T-1} is a terminal state (game over), not a truncation.
       episode_id: index of the episode within its run.
       checkpoint_id: the policy snapshot that generated the episode.
+      observation: the game suite's spec the frames follow (Atari by default).
     """
 
     frames: np.ndarray
@@ -129,15 +250,29 @@ class EpisodeArrays:
     is_terminal: bool
     episode_id: int
     checkpoint_id: int
+    observation: types.ObservationSpec = types.ATARI_OBSERVATION
 
     def __post_init__(self):
         num_steps = len(self.frames)
-        if self.frames.dtype != np.uint8 or self.frames.shape[1:] != FRAME_SHAPE:
+        frame_shape = tuple(self.observation.frame_shape)
+        if self.frames.dtype != np.uint8 or self.frames.shape[1:] != frame_shape:
+            others = [
+                spec.name
+                for spec in types.OBSERVATION_SPECS.values()
+                if spec.name != self.observation.name and spec.frame_shape == self.frames.shape[1:]
+            ]
+            hint = f" ({others[0]} frames? pass its spec as observation=)" if others else ""
             raise ValueError(
-                f"frames must be uint8 [T, 84, 84, 1], got {self.frames.dtype} {self.frames.shape}"
+                f"frames must be uint8 [T, {', '.join(map(str, frame_shape))}], "
+                f"got {self.frames.dtype} {self.frames.shape}{hint}"
             )
         if num_steps < 2:
             raise ValueError(f"an episode needs at least 2 steps (one action), got {num_steps}")
+        if self.observation.max_value < 255 and self.frames.max() > self.observation.max_value:
+            raise ValueError(
+                f"frames hold values up to {self.frames.max()}; {self.observation.name} frames "
+                f"hold 0..{self.observation.max_value}"
+            )
         for name in ("actions", "rewards", "discounts"):
             if getattr(self, name).shape != (num_steps,):
                 raise ValueError(f"{name} must have shape [{num_steps}]")
@@ -173,16 +308,18 @@ class EpisodeArrays:
 
 
 class RluAtariWriter:
-    """Writes one game/run as an `rlu_atari` dataset in a TFDS data_dir, atomically.
+    """Writes one game/run as an `rlu_atari`-schema dataset in a TFDS data_dir, atomically.
 
     Episodes go through `rlds.tfds.episode_writer.EpisodeWriter` into
     `<layout>/<Game>_run_<k>/incomplete.<version>.<pid>/`; `close()` renames that folder to
     `<version>/`.  Used as a context manager, an exception deletes the unfinished folder; a
     killed process leaves it behind, and the readers refuse it with a clear message.
 
-    With `layout=RLU_ATARI_ORDERED` each checkpoint gets its own split (`checkpoint_NN`), as
-    in `rlu_atari_checkpoints_ordered`; episodes must then arrive in non-decreasing
-    `checkpoint_id` order.
+    The game decides the suite: its frames (`observation`, the suite's `ObservationSpec`), and
+    the dataset name (`layout`, resolved by `resolve_layout`: `rlu_atari` for "minatar/Breakout"
+    writes `rlu_minatar/Breakout_run_<k>`).  With a checkpoint-ordered layout each checkpoint
+    gets its own split (`checkpoint_NN`), as in `rlu_atari_checkpoints_ordered`; episodes must
+    then arrive in non-decreasing `checkpoint_id` order.
     """
 
     def __init__(
@@ -196,12 +333,16 @@ class RluAtariWriter:
         provenance: dict | None = None,
         overwrite: bool = False,
     ):
-        self.game, self.run, self.layout = game, run, layout
-        self.final_dir = dataset_dir(data_dir, game, run, layout)
+        info = _game_info(game)
+        self._layout = resolve_layout(layout, info.name)
+        self.game, self.run, self.layout = info.name, run, self._layout.name
+        self.observation = types.OBSERVATION_SPECS[info.suite]
+        self.final_dir = dataset_dir(data_dir, self.game, run, self.layout)
         if self.final_dir.exists():
             if not overwrite:
                 raise FileExistsError(
-                    f"{game} run {run}: {self.final_dir} already exists (pass overwrite=True)"
+                    f"{self.game} run {run}: {self.final_dir} already exists "
+                    "(pass overwrite=True)"
                 )
             shutil.rmtree(self.final_dir)
         version = self.final_dir.name
@@ -223,17 +364,23 @@ class RluAtariWriter:
             self._writer.close()
         self._writer = episode_writer.EpisodeWriter(
             str(self.temp_dir),
-            _dataset_config(self.layout),
+            _dataset_config(self.layout, self.observation),
             max_episodes_per_file=self._max_per_shard,
             split_name=split,
-            version=LAYOUT_VERSIONS[self.layout],
+            version=self._layout.version,
             overwrite=self._split is None,  # later splits append to the same dataset
         )
         self._split = split
 
     def add_episode(self, episode: EpisodeArrays) -> None:
-        """Appends one episode (validated by `EpisodeArrays`)."""
-        if self.layout == RLU_ATARI:
+        """Appends one episode (validated by `EpisodeArrays`; its frames must be this game's)."""
+        if episode.observation != self.observation:
+            raise ValueError(
+                f"{self.game} run {self.run}: the episode's frames follow the "
+                f"{episode.observation.name} spec {episode.observation}, the game's suite "
+                f"{self.observation.name} has {self.observation}"
+            )
+        if not self._layout.ordered:
             if self._writer is None:
                 self._open_split("train")
         else:
@@ -265,6 +412,10 @@ class RluAtariWriter:
             "num_episodes": self.num_episodes,
             "num_steps": self.num_steps,
             **self._provenance,
+            # What the frames are; readers check it against the game they are asked for.
+            "suite": self.observation.name,
+            "frame_shape": list(self.observation.frame_shape),
+            "max_value": self.observation.max_value,
         }
         (self.temp_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
         os.replace(self.temp_dir, self.final_dir)

@@ -11,6 +11,11 @@ One reader, `RunDataset.episodes`, serves three ways of opening a game/run:
   checkpoint range reads only those splits;
 - `open_directory(path)`: any dataset folder through `tfds.builder_from_directory`.
 
+MinAtar games ("minatar/Breakout") are read the same way from their suite's dataset names
+(`rlu_minatar/Breakout_run_<k>`, `rlds.LAYOUTS`): the game decides the suite, so a reader asked
+for a game of one suite only ever opens that suite's folders, and a dataset whose recorded
+suite or frame shape is not the game's raises `DatasetSuiteError`.
+
 Selection (`EpisodeSelection`): runs, an inclusive checkpoint range (the paper's sub-optimal
 data is the first 20% of each run's checkpoints: 0..9 of 50; near-optimal is all of them) and
 a fraction of episodes.  The fraction keeps an episode when a hash of (checkpoint_id,
@@ -32,6 +37,10 @@ _HASH_BUCKETS = 1 << 20
 
 class DatasetNotFoundError(FileNotFoundError):
     """A game/run was asked for that is not (completely) present."""
+
+
+class DatasetSuiteError(ValueError):
+    """A dataset holds frames of another game suite than the game it was opened for."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +90,11 @@ class RunDataset:
     """One game/run opened for reading.
 
     Attributes:
-      game: the game's rlu_atari name, e.g. "Pong".
+      game: the game's catalogue name, e.g. "Pong" or "minatar/Breakout".
       run: the run number.
-      layout: `rlds.RLU_ATARI` (one `train` split) or `rlds.RLU_ATARI_ORDERED` (per checkpoint).
+      layout: the TFDS dataset name (`rlds.LAYOUTS`): `rlu_atari` / `rlu_minatar` (one `train`
+        split) or `rlu_atari_checkpoints_ordered` / `rlu_minatar_checkpoints_ordered` (one
+        split per checkpoint).
       builder: the `tfds.core.DatasetBuilder` that reads it.
     """
 
@@ -96,10 +107,48 @@ class RunDataset:
     def name(self) -> str:
         return f"{self.game} run {self.run} ({self.builder.data_dir})"
 
+    @property
+    def suite(self) -> str:
+        """The game suite of the dataset's frames ("atari", "minatar")."""
+        return rlds.LAYOUTS[self.layout].suite
+
+    @property
+    def observation(self):
+        """The `types.ObservationSpec` of the suite; a step holds one `frame_shape` frame."""
+        from scaled_ql import types
+
+        return types.OBSERVATION_SPECS[self.suite]
+
+    def check_suite(self) -> None:
+        """Raises `DatasetSuiteError` unless the game, the stored frame shape and the recorded
+        suite (`scaled_ql_provenance.json`, when present) all are the layout's suite."""
+        import json
+
+        from scaled_ql.environments.games import get_game
+
+        folder = pathlib.Path(self.builder.data_dir)
+        where = f"{self.game} run {self.run} ({folder})"
+        if get_game(self.game).suite != self.suite:
+            raise DatasetSuiteError(
+                f"{where}: {self.game} is a {get_game(self.game).suite} game, the {self.layout} "
+                f"layout holds {self.suite} games")
+        stored = tuple(self.builder.info.features["steps"]["observation"].shape)
+        if stored != tuple(self.observation.frame_shape):
+            raise DatasetSuiteError(
+                f"{where}: frames are {list(stored)}, {self.suite} frames are "
+                f"{list(self.observation.frame_shape)}")
+        provenance = folder / rlds.PROVENANCE_FILE
+        if provenance.exists():
+            recorded = json.loads(provenance.read_text()).get("suite", self.suite)
+            if recorded != self.suite:
+                raise DatasetSuiteError(
+                    f"{where}: {provenance} records {recorded} frames, {self.game} is a "
+                    f"{self.suite} game")
+
     def split(self, checkpoints: tuple[int, int] | None) -> str:
         """The TFDS split expression that holds the wanted checkpoints."""
         available = list(self.builder.info.splits.keys())
-        if self.layout == rlds.RLU_ATARI:
+        if not rlds.LAYOUTS[self.layout].ordered:
             return "train"
         if checkpoints is None:
             wanted = available
@@ -156,7 +205,7 @@ class RunDataset:
             decoders=decoders,
             read_config=read_config,
         )
-        if selection.checkpoints is not None and self.layout == rlds.RLU_ATARI:
+        if selection.checkpoints is not None and not rlds.LAYOUTS[self.layout].ordered:
             first, last = selection.checkpoints
             ds = ds.filter(
                 lambda ep: (ep["checkpoint_id"] >= first) & (ep["checkpoint_id"] <= last)
@@ -187,38 +236,51 @@ def _check_game(game: str) -> str:
 def open_run(
     game: str, run: int, *, data_dir: str | os.PathLike | None = None, layout: str = rlds.RLU_ATARI
 ) -> RunDataset:
-    """Opens one game/run through the registered TFDS builder (`rlu_atari/{Game}_run_{k}`).
+    """Opens one game/run through TFDS (`tfds.builder("<layout>/<Game>_run_<k>")`).
 
     `data_dir=None` is TFDS's default (`~/tensorflow_datasets`).  Nothing is downloaded: a
     missing dataset raises `DatasetNotFoundError` saying where it was looked for.
-    `layout="auto"` opens the `rlu_atari` layout when it exists, else the checkpoint-ordered one.
+    `layout` is resolved for the game's suite (`rlds.resolve_layout`: `rlu_atari` opens
+    `rlu_minatar/Breakout_run_<k>` for "minatar/Breakout"); `layout="auto"` opens the plain
+    layout when it exists, else the checkpoint-ordered one.
     """
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import file_utils
 
     game = _check_game(game)
     if layout == rlds.AUTO_LAYOUT:
         try:
             return open_run(game, run, data_dir=data_dir, layout=rlds.RLU_ATARI)
         except DatasetNotFoundError as error:
+            ordered = rlds.resolve_layout(rlds.RLU_ATARI_ORDERED, game).name
             try:
-                return open_run(game, run, data_dir=data_dir, layout=rlds.RLU_ATARI_ORDERED)
+                return open_run(game, run, data_dir=data_dir, layout=ordered)
             except DatasetNotFoundError:
-                raise DatasetNotFoundError(
-                    f"{error} (nor a {rlds.RLU_ATARI_ORDERED} dataset)") from None
-    if layout not in rlds.LAYOUT_VERSIONS:
-        raise ValueError(f"layout must be one of {sorted(rlds.LAYOUT_VERSIONS)}, got {layout!r}")
-    name = f"{layout}/{rlds.config_name(game, run)}"
-    builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
-    expected = pathlib.Path(builder.data_dir)
+                raise DatasetNotFoundError(f"{error} (nor a {ordered} dataset)") from None
+    resolved = rlds.resolve_layout(layout, game)
+    name = f"{resolved.name}/{rlds.config_name(game, run)}"
+    data_dir = None if data_dir is None else os.fspath(data_dir)
+    builder = None
+    if resolved.registered:  # TFDS's own builder code knows where the data_dir puts it
+        builder = tfds.builder(name, data_dir=data_dir)
+        expected = pathlib.Path(builder.data_dir)
+    else:
+        root = data_dir if data_dir is not None else file_utils.get_default_data_dir()
+        expected = rlds.dataset_dir(root, game, run, resolved.name)
     if not (expected / "dataset_info.json").exists():
         partial = sorted(expected.parent.glob(f"{rlds.INCOMPLETE_PREFIX}*"))
-        hint = (
-            f"; found an unfinished write at {partial[0]} (was collection interrupted?)"
-            if partial
-            else "; the real rlu_atari must be prepared into data_dir beforehand (docs/DATA.md)"
-        )
+        if partial:
+            hint = f"; found an unfinished write at {partial[0]} (was collection interrupted?)"
+        elif resolved.registered:
+            hint = "; the real rlu_atari must be prepared into data_dir beforehand (docs/DATA.md)"
+        else:
+            hint = f"; {resolved.suite} datasets are written by `scaled-ql collect` (docs/DATA.md)"
         raise DatasetNotFoundError(f"{game} run {run}: no complete {name} at {expected}{hint}")
-    return RunDataset(game=game, run=run, layout=layout, builder=builder)
+    if builder is None:  # no builder code: TFDS reads the prepared folder of that name
+        builder = tfds.builder(name, data_dir=os.fspath(expected.parents[2]))
+    dataset = RunDataset(game=game, run=run, layout=resolved.name, builder=builder)
+    dataset.check_suite()
+    return dataset
 
 
 def open_directory(path: str | os.PathLike) -> RunDataset:
@@ -236,17 +298,21 @@ def open_directory(path: str | os.PathLike) -> RunDataset:
     builder = tfds.builder_from_directory(os.fspath(path))
     layout = builder.info.name
     config = builder.info.config_name or path.parent.name
-    game, sep, run = config.rpartition("_run_")
-    if layout not in rlds.LAYOUT_VERSIONS or not sep or not run.isdigit():
+    parsed = rlds.parse_config_name(layout, config)
+    if parsed is None:
         raise DatasetNotFoundError(
-            f"{path}: expected a {sorted(rlds.LAYOUT_VERSIONS)} dataset of config "
-            f"'<Game>_run_<k>', found {layout!r} / {config!r}"
+            f"{path}: expected a {sorted(rlds.LAYOUTS)} dataset of config "
+            f"'<Game>_run_<k>' (a game of the layout's suite), found {layout!r} / {config!r}"
         )
-    return RunDataset(game=_check_game(game), run=int(run), layout=layout, builder=builder)
+    game, run = parsed
+    dataset = RunDataset(game=game, run=run, layout=layout, builder=builder)
+    dataset.check_suite()
+    return dataset
 
 
 def find_datasets(data_dir: str | os.PathLike) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
-    """Complete and unfinished dataset folders under a data_dir, in sorted order."""
+    """Complete and unfinished dataset folders of every layout (`rlds.LAYOUTS`) under a
+    data_dir, in sorted order."""
     complete, unfinished = [], []
     for layout, version in rlds.LAYOUT_VERSIONS.items():
         for config_dir in sorted((pathlib.Path(data_dir) / layout).glob("*_run_*")):

@@ -5,9 +5,12 @@ Conventions (docs/DATA.md has the long form):
 - RLDS alignment: step t holds o_t, the action a_t taken at o_t and the reward r_t that follows
   a_t.  An episode of T steps yields the T-1 transitions starting at t = 0 .. T-2; the last step
   only contributes its observation (as a next observation) and its `is_terminal` flag.
-- Frame stack at step t: frames t-3 .. t, oldest first, newest last.  Frames before the episode
-  start are zeros (Dopamine's replay buffer pads the same way), so a stack never mixes two
-  episodes.
+- Frames and stacks follow the game suite's `types.ObservationSpec`: each RLDS step holds one
+  frame [H, W, C]; the observation at step t is frames t-S+1 .. t (S = `stack_size`, 4 for
+  Atari, 1 for MinAtar) concatenated on the channel axis, oldest first: [H, W, S*C] with frame
+  k in channels k*C .. (k+1)*C-1 (Atari: [84, 84, 4]; MinAtar: the frame itself, [10, 10, 10]).
+  Frames before the episode start are zeros (Dopamine's replay buffer pads the same way), so a
+  stack never mixes two episodes.
 - n-step: k_t = min(n, T-1-t) steps are accumulated (fewer than n only at the end of an
   episode).  reward = sum_{i<k} gamma^i clip(r_{t+i}); next_observation is the stack at t+k;
   discount = 0 if t+k is the last step and that step `is_terminal` (game over), gamma^k
@@ -32,13 +35,14 @@ class TransitionConfig:
     Attributes:
       n_step: number of rewards accumulated per transition (the paper uses 1).
       discount: gamma, the per-step discount used for n-step sums and the bootstrap multiplier.
-      stack_size: frames per observation (4 in DQN / the paper).
+      stack_size: frames per observation; None (default) is the game suite's
+        (`ObservationSpec.stack_size`: 4 for Atari as in DQN / the paper, 1 for MinAtar).
       clip_rewards: clip each raw reward to [-1, 1] before summing (the paper does).
     """
 
     n_step: int = 1
     discount: float = 0.99
-    stack_size: int = types.STACK_SIZE
+    stack_size: int | None = None
     clip_rewards: bool = True
 
     def __post_init__(self):
@@ -46,15 +50,29 @@ class TransitionConfig:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
         if not 0.0 <= self.discount <= 1.0:
             raise ValueError(f"discount must be in [0, 1], got {self.discount}")
-        if self.stack_size < 1:
+        if self.stack_size is not None and self.stack_size < 1:
             raise ValueError(f"stack_size must be >= 1, got {self.stack_size}")
 
+    def observation(self, suite_observation: types.ObservationSpec) -> types.ObservationSpec:
+        """The observations these transitions have for frames of `suite_observation`."""
+        if self.stack_size is None or self.stack_size == suite_observation.stack_size:
+            return suite_observation
+        return dataclasses.replace(suite_observation, stack_size=self.stack_size)
 
-def transition_spec(stack_size: int = types.STACK_SIZE) -> types.Transition:
-    """The `tf.TensorSpec` of one unbatched Transition (the pipeline's and Reverb's signature)."""
+
+def transition_spec(
+    observation: types.ObservationSpec = types.ATARI_OBSERVATION,
+) -> types.Transition:
+    """The `tf.TensorSpec` of one unbatched Transition with `observation.shape` observations
+    (the pipeline's and Reverb's signature)."""
     import tensorflow as tf
 
-    observation = tf.TensorSpec((*types.FRAME_SHAPE, stack_size), tf.uint8)
+    if not isinstance(observation, types.ObservationSpec):
+        raise TypeError(
+            f"transition_spec takes an ObservationSpec (e.g. suite_of(games).observation), "
+            f"got {observation!r}"
+        )
+    observation = tf.TensorSpec(observation.shape, tf.uint8)
     return types.Transition(
         observation=observation,
         action=tf.TensorSpec((), tf.int32),
@@ -81,26 +99,42 @@ def stack_steps(steps, chunk_size: int = 1024) -> dict:
     )
 
 
-def _episode_tensors(episode):
-    """Frames uint8 [T, 84, 84] and the fields the transitions need, [T] each."""
-    steps = stack_steps(episode["steps"])
-    return {
-        "frame": steps["observation"][..., 0],  # [T, 84, 84]
-        "action": steps["action"],
-        "reward": steps["reward"],
-        "is_terminal": steps["is_terminal"],
-    }
+def _default_observation(game: str) -> types.ObservationSpec:
+    """The suite spec of `game` ("" for Atari, the spec of unnamed test episodes)."""
+    if not game:
+        return types.ATARI_OBSERVATION
+    from scaled_ql.environments.suites import suite_of
+
+    return suite_of(game).observation
 
 
 def episode_transitions(
-    episode, config: TransitionConfig, *, game_id: int, num_actions: int, game: str = ""
+    episode,
+    config: TransitionConfig,
+    *,
+    game_id: int,
+    num_actions: int,
+    game: str = "",
+    observation: types.ObservationSpec | None = None,
 ):
-    """The transitions of one RLDS episode as a `tf.data.Dataset` of `Transition`s."""
+    """The transitions of one RLDS episode as a `tf.data.Dataset` of `Transition`s.
+
+    `observation` is the suite's spec of the stored frames (None: `game`'s suite, Atari when no
+    game is named); `config.stack_size` may override its stack.  Frames of another shape are a
+    ValueError naming the game.
+    """
     import tensorflow as tf
 
+    spec = config.observation(observation or _default_observation(game))
+    stored = episode["steps"].element_spec["observation"].shape  # [H, W, C]
+    if stored.rank is not None and not stored.is_compatible_with(spec.frame_shape):
+        raise ValueError(
+            f"{game or 'episode'}: RLDS frames are {stored.as_list()}, the {spec.name} suite's "
+            f"frames are {list(spec.frame_shape)}"
+        )
     gamma = config.discount
-    steps = _episode_tensors(episode)
-    frames = steps["frame"]  # [T, 84, 84]
+    steps = stack_steps(episode["steps"])
+    frames = tf.ensure_shape(steps["observation"], [None, *spec.frame_shape])  # [T, H, W, C]
     num_steps = tf.shape(frames)[0]
     num_transitions = tf.maximum(num_steps - 1, 0)
     actions = tf.cast(steps["action"][:num_transitions], tf.int32)  # [T-1]
@@ -129,14 +163,19 @@ def episode_transitions(
         terminal, 0.0, tf.pow(tf.constant(gamma, tf.float32), tf.cast(k, tf.float32))
     )
 
-    # Frames before the episode start are zeros: stack at t = padded_frames[t : t + stack].
-    pad = config.stack_size - 1
-    obs_shape = (*types.FRAME_SHAPE, config.stack_size)
-    padded_frames = tf.concat([tf.zeros([pad, *types.FRAME_SHAPE], tf.uint8), frames], axis=0)
+    # Frames before the episode start are zeros: stack at t = padded_frames[t : t + S].
+    num_stacked = spec.stack_size
+    if num_stacked > 1:
+        padded_frames = tf.concat(
+            [tf.zeros([num_stacked - 1, *spec.frame_shape], tf.uint8), frames], axis=0
+        )  # [S-1+T, H, W, C]
 
     def stack(index):
-        window = padded_frames[index : index + config.stack_size]  # [stack, 84, 84]
-        return tf.ensure_shape(tf.transpose(window, [1, 2, 0]), obs_shape)  # [84, 84, stack]
+        if num_stacked == 1:
+            return frames[index]  # [H, W, C]: the observation is the frame
+        window = padded_frames[index : index + num_stacked]  # [S, H, W, C], oldest first
+        # [H, W, S, C] -> [H, W, S*C]: channels k*C .. (k+1)*C-1 hold frame k.
+        return tf.reshape(tf.transpose(window, [1, 2, 0, 3]), spec.shape)
 
     def make(t_, next_t_, action, reward, discount):
         return types.Transition(
@@ -163,15 +202,23 @@ def game_transitions(
     episode_cycle: int = 4,
     deterministic: bool = False,
 ):
-    """All transitions of a stream of one game's episodes, `episode_cycle` episodes interleaved."""
+    """All transitions of a stream of one game's episodes, `episode_cycle` episodes interleaved;
+    frames follow the game's suite (`suites.suite_of(game).observation`)."""
     import tensorflow as tf
 
     from scaled_ql.environments.games import get_game
+    from scaled_ql.environments.suites import suite_of
 
+    suite = suite_of(game)
     num_actions = get_game(game).num_actions
     return episodes.interleave(
         lambda ep: episode_transitions(
-            ep, config, game_id=game_id, num_actions=num_actions, game=game
+            ep,
+            config,
+            game_id=game_id,
+            num_actions=num_actions,
+            game=game,
+            observation=suite.observation,
         ),
         cycle_length=episode_cycle,
         block_length=1,

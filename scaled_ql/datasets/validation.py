@@ -1,11 +1,13 @@
 """Checks of `rlu_atari`-schema datasets, shard by shard, with errors naming game, run and file.
 
 `inspect_run` reads every shard of one game/run, one file at a time, and checks:
-the feature schema against `rlds.episode_features()`; that every shard listed in
+the feature schema against `rlds.episode_features(observation)` of the dataset's suite
+(Atari PNG frames, MinAtar zlib frames); that every shard listed in
 `dataset_info.json` exists, is readable (TFRecord CRCs: truncation and flipped bytes fail
 here) and holds as many episodes as listed; and, per episode, the RLDS flags (`is_first` on
 the first step only, `is_last` on the last step only, `is_terminal` on the last step at most),
-actions inside the game's minimal action set, finite rewards and discounts in [0, 1].  It
+actions inside the game's minimal action set, finite rewards and discounts in [0, 1], and,
+when frames are decoded, frame values within the suite's `max_value` (0/1 for MinAtar).  It
 returns per-checkpoint statistics, which `scaled-ql data info` prints.
 """
 
@@ -58,6 +60,21 @@ class RunReport:
     bytes_on_disk: int
     checkpoints: dict[int, CheckpointStats]
 
+    @property
+    def suite(self) -> str:
+        """The game suite of the dataset ("atari", "minatar")."""
+        return rlds.LAYOUTS[self.layout].suite
+
+    @property
+    def num_steps(self) -> int:
+        """RLDS steps over all checkpoints."""
+        return sum(stats.steps for stats in self.checkpoints.values())
+
+    @property
+    def bytes_per_step(self) -> float:
+        """Bytes on disk per RLDS step (all files of the folder)."""
+        return self.bytes_on_disk / max(self.num_steps, 1)
+
 
 _DOC_KEYS = ("doc", "description", "valueRange")
 
@@ -76,7 +93,8 @@ def _features_json(features_json: dict) -> str:
 
 
 def check_schema(run: RunDataset) -> None:
-    """Raises unless the dataset's `features.json` holds exactly the rlu_atari features."""
+    """Raises unless the dataset's `features.json` holds exactly the schema's features for the
+    frames of its suite (`rlds.episode_features(run.observation)`)."""
     path = pathlib.Path(run.builder.data_dir) / "features.json"
     where = f"{run.game} run {run.run}: {path}"
     import tensorflow_datasets as tfds
@@ -85,8 +103,12 @@ def check_schema(run: RunDataset) -> None:
         found = tfds.features.FeatureConnector.from_config(str(path.parent)).to_json()
     except Exception as error:  # noqa: BLE001 -- any parse failure means a broken schema file
         raise DatasetValidationError(f"{where} is unreadable: {error}") from None
-    if _features_json(found) != _features_json(rlds.episode_features().to_json()):
-        raise DatasetValidationError(f"{where} does not match the rlu_atari schema")
+    expected = rlds.episode_features(run.observation).to_json()
+    if _features_json(found) != _features_json(expected):
+        raise DatasetValidationError(
+            f"{where} does not match the rlu_atari schema with {run.suite} frames "
+            f"({run.observation.name}: uint8 {list(run.observation.frame_shape)} per step)"
+        )
 
 
 def check_episode(steps: dict, num_actions: int, where: str) -> None:
@@ -118,8 +140,19 @@ def check_episode(steps: dict, num_actions: int, where: str) -> None:
         raise DatasetValidationError(f"{where}: discount outside [0, 1]")
 
 
+def _check_frame_values(frame_max, observation, where: str) -> None:
+    """Raises unless every frame's values lie in [0, observation.max_value]."""
+    bad = np.flatnonzero(frame_max > observation.max_value)
+    if bad.size:
+        raise DatasetValidationError(
+            f"{where}: frame at step {bad[0]} holds the value {frame_max[bad[0]]}; "
+            f"{observation.name} frames hold 0..{observation.max_value}"
+        )
+
+
 def _read_shard(run: RunDataset, path: pathlib.Path, decode_frames: bool):
-    """Yields (checkpoint_id, episode_return, steps as numpy) for each episode of one shard."""
+    """Yields (checkpoint_id, episode_return, steps as numpy) for each episode of one shard;
+    with `decode_frames`, steps also hold `frame_max` [T], each frame's largest value."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -130,7 +163,11 @@ def _read_shard(run: RunDataset, path: pathlib.Path, decode_frames: bool):
         episode = features.deserialize_example(serialized, decoders=decoders)
         batched = stack_steps(episode["steps"])
         fields = ("action", "reward", "discount", "is_first", "is_last", "is_terminal")
-        return episode["checkpoint_id"], episode["episode_return"], {k: batched[k] for k in fields}
+        steps = {k: batched[k] for k in fields}
+        if decode_frames:
+            frames = batched["observation"]  # [T, H, W, C]
+            steps["frame_max"] = tf.reduce_max(tf.reshape(frames, [tf.shape(frames)[0], -1]), 1)
+        return episode["checkpoint_id"], episode["episode_return"], steps
 
     records = tf.data.TFRecordDataset(str(path)).map(decode)
     yield from records.as_numpy_iterator()
@@ -155,7 +192,10 @@ def inspect_run(run: RunDataset, *, decode_frames: bool = True) -> RunReport:
             count = 0
             try:
                 for checkpoint_id, episode_return, steps in _read_shard(run, path, decode_frames):
-                    check_episode(steps, num_actions, f"{prefix}, episode {count}")
+                    where = f"{prefix}, episode {count}"
+                    check_episode(steps, num_actions, where)
+                    if decode_frames:
+                        _check_frame_values(steps["frame_max"], run.observation, where)
                     stats = checkpoints[int(checkpoint_id)]
                     stats.episodes += 1
                     stats.steps += len(steps["action"])

@@ -2,35 +2,45 @@
 
 import numpy as np
 
+from scaled_ql import types
 from scaled_ql.datasets import rlds
 
 
-def random_episode(rng, num_steps, *, num_actions=6, terminal=True, episode_id=0, checkpoint_id=0):
-    """An `EpisodeArrays` with random frames, actions in range and rewards in [-3, 3]."""
+def random_episode(rng, num_steps, *, num_actions=6, terminal=True, episode_id=0, checkpoint_id=0,
+                   observation=types.ATARI_OBSERVATION):
+    """An `EpisodeArrays` with random frames (values 0..observation.max_value), actions in range
+    and rewards in [-3, 3]."""
     return rlds.EpisodeArrays(
-        frames=rng.integers(0, 256, (num_steps, 84, 84, 1), dtype=np.uint8),
+        frames=rng.integers(0, observation.max_value + 1, (num_steps, *observation.frame_shape),
+                            dtype=np.uint8),
         actions=rng.integers(0, num_actions, num_steps).astype(np.int64),
         rewards=rng.uniform(-3, 3, num_steps).astype(np.float32),
         discounts=np.ones(num_steps, np.float32),
         is_terminal=terminal,
         episode_id=episode_id,
         checkpoint_id=checkpoint_id,
+        observation=observation,
     )
 
 
 def reference_transitions(frames, actions, rewards, is_terminal, *, n, gamma, stack, clip):
     """Loops, written from the convention in docs/DATA.md, not from the tf.data code.
 
-    frames [T, 84, 84]; returns a list of dicts, one per transition t = 0..T-2.
+    frames [T, 84, 84] (one grayscale channel) or [T, H, W, C] (e.g. MinAtar [T, 10, 10, 10]);
+    returns a list of dicts, one per transition t = 0..T-2, with observations
+    [H, W, stack * C]: channels j*C .. (j+1)*C-1 hold frame t - (stack - 1) + j, zeros before
+    the episode's start.
     """
     num_steps = len(frames)
+    frames = frames[..., None] if frames.ndim == 3 else frames  # [T, H, W, C]
+    height, width, channels = frames.shape[1:]
 
     def stacked(t):
-        out = np.zeros((84, 84, stack), np.uint8)
+        out = np.zeros((height, width, stack * channels), np.uint8)
         for j in range(stack):  # slot j holds frame t - (stack - 1) + j
             source = t - (stack - 1) + j
             if source >= 0:
-                out[..., j] = frames[source]
+                out[..., j * channels : (j + 1) * channels] = frames[source]
         return out
 
     result = []

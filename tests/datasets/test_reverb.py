@@ -32,7 +32,7 @@ def test_table_signature_is_derived_from_the_transition_spec():
     assert [t.name for t in tables] == ["transitions/Pong", "transitions/Breakout"]
     signature = tables[0].info.signature
     assert signature == transitions.transition_spec()
-    assert signature.observation.shape == types.OBSERVATION_SHAPE
+    assert signature.observation.shape == types.ATARI_OBSERVATION.shape
 
 
 def test_feeder_to_weighted_sampler_round_trip(tmp_path, server_factory):
@@ -77,7 +77,7 @@ def test_empty_table_times_out_with_a_clear_message(server_factory):
         reverb_tables.ReplayTablesConfig(games=("Pong", "Breakout"), min_size_to_sample=1)
     )
     rng = np.random.default_rng(0)
-    obs = rng.integers(0, 256, types.OBSERVATION_SHAPE, dtype=np.uint8)
+    obs = rng.integers(0, 256, types.ATARI_OBSERVATION.shape, dtype=np.uint8)
     one = types.Transition(obs, np.int32(1), np.float32(0), np.float32(0.99), obs, np.int32(0))
     reverb_tables.feed(address, "Pong", [one] * 5)  # Breakout stays empty
     sampler = reverb_tables.ReverbSampler(

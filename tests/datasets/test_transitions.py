@@ -81,7 +81,7 @@ def test_stack_never_crosses_an_episode_start():
             episode, config, game_id=0, num_actions=6
         ).as_numpy_iterator()
     )
-    assert first.observation.shape == types.OBSERVATION_SHAPE
+    assert first.observation.shape == types.ATARI_OBSERVATION.shape
     assert np.all(first.observation[..., :3] == 0) and np.all(first.observation[..., 3] == 200)
     assert np.all(first.next_observation[..., :2] == 0) and np.all(
         first.next_observation[..., 2:] == 200

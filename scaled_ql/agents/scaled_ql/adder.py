@@ -1,8 +1,11 @@
 """An Acme adder that writes one game's online experience into its Reverb table as n-step
 `Transition`s, the same items the offline feeders write (`scaled_ql.datasets.feed`).
 
-The environment (`AtariEnvironment`) already stacks frames, so a timestep's observation is the
-uint8 [84, 84, 4] stack the learner wants.  For each step t the adder writes
+The environment already produces the observation the learner wants (the game suite's
+`types.ObservationSpec.shape`: `AtariEnvironment` stacks frames into uint8 [84, 84, 4],
+`MinAtarEnvironment` gives uint8 [10, 10, 10]); given `observation`, the adder checks every
+observation against it before writing, with an error naming the table, instead of Reverb's
+signature error.  For each step t the adder writes
 
     Transition(observation=o_t, action=a_t,
                reward=sum_{i<k} gamma^i clip(r_{t+i}),
@@ -39,7 +42,8 @@ class TransitionAdder:
                  discount: float = 0.99, clip_rewards: bool = True,
                  max_in_flight_items: int = 32, poll_ms: int = 1_000,
                  timeout_ms: int | None = 600_000,
-                 should_stop: Callable[[], bool] | None = None):
+                 should_stop: Callable[[], bool] | None = None,
+                 observation: types.ObservationSpec | None = None):
         """Creates the adder.
 
         Args:
@@ -51,6 +55,8 @@ class TransitionAdder:
           poll_ms: how often a blocked write checks `should_stop`.
           timeout_ms: the longest a write may block in total (None: no limit).
           should_stop: returns True when blocked writes should be abandoned.
+          observation: the table's observation spec (the game suite's, e.g.
+            `suites.suite_of(game).observation`); None writes observations unchecked.
         """
         if n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {n_step}")
@@ -66,6 +72,7 @@ class TransitionAdder:
         self._poll_ms = poll_ms
         self._timeout_ms = timeout_ms
         self._should_stop = should_stop or (lambda: False)
+        self._spec = observation
         self._writer = client.trajectory_writer(num_keep_alive_refs=1)
         self._window: collections.deque = collections.deque()  # (o_t, a_t, r_t, d_t)
         self._observation = None
@@ -77,7 +84,7 @@ class TransitionAdder:
         if not timestep.first():
             raise ValueError("add_first needs the FIRST timestep of an episode")
         self._window.clear()
-        self._observation = np.asarray(timestep.observation, np.uint8)
+        self._observation = self._checked(timestep.observation)
 
     def add(self, action, next_timestep: dm_env.TimeStep, extras=()) -> None:
         del extras
@@ -88,7 +95,7 @@ class TransitionAdder:
             reward = float(np.clip(reward, -1.0, 1.0))
         discount = float(1.0 if next_timestep.discount is None else next_timestep.discount)
         self._window.append((self._observation, int(action), reward, discount))
-        self._observation = np.asarray(next_timestep.observation, np.uint8)
+        self._observation = self._checked(next_timestep.observation)
         if len(self._window) == self._n:
             self._write_first()
         if next_timestep.last():
@@ -102,6 +109,16 @@ class TransitionAdder:
         self._observation = None
 
     # -- writing ------------------------------------------------------------------------------
+
+    def _checked(self, observation) -> np.ndarray:
+        """The observation as uint8; raises unless it is `observation.shape` (when given)."""
+        if self._spec is not None:
+            got = np.asarray(observation)
+            if got.dtype != np.uint8 or got.shape != self._spec.shape:
+                raise ValueError(
+                    f"{self._table}: observation is {got.dtype} {got.shape}; the table holds "
+                    f"{self._spec.name} observations {self._spec.describe()}")
+        return np.asarray(observation, np.uint8)
 
     def _write_first(self) -> None:
         """Writes the transition starting at the oldest step of the window, then drops it."""
