@@ -1,10 +1,12 @@
-"""The pretraining program for real: one process per node (local_mp), real data, Reverb, ALE.
+"""The pretraining program for real: one process per node (local_mp), real data, Reverb, and
+real games: ALE, and MinAtar through the same program.
 
 `launch()` runs in a subprocess (as `scaled-ql pretrain --launch local_mp` does), so its
 Launchpad worker manager owns that process's signals and not pytest's.  Every process it
 starts inherits SCALED_QL_TEST_TOKEN; after the run none may be left.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,8 +29,8 @@ from scaled_ql.launchpad_programs import launch
 from scaled_ql.runners import PretrainConfig
 
 spec = json.loads(sys.argv[1])
-agent = ScaledQLConfig(network=NetworkConfig(torso="nature", feed_forward_size=64, num_groups=8),
-                       batch_size=16)
+network = spec.pop("network", dict(torso="nature", feed_forward_size=64, num_groups=8))
+agent = ScaledQLConfig(network=NetworkConfig(**network), batch_size=16)
 config = PretrainConfig(agent=agent, games=tuple(spec.pop("games")), **spec.pop("config"))
 sys.exit(launch(config, launch_type="local_mp", **spec))
 """
@@ -114,3 +116,42 @@ def test_failing_feeder_stops_the_program_and_names_the_node(data_dir, tmp_path)
     assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
     assert wall < 150, f"the failure took {wall:.0f} s to stop the program"
     assert not (out / "summary.json").exists()
+
+
+@pytest.fixture(scope="module")
+def minatar_data_dir(tmp_path_factory):
+    """minatar/Breakout and minatar/Asterix, 300 random-policy steps each."""
+    from tests.runners.minatar import PRETRAIN_GAMES, collect_minatar
+
+    return collect_minatar(tmp_path_factory.mktemp("minatar_rlds"), games=PRETRAIN_GAMES,
+                           seed=30)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_local_mp_minatar_pretraining(minatar_data_dir, tmp_path):
+    from scaled_ql.runners.evaluate import load_checkpoint
+    from tests.runners.minatar import PRETRAIN_GAMES, tiny_minatar_agent
+
+    out = tmp_path / "run"
+    spec = _spec(minatar_data_dir, out, list(PRETRAIN_GAMES), steps=40, num_feeders=1,
+                 num_evaluators=1, timeout_s=240)
+    spec["network"] = dataclasses.asdict(tiny_minatar_agent().network)
+    result, leftovers, wall = _run_launch(spec, timeout=300)
+    log = result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 0, log
+    assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
+
+    loaded = load_checkpoint(out)
+    assert (loaded.meta.step, loaded.meta.suite, loaded.meta.games) == (
+        40, "minatar", PRETRAIN_GAMES)
+    results = json.loads((out / "eval_results.json").read_text())
+    assert [e["step"] for e in results["evaluations"]] == [20, 40]
+    for evaluation in results["evaluations"]:
+        assert sorted(e["game"] for e in evaluation["episodes"]) == sorted(PRETRAIN_GAMES)
+    config = json.loads((out / "config.json").read_text())
+    assert config["eval_sticky_action_prob"] == 0.1  # MinAtar's, not ALE's 0.25
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 40 and set(summary["mean_returns"]) == set(PRETRAIN_GAMES)
+    assert "DQN-normalized" in (out / "summary.md").read_text()
+    print(f"local_mp MinAtar pretraining run: {wall:.1f} s")

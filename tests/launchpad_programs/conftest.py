@@ -29,3 +29,27 @@ def tiny_config(data_dir: str, out_dir: str, **overrides):
                   checkpoint_every=2, log_every=1, progress=False, run_name="lp-test")
     fields.update(overrides)
     return PretrainConfig(**fields)
+
+
+@pytest.fixture
+def program_config(request, tmp_path):
+    """For a unittest class with `pretrained_fixture` (the name of the fixture giving the
+    pre-trained run directory) and `make_config(checkpoint, out_dir)`: sets `cls.pretrained`
+    and `cls.config` (a program config writing under tmp_path)."""
+    pretrained = request.getfixturevalue(request.cls.pretrained_fixture)
+    request.cls.pretrained = pretrained
+    request.cls.config = request.cls.make_config(pretrained, str(tmp_path / "online"))
+
+
+def launch_online_nodes(program, test_case) -> dict:
+    """Launches an online fine-tuning program in this process (`test_mt`, which also checks
+    that every node pickles) with the run() of its learner, actor, evaluator and limiter
+    disabled; returns {label: the first node's handle} for the test to drive."""
+    import launchpad as lp
+
+    for label in ("learner", "actor", "evaluator", "limiter"):
+        for node in program.groups[label]:
+            node.disable_run()
+    lp.launch(program, launch_type="test_mt", test_case=test_case)
+    return {label: nodes[0].create_handle().dereference()
+            for label, nodes in program.groups.items() if label != "replay"}

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_agent_config
+from tests.launchpad_programs.conftest import launch_online_nodes
 
 EVAL = dict(eval_episodes=1, eval_max_episode_frames=400, eval_workers=0)
 
@@ -43,12 +44,6 @@ def online_config(checkpoint: str, out_dir: str, **overrides):
     return FinetuneOnlineConfig(**fields)
 
 
-@pytest.fixture
-def program_config(pretrained, tmp_path, request):
-    request.cls.pretrained = pretrained
-    request.cls.config = online_config(pretrained, str(tmp_path / "online"))
-
-
 def _torso(params):
     return {f"{m}/{n}": np.asarray(v) for m, leaves in params.items() if m.startswith("torso")
             for n, v in leaves.items()}
@@ -56,10 +51,10 @@ def _torso(params):
 
 @pytest.mark.usefixtures("program_config")
 class FinetuneOnlineProgramTest(unittest.TestCase):
+    pretrained_fixture = "pretrained"
+    make_config = staticmethod(online_config)
 
     def test_actors_fill_the_table_learner_steps_evaluator_records(self):
-        import launchpad as lp
-
         from scaled_ql.launchpad_programs.finetune_online import make_program
         from scaled_ql.runners.evaluate import load_checkpoint
 
@@ -68,13 +63,9 @@ class FinetuneOnlineProgramTest(unittest.TestCase):
         self.assertEqual({label: len(nodes) for label, nodes in program.groups.items()},
                          {"replay": 1, "counter": 1, "learner": 1, "actor": 1, "evaluator": 1,
                           "limiter": 1})
-        for label in ("learner", "actor", "evaluator", "limiter"):
-            for node in program.groups[label]:
-                node.disable_run()
-        lp.launch(program, launch_type="test_mt", test_case=self)  # also checks pickling
-        handle = lambda label: program.groups[label][0].create_handle().dereference()
-        learner, actor, evaluator = handle("learner"), handle("actor"), handle("evaluator")
-        limiter, counter = handle("limiter"), handle("counter")
+        nodes = launch_online_nodes(program, self)
+        learner, actor, evaluator = nodes["learner"], nodes["actor"], nodes["evaluator"]
+        limiter, counter = nodes["limiter"], nodes["counter"]
 
         # The learner starts from the checkpoint: same torso, Breakout's own head reused.
         pretrained = load_checkpoint(self.pretrained)
