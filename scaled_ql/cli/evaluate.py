@@ -3,6 +3,8 @@ returns."""
 
 import argparse
 
+from scaled_ql.cli.pretrain import MAX_FRAMES_HELP
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--sticky-action-prob", type=float, default=None,
                         help="default: the suite's (Atari 0.25, MinAtar 0.1)")
     parser.add_argument("--max-frames", type=int, default=None,
-                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None,

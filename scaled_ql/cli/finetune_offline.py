@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from scaled_ql.cli.pretrain import _range
+from scaled_ql.cli.pretrain import DATA_HELP, MAX_FRAMES_HELP, _range
 
 
 def add_learner_overrides(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +48,8 @@ def register(subparsers) -> None:
         "finetune-offline", help="fine-tune a pre-trained network offline on a new game",
         description="Copies the pre-trained torso into a network with one head for --game (its "
                     "own action count), trains it with the same loss on --data, evaluates on "
-                    "the real game (ALE or MinAtar: the checkpoint's suite). --from-scratch trains the same architecture from random "
+                    "the real game (ALE or MinAtar: the checkpoint's suite). --from-scratch "
+                    "trains the same architecture from random "
                     "initialisation (the baseline).")
     parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
     parser.add_argument("--checkpoint-step", type=int, default=None,
@@ -56,8 +57,7 @@ def register(subparsers) -> None:
     parser.add_argument("--game", required=True,
                         help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
                              "minatar/Seaquest")
-    parser.add_argument("--data", required=True,
-                        help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
+    parser.add_argument("--data", required=True, help=DATA_HELP)
     parser.add_argument("--steps", required=True, type=int, help="SGD steps")
     parser.add_argument("--out", required=True, help="run directory of the fine-tuning run")
     mode = parser.add_mutually_exclusive_group()
@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--no-eval-at-start", action="store_true",
                         help="skip the evaluation of the initial network at step 0")

@@ -3,7 +3,7 @@
 import argparse
 
 from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
-from scaled_ql.cli.pretrain import _range
+from scaled_ql.cli.pretrain import MAX_FRAMES_HELP, _range
 
 
 def register(subparsers) -> None:
@@ -53,10 +53,10 @@ def register(subparsers) -> None:
                         help="learner steps between evaluation rounds")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--actor-max-frames", type=int, default=None,
-                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="configuration name in reports")

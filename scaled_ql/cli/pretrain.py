@@ -2,6 +2,10 @@
 
 import argparse
 
+MAX_FRAMES_HELP = ("episode cap in frames (default: the suite's: 108,000 Atari frames; 10,000 "
+                   "MinAtar steps, a MinAtar frame being a step)")
+DATA_HELP = "TFDS data_dir with rlu_atari/<Game>_run_<k>/ (MinAtar: rlu_minatar/<Game>_run_<k>/)"
+
 
 def _games(text: str) -> tuple[str, ...]:
     games = tuple(g.strip() for g in text.split(",") if g.strip())
@@ -66,7 +70,7 @@ def register(subparsers) -> None:
         description="Streams the games' RLDS datasets (rlu_atari schema), trains Scaled QL, "
                     "evaluates on the real games (ALE, or MinAtar for minatar/<Game> names), "
                     "checkpoints to --out.")
-    parser.add_argument("--data", required=True, help="TFDS data_dir with rlu_atari/<Game>_run_<k>/")
+    parser.add_argument("--data", required=True, help=DATA_HELP)
     parser.add_argument("--games", required=True, type=_games,
                         help="comma-separated, one suite: e.g. Pong,Breakout or "
                              "minatar/Breakout,minatar/Asterix")
@@ -79,7 +83,7 @@ def register(subparsers) -> None:
     parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help="episode cap in frames (default: the suite's: 108,000 Atari frames, 10,000 MinAtar steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--shuffle-buffer", type=int, default=10_000)

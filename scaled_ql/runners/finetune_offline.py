@@ -53,7 +53,8 @@ class FinetuneOfflineConfig:
       checkpoint: run directory of the pre-trained network (its latest checkpoint unless
         `checkpoint_step`).
       game: the game to fine-tune on (one head; may be new or one of the checkpoint's games).
-      data_dir: TFDS data_dir with `rlu_atari/<game>_run_<k>/` (the small dataset).
+      data_dir: TFDS data_dir with `rlu_atari/<game>_run_<k>/` (the small dataset; MinAtar
+        games: `rlu_minatar/...`).
       out_dir: the fine-tuning run directory.
       steps: SGD steps.
       agent: the learner config; None takes the checkpoint's.  Its network must be the

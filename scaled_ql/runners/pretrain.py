@@ -6,8 +6,8 @@
 One process: a tf.data pipeline reads every game's RLDS episodes and mixes their transitions;
 the learner built by `ScaledQLBuilder` trains on them; every `eval_every` steps the current
 network plays `eval_episodes` episodes of every game on the real games (ALE or MinAtar, the
-games' suite; batched over worker processes), and the returns are appended to `RUN_DIR/eval_results.json`.  Checkpoints are
-atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return; a run
+games' suite; batched over worker processes), and the returns are appended to
+`RUN_DIR/eval_results.json`.  Checkpoints are atomic and resumable (`resume=True`).  SIGINT/SIGTERM save a checkpoint and return; a run
 killed outright (SIGKILL, out of memory) resumes from its newest complete checkpoint, losing at
 most `checkpoint_every` steps (docs/RELIABILITY.md).
 
@@ -41,7 +41,8 @@ class PretrainConfig:
 
     Attributes:
       games: the training games (heads in this order).
-      data_dir: TFDS data_dir with `rlu_atari/<Game>_run_<k>/` datasets.
+      data_dir: TFDS data_dir with `rlu_atari/<Game>_run_<k>/` datasets (MinAtar games:
+        `rlu_minatar/<Game>_run_<k>/`).
       out_dir: the run directory.
       steps: total SGD steps (a resumed run stops at the same total).
       agent: the learner config (network, losses, optimizer, batch size).
