@@ -1,6 +1,7 @@
 """The Scaled QL network (pure JAX/Haiku): torsos, per-game heads, and the factory."""
 
 from scaled_ql.networks.factory import (
+    MINATAR_NETWORKS,
     SPATIAL_REDUCTIONS,
     TORSOS,
     NetworkConfig,
@@ -17,7 +18,10 @@ from scaled_ql.networks.heads import (
 )
 from scaled_ql.networks.torsos import (
     RESNET_LAYOUTS,
+    GroupNorm,
     ImpalaResNet,
+    MinAtarDQN,
+    MinAtarResNet,
     NatureCNN,
     ResNet,
     SpatialEmbedding,
@@ -27,10 +31,14 @@ from scaled_ql.networks.torsos import (
 
 __all__ = [
     "MASKED_Q_VALUE",
+    "MINATAR_NETWORKS",
     "RESNET_LAYOUTS",
     "SPATIAL_REDUCTIONS",
     "TORSOS",
+    "GroupNorm",
     "ImpalaResNet",
+    "MinAtarDQN",
+    "MinAtarResNet",
     "MultiGameHeads",
     "NatureCNN",
     "NetworkConfig",

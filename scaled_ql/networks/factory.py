@@ -30,7 +30,8 @@ from scaled_ql.networks.heads import (
 from scaled_ql.networks.torsos import Torso
 from scaled_ql.types import ATARI_OBSERVATION, ObservationSpec
 
-TORSOS = ("nature", "impala", "resnet18", "resnet34", "resnet50", "resnet101")
+TORSOS = ("nature", "impala", "resnet18", "resnet34", "resnet50", "resnet101",
+          "minatar_resnet", "minatar_dqn")
 SPATIAL_REDUCTIONS = ("spatial_embedding", "avg_pool", "flatten")
 HEADS_MODULE = "heads"
 _COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -47,12 +48,20 @@ class NetworkConfig:
     """The Q-network: torso -> spatial reduction -> shared layer -> feature norm -> game heads.
 
     Attributes:
-      torso: one of `TORSOS`.  'nature' is the Nature DQN CNN, 'impala' the IMPALA ResNet
-        (Espeholt et al. 2018), 'resnet18/34/50/101' the ResNets of He et al. 2016 with
-        GroupNorm [paper: the scaling study goes IMPALA -> ResNet-34 -> 50 -> 101; default
-        'resnet101', its largest].
+      torso: one of `TORSOS`.  For Atari's 84x84 frames: 'nature' is the Nature DQN CNN,
+        'impala' the IMPALA ResNet (Espeholt et al. 2018), 'resnet18/34/50/101' the ResNets of
+        He et al. 2016 with GroupNorm [paper: the scaling study goes IMPALA -> ResNet-34 -> 50
+        -> 101; default 'resnet101', its largest].  For MinAtar's 10x10 maps:
+        'minatar_resnet', the same recipe without downsampling (3x3 stride-1 stem, `num_blocks`
+        residual blocks with GroupNorm, 32 channels at width 1; sizes in `MINATAR_NETWORKS`),
+        and 'minatar_dqn', MinAtar's own network (Young & Tian 2019: one 3x3 convolution with
+        16 channels; with spatial_reduction='flatten' and feed_forward_size=128 it is their
+        network, `MINATAR_NETWORKS['dqn']`).
       width_multiplier: scales every convolution's channel count (rounded, at least 1).
         1.0 is the published width of each torso [default].
+      num_blocks: residual blocks of 'minatar_resnet' (its depth); None means 2 [default,
+        the 2-block network of the issue's speed probe].  The other torsos have fixed layouts
+        and require None.
       num_groups: GroupNorm groups for the ResNets [paper: GroupNorm instead of BatchNorm;
         32 groups as in Wu & He 2018, default].  A layer with fewer channels, or a channel count
         not divisible by it, uses gcd(num_groups, channels) groups.
@@ -72,6 +81,7 @@ class NetworkConfig:
 
     torso: str = "resnet101"
     width_multiplier: float = 1.0
+    num_blocks: int | None = None
     num_groups: int = 32
     spatial_reduction: str = "spatial_embedding"
     spatial_embedding_features: int = 1
@@ -87,6 +97,12 @@ class NetworkConfig:
             math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
             "width_multiplier",
             f"must be a positive number, got {self.width_multiplier}",
+        )
+        _require(
+            self.num_blocks is None or (self.torso == "minatar_resnet" and self.num_blocks >= 1),
+            "num_blocks",
+            f"must be None, or >= 1 with torso 'minatar_resnet' (the only torso of variable "
+            f"depth), got {self.num_blocks} with torso {self.torso!r}",
         )
         _require(self.num_groups >= 1, "num_groups", f"must be >= 1, got {self.num_groups}")
         _require(
@@ -117,6 +133,24 @@ class NetworkConfig:
         """float32 [num_atoms]: the evenly spaced support v_min ... v_max."""
         return jnp.linspace(self.v_min, self.v_max, self.num_atoms, dtype=jnp.float32)
 
+
+# The MinAtar network sizes (docs/NETWORKS.md lists their parameter counts): a ladder of the
+# 'minatar_resnet' torso by width (channels = 32 * width_multiplier), depth (num_blocks) and the
+# shared layer's width, and MinAtar's own DQN network as the baseline.  8 GroupNorm groups so
+# that the narrowest layer (16 channels) still normalises 2 channels per group.  Use one as is
+# or with `dataclasses.replace(MINATAR_NETWORKS["M"], num_atoms=...)`.
+MINATAR_NETWORKS: dict[str, NetworkConfig] = {
+    "S": NetworkConfig(torso="minatar_resnet", width_multiplier=0.5, num_blocks=2,
+                       num_groups=8, feed_forward_size=64),
+    "M": NetworkConfig(torso="minatar_resnet", width_multiplier=1.0, num_blocks=2,
+                       num_groups=8, feed_forward_size=128),
+    "L": NetworkConfig(torso="minatar_resnet", width_multiplier=3.0, num_blocks=4,
+                       num_groups=8, feed_forward_size=256),
+    "XL": NetworkConfig(torso="minatar_resnet", width_multiplier=6.0, num_blocks=6,
+                        num_groups=8, feed_forward_size=512),
+    "dqn": NetworkConfig(torso="minatar_dqn", spatial_reduction="flatten",
+                         feed_forward_size=128, feature_norm=False),
+}
 
 Params = hk.Params
 
@@ -207,6 +241,7 @@ def _forward(observation: jax.Array, game_id: jax.Array, *, config: NetworkConfi
         config.spatial_embedding_features,
         config.feed_forward_size,
         config.feature_norm,
+        config.num_blocks,
         name=TORSO_MODULE,
     )(images)  # [B, D]
     heads = MultiGameHeads(num_actions, config.num_atoms, name=HEADS_MODULE)

@@ -3,6 +3,7 @@ and data parallelism over 2 host devices (in a subprocess, which needs its own X
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,8 +21,8 @@ from scaled_ql.agents.scaled_ql import (
     make_sgd_step,
     make_update_fn,
 )
-from scaled_ql.networks import make_networks
-from scaled_ql.types import Transition
+from scaled_ql.networks import MINATAR_NETWORKS, make_networks
+from scaled_ql.types import ATARI_OBSERVATION, MINATAR_OBSERVATION, Transition
 
 NUM_ACTIONS = (3, 5)
 CONFIG = ScaledQLConfig(
@@ -30,15 +31,16 @@ CONFIG = ScaledQLConfig(
     learning_rate=1e-3, target_update_period=3, batch_size=4, num_sgd_steps_per_step=2)
 
 
-def make_batch(leading=(4,), seed=0) -> Transition:
+def make_batch(leading=(4,), seed=0, observation=ATARI_OBSERVATION) -> Transition:
     rng = np.random.default_rng(seed)
     game_id = rng.integers(0, 2, size=leading).astype(np.int32)
+    shape, top = (*leading, *observation.shape), observation.max_value + 1
     return Transition(
-        observation=rng.integers(0, 256, size=(*leading, 84, 84, 4), dtype=np.uint8),
+        observation=rng.integers(0, top, size=shape, dtype=np.uint8),
         action=(rng.integers(0, 3, size=leading)).astype(np.int32),
         reward=rng.uniform(-1, 1, size=leading).astype(np.float32),
         discount=np.full(leading, 0.99, np.float32),
-        next_observation=rng.integers(0, 256, size=(*leading, 84, 84, 4), dtype=np.uint8),
+        next_observation=rng.integers(0, top, size=shape, dtype=np.uint8),
         game_id=game_id,
     )
 
@@ -135,6 +137,24 @@ def test_bad_batch_shapes_raise(networks):
         update(state, make_batch((3, 4)))
     with pytest.raises(ValueError, match="num_sgd_steps_per_step=2"):
         update(state, make_batch((4,)))
+
+
+def test_update_takes_the_networks_suite_and_names_its_shape():
+    """A MinAtar network updates on [S, B, 10, 10, 10] batches and refuses Atari frames with
+    the shape it expects; the loss's own trace-time check names the spec too."""
+    config = dataclasses.replace(CONFIG, network=MINATAR_NETWORKS["S"])
+    net = make_networks(config.network, NUM_ACTIONS, MINATAR_OBSERVATION)
+    update = make_update_fn(net, config)
+    state = init_training_state(net, config, jax.random.PRNGKey(6))
+    with pytest.raises(ValueError, match=re.escape(
+            "expected [num_sgd_steps_per_step=2, B, 10, 10, 10] (minatar observations)")):
+        update(state, make_batch((2, 4)))
+    state, metrics = update(state, make_batch((2, 4), observation=MINATAR_OBSERVATION))
+    assert int(state.step) == 2 and np.isfinite(metrics["loss"])
+    loss_fn = make_loss_fn(net, config)
+    with pytest.raises(AssertionError, match=re.escape("minatar observation must be "
+                                                       "[B, 10, 10, 10]")):
+        loss_fn(state.params, state.target_params, make_batch((4,)))
 
 
 def test_config_validation_names_the_field():

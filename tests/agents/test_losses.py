@@ -7,6 +7,7 @@ bug that lets them win an argmax or enter a logsumexp changes the result.
 """
 
 import math
+import re
 
 import chex
 import jax
@@ -16,6 +17,7 @@ import pytest
 from absl.testing import parameterized
 
 from scaled_ql.agents.scaled_ql import losses
+from scaled_ql.types import ATARI_OBSERVATION, MINATAR_OBSERVATION, Transition
 
 B, A, N = 7, 6, 11
 ATOMS = np.linspace(-2.0, 3.0, N).astype(np.float32)
@@ -185,3 +187,17 @@ class ScalarTdTest(parameterized.TestCase):
             else:
                 expected = delta * (abs(td) - 0.5 * delta)
             np.testing.assert_allclose(got[b], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", [ATARI_OBSERVATION, MINATAR_OBSERVATION])
+def test_check_batch_takes_the_suites_observation_shape(spec):
+    def batch(shape):
+        frames = np.zeros((4, *shape), np.uint8)
+        return Transition(frames, np.zeros(4, np.int32), np.zeros(4, np.float32),
+                          np.ones(4, np.float32), frames, np.zeros(4, np.int32))
+
+    losses.check_batch(batch(spec.shape), spec)  # accepted
+    other = MINATAR_OBSERVATION if spec is ATARI_OBSERVATION else ATARI_OBSERVATION
+    expected = f"{spec.name} observation must be [B, {', '.join(map(str, spec.shape))}]"
+    with pytest.raises(AssertionError, match=re.escape(expected)):
+        losses.check_batch(batch(other.shape), spec)

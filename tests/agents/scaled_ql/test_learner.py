@@ -2,6 +2,7 @@
 aborts after too many, and serves its parameters as a VariableSource."""
 
 import itertools
+import re
 
 import jax
 import numpy as np
@@ -9,9 +10,13 @@ import pytest
 from acme.utils import counting
 
 from scaled_ql.agents.scaled_ql.builder import ScaledQLBuilder
-from scaled_ql.agents.scaled_ql.learner import NonFiniteLossError
-from scaled_ql.types import Transition
+from scaled_ql.agents.scaled_ql.learner import NonFiniteLossError, ScaledQLLearner
+from scaled_ql.networks import MINATAR_NETWORKS, make_networks
+from scaled_ql.types import ATARI_OBSERVATION, MINATAR_OBSERVATION, Transition
 from tests.conftest import TRAINING_GAMES, tiny_agent_config
+
+MINATAR_GAMES = ("minatar/Breakout", "minatar/Seaquest")
+MINATAR_ACTIONS = (3, 6)
 
 
 def _leaves_equal(a, b):
@@ -39,20 +44,57 @@ def test_learner_trains_on_real_rlds_data(training_data):
     assert sum(metrics[f"count_per_game/{g}"] for g in TRAINING_GAMES) == 16
 
 
-def _random_batches(batch_size, num_actions, nan_reward_at=()):
+def _random_batches(batch_size, num_actions, nan_reward_at=(), observation=ATARI_OBSERVATION):
     rng = np.random.default_rng(0)
+    shape, top = (batch_size, *observation.shape), observation.max_value + 1
     for i in itertools.count():
         reward = rng.normal(size=batch_size).astype(np.float32)
         if i in nan_reward_at:
             reward[0] = np.nan
         game_id = rng.integers(0, len(num_actions), batch_size).astype(np.int32)
         yield Transition(
-            observation=rng.integers(0, 255, (batch_size, 84, 84, 4), dtype=np.uint8),
+            observation=rng.integers(0, top, shape, dtype=np.uint8),
             action=(rng.integers(0, 100, batch_size) % np.asarray(num_actions)[game_id]).astype(
                 np.int32),
             reward=reward, discount=np.full(batch_size, 0.99, np.float32),
-            next_observation=rng.integers(0, 255, (batch_size, 84, 84, 4), dtype=np.uint8),
+            next_observation=rng.integers(0, top, shape, dtype=np.uint8),
             game_id=game_id)
+
+
+def _minatar_learner(batches):
+    config = tiny_agent_config(network=MINATAR_NETWORKS["S"])
+    networks = make_networks(config.network, MINATAR_ACTIONS, MINATAR_OBSERVATION)
+    return ScaledQLLearner(networks, config, batches, jax.random.PRNGKey(0),
+                           games=MINATAR_GAMES, counter=counting.Counter())
+
+
+def test_learner_steps_on_minatar_batches():
+    learner = _minatar_learner(_random_batches(16, MINATAR_ACTIONS,
+                                               observation=MINATAR_OBSERVATION))
+    before = learner.get_variables(["policy"])[0]
+    learner.step()
+    assert learner.num_steps == 1
+    assert not _leaves_equal(before, learner.get_variables(["policy"])[0])
+    metrics = learner.last_metrics
+    assert np.isfinite(metrics["loss"]) and metrics["num_skipped_updates"] == 0
+    assert sum(metrics[f"count_per_game/{g}"] for g in MINATAR_GAMES) == 16
+
+
+def test_learner_refuses_a_batch_of_the_other_suite():
+    minatar = _minatar_learner(_random_batches(16, MINATAR_ACTIONS))  # Atari frames
+    with pytest.raises(ValueError, match=re.escape(
+            "batch observation is uint8 (16, 84, 84, 4); the network takes uint8 "
+            "[B, 10, 10, 10] (one 10x10x10 frame)")):
+        minatar.step()
+    assert minatar.num_steps == 0
+    builder = ScaledQLBuilder(tiny_agent_config(), TRAINING_GAMES)
+    atari = builder.make_learner(
+        jax.random.PRNGKey(0), builder.make_networks(),
+        _random_batches(16, builder.num_actions, observation=MINATAR_OBSERVATION))
+    with pytest.raises(ValueError, match=re.escape(
+            "batch observation is uint8 (16, 10, 10, 10); the network takes uint8 "
+            "[B, 84, 84, 4] (4 stacked 84x84 grayscale frames)")):
+        atari.step()
 
 
 def test_non_finite_batches_are_skipped_then_abort():
