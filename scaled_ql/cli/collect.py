@@ -31,10 +31,12 @@ def register(subparsers) -> None:
         help="behaviour policy: random (default), checkpoint (epsilon-greedy with a saved "
              "network: --checkpoint RUN_DIR [--epsilon E]), or online_c51 (an online C51 agent "
              "that learns while it plays, over --steps steps; use the "
-             "rlu_atari_checkpoints_ordered layout to keep each tenth of its training apart)")
+             "rlu_atari_checkpoints_ordered layout to keep each tenth of its training apart), "
+             "or scripted_ram (a Breakout player reading the RAM, with --epsilon noise)")
     parser.add_argument("--checkpoint", default=None, help="run directory, for --policy checkpoint")
     parser.add_argument("--epsilon", type=float, default=0.01,
-                        help="exploration of --policy checkpoint (default 0.01)")
+                        help="exploration of --policy checkpoint or scripted_ram (default "
+                             "0.01)")
     parser.add_argument("--out", required=True, help="TFDS data_dir to write into")
     parser.add_argument(
         "--run", type=int, default=1, help="run number k of {Game}_run_{k} (default 1)"
@@ -79,6 +81,8 @@ def _policy_kwargs(args: argparse.Namespace, game: str) -> tuple:
         if args.steps is None:
             raise ValueError("--policy online_c51 needs --steps (its training budget)")
         return (("total_steps", args.steps),)
+    if args.policy == "scripted_ram":
+        return (("epsilon", args.epsilon),)
     if args.policy != "checkpoint":
         return ()
     if not args.checkpoint:

@@ -11,7 +11,8 @@ The policy seam.  A policy is any object with
     __call__(observation: uint8 ObservationSpec.shape) -> int   (index into the minimal action
                                                                  set; Atari [84, 84, 4])
     checkpoint_id: int                                 (the policy snapshot acting now)
-and, optionally, `observe(action, timestep)`, called after every environment step.  Each
+and, optionally, `observe(action, timestep)`, called after every environment step, and
+`attach(env)`, called once with the environment before play (for policies that read it).  Each
 episode is stamped with the `checkpoint_id` the policy had when the episode began, as the DQN
 Replay Dataset stamps each episode with the 1M-step snapshot that played it.  `observe` is
 how an online learning agent sees the stream it is logged on (its whole replay) and bumps
@@ -71,6 +72,8 @@ POLICY_FACTORIES: dict[str, PolicyFactory | str] = {
     "checkpoint": "scaled_ql.agents.scaled_ql.actor:CheckpointPolicy",
     # an online C51 agent learning while it is logged: policy_kwargs total_steps=<budget>
     "online_c51": "scaled_ql.agents.scaled_ql.online:OnlineC51Policy",
+    # a scripted ALE player reading the game's RAM (Breakout): policy_kwargs epsilon=
+    "scripted_ram": "scaled_ql.agents.scripted:ScriptedRamPolicy",
 }
 
 
@@ -235,6 +238,8 @@ def collect_run(
     policy = make_policy(
         config.policy, env.num_actions, config.seed + 1, observation, **dict(config.policy_kwargs)
     )
+    if hasattr(policy, "attach"):  # a policy that reads the environment itself (its RAM)
+        policy.attach(env)
     provenance = {
         "collected_by": "scaled-ql collect",
         "policy": config.policy,
