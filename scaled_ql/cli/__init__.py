@@ -7,13 +7,12 @@ stays fast.
 """
 
 import argparse
-import contextlib
 import importlib
-import io
 import os
 import sys
-import warnings
 from typing import Sequence
+
+from scaled_ql._quiet import quiet_third_party
 
 # Order = order in `scaled-ql --help`.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
@@ -37,27 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
-def _quiet_gym_notice() -> None:
-    """Acme 0.4.0 imports `gym` (0.23.1, pinned for it), which prints a three-line "please
-    upgrade to Gymnasium" notice on import; this project uses ale-py directly.  Import it once
-    with that print captured, so it does not land in every command's output (an import error
-    would still raise)."""
-    if "gym" in sys.modules:
-        return
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            import gym  # noqa: F401
-    except ImportError:
-        pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # The pinned TF 2.8 / TFDS / Acme stack raises DeprecationWarnings (distutils, jax.tree_map)
     # at import and on every call site; they are for those projects' maintainers, not users.
     # Set after gym's import (its logger sets DeprecationWarnings to "once") and before the
     # parser is built (building it imports the subcommands' modules).
-    _quiet_gym_notice()
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

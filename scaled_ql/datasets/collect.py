@@ -278,6 +278,9 @@ def collect_run(
 
 
 def _worker(config: CollectConfig, data_dir: str, progress) -> str:
+    from scaled_ql._quiet import quiet_third_party
+
+    quiet_third_party()  # a spawned process starts with the stack's import noise back on
     pending = 0
 
     def on_step():
