@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # machine's pip config names but does not have; drop only those lines.
 PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 
-.PHONY: venv test demo bench study clean-venv freeze
+.PHONY: venv test demo demo-atari bench study clean-venv freeze
 
 venv: $(STAMP)
 
@@ -34,8 +34,13 @@ test: venv
 	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
+# MinAtar: logged online agents -> offline Scaled QL vs BC vs the data (docs/RESULTS.md).
 demo: venv
-	$(VENV)/bin/scaled-ql demo
+	$(VENV)/bin/scaled-ql demo $(DEMO_ARGS)
+
+# The ALE pipeline end to end at laptop scale (random-policy data; not a learning result).
+demo-atari: venv
+	$(VENV)/bin/scaled-ql demo --suite atari --out demo_atari_out $(DEMO_ARGS)
 
 # Throughput side by side (ours, Acme, d3rlpy, raw ALE): docs/PERFORMANCE.md and
 # benchmarks/results/latest.json (about 7-16 minutes on 2 cores).

@@ -1,35 +1,75 @@
-"""`scaled-ql demo`: collect from real ALE, pretrain, evaluate and report, all at small scale."""
+"""`scaled-ql demo`: the embedded default run (`make demo`; `make demo-atari` for the ALE one)."""
 
 import argparse
 
 
 def register(subparsers) -> None:
-    from scaled_ql.runners.demo import DemoConfig  # light: dataclasses only at import
+    from scaled_ql.runners.demo import DemoConfig, atari_demo_config  # light: dataclasses only
 
-    defaults = DemoConfig()
+    minatar, atari = DemoConfig(), atari_demo_config()
     parser = subparsers.add_parser(
         "demo", help="the embedded default run (what `make demo` runs)",
-        description="Collects a small multi-game dataset from real ALE play, pretrains a small "
-                    "Scaled QL network on it, evaluates it and writes a report.")
-    parser.add_argument("--out", default=defaults.out_dir)
-    parser.add_argument("--games", default=",".join(defaults.games))
-    parser.add_argument("--collect-steps", type=int, default=defaults.collect_steps)
-    parser.add_argument("--train-steps", type=int, default=defaults.train_steps)
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    parser.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)
-    parser.add_argument("--eval-max-frames", type=int, default=defaults.eval_max_episode_frames)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--no-progress", action="store_true")
+        description="MinAtar (default): online C51 agents make DQN-Replay-like data while they "
+                    "learn; Scaled QL and BC train offline on its sub-optimal split (the first "
+                    "20% of each agent's training); all are evaluated on the real games and "
+                    "reported side by side with the data.  --suite atari: random-policy data "
+                    "from real ALE games, one small Scaled QL run (the ALE pipeline end to end). "
+                    "Unset options take the suite's default (MinAtar first, then Atari).")
+
+    def option(flag, field, kind, help_text):
+        parser.add_argument(flag, type=kind, default=None,
+                            help=f"{help_text} (default: {getattr(minatar, field)!s}; "
+                                 f"atari: {getattr(atari, field)!s})".replace("%", "%%"))
+
+    parser.add_argument("--suite", choices=("minatar", "atari"), default="minatar",
+                        help="which demo to run (default: minatar)")
+    parser.add_argument("--out", default=minatar.out_dir, help="output folder (default: demo_out; make demo-atari: demo_atari_out)")
+    parser.add_argument("--games", default=None,
+                        help=f"comma-separated games (default: {','.join(minatar.games)}; "
+                             f"atari: {','.join(atari.games)})")
+    option("--collect-steps", "collect_steps", int, "environment steps logged per game")
+    option("--train-steps", "train_steps", int, "SGD steps per training run")
+    option("--seeds", "seeds", int, "training runs (seeds) per method")
+    option("--eval-every", "eval_every", int, "SGD steps between evaluations")
+    option("--eval-episodes", "eval_episodes", int, "episodes per game per evaluation")
+    option("--eval-max-frames", "eval_max_episode_frames", int,
+           "evaluation episode cap in frames (a MinAtar frame is one step)")
+    option("--batch-size", "batch_size", int, "transitions per SGD step")
+    option("--jobs", "jobs", int, "processes at a time (collection and training)")
+    parser.add_argument("--split", default=None,
+                        help="checkpoint ids the offline learners train on, FIRST-LAST "
+                             "(default: 0-1, the sub-optimal split; MinAtar only)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from scaled_ql.runners.demo import DemoConfig, main
+def config_from_args(args: argparse.Namespace):
+    """The DemoConfig the flags describe (validated: errors name the flag)."""
+    from scaled_ql.runners.demo import DemoConfig, atari_demo_config
 
-    return main(DemoConfig(
-        out_dir=args.out, games=tuple(g.strip() for g in args.games.split(",") if g.strip()),
-        collect_steps=args.collect_steps, train_steps=args.train_steps,
-        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-        eval_max_episode_frames=args.eval_max_frames, batch_size=args.batch_size,
-        seed=args.seed, progress=not args.no_progress))
+    values = {}
+    if args.games is not None:
+        values["games"] = tuple(g.strip() for g in args.games.split(",") if g.strip())
+    for field in ("collect_steps", "train_steps", "seeds", "eval_every", "eval_episodes",
+                  "batch_size", "jobs"):
+        if getattr(args, field) is not None:
+            values[field] = getattr(args, field)
+    if args.eval_max_frames is not None:
+        values["eval_max_episode_frames"] = args.eval_max_frames
+    if args.split is not None:
+        first, sep, last = args.split.partition("-")
+        try:
+            values["split"] = (int(first), int(last if sep else first))
+        except ValueError:
+            raise ValueError(f"--split must be FIRST-LAST (e.g. 0-1), got {args.split!r}") from None
+    values["out_dir"] = args.out
+    values["progress"] = not args.no_progress
+    if args.suite == "atari":
+        return atari_demo_config(**values)
+    return DemoConfig(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaled_ql.runners.demo import main
+
+    return main(config_from_args(args))

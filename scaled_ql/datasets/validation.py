@@ -35,11 +35,13 @@ class CheckpointStats:
       episodes: number of episodes.
       steps: number of RLDS steps (transitions + one final observation per episode).
       returns: each episode's stored `episode_return`.
+      lengths: each episode's number of actions (its RLDS steps minus the final observation).
     """
 
     episodes: int = 0
     steps: int = 0
     returns: list = dataclasses.field(default_factory=list)
+    lengths: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -200,6 +202,7 @@ def inspect_run(run: RunDataset, *, decode_frames: bool = True) -> RunReport:
                     stats.episodes += 1
                     stats.steps += len(steps["action"])
                     stats.returns.append(float(episode_return))
+                    stats.lengths.append(len(steps["action"]) - 1)
                     count += 1
             except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
                 raise DatasetValidationError(

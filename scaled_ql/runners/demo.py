@@ -1,137 +1,380 @@
-"""`make demo`: the whole pipeline at laptop scale, on data it makes itself from real ALE games.
+"""`make demo`: Scaled QL learning offline on MinAtar, from data it makes itself, in minutes.
 
-1. collect: play each demo game with a uniform-random policy on real ALE and write RLDS datasets
-   in the rlu_atari schema (`scaled_ql.datasets.collect_games`, games in parallel processes);
-2. pretrain: one multi-game Scaled QL network (C51 + CQL, per-game heads) through the same
-   single-process runner as `scaled-ql pretrain`, evaluated periodically on real ALE;
-3. report: the per-game table of returns and human-normalized scores with the IQM, learning
-   curves and score plots (`scaled_ql.evaluation.write_report`).
+The paper's first claim in miniature -- offline Q-learning on sub-optimal multi-game data beats
+both the data and behaviour cloning -- through the same code as the Atari product:
 
-The defaults finish in about 4 minutes on a 2-core machine without a GPU.  With random-policy
-data and a few thousand SGD steps, do not expect the paper's scores (the greedy policy of a
-network trained on random play often does worse than the random play itself, e.g. never
-pressing FIRE in Breakout): the demo shows that every stage runs on real games and real data
-formats, and how to read its output.  The closing table puts the data's own score next to the
-agent's for that reason.
+1. collect: one online C51 agent per game learns from its own replay while every step it
+   plays is logged as RLDS (`scaled-ql collect --policy online_c51`), stamped with the tenth
+   of training it came from (`checkpoint_id` 0..9), like the DQN Replay Dataset;
+2. train: on the **sub-optimal split** (checkpoint ids 0-1, the first 20% of each agent's
+   training), one multi-game Scaled QL network (C51 + CQL, the recipe's ResNet torso with
+   GroupNorm, spatial embedding, feature norm, per-game heads) and a BC baseline of the same
+   size, several seeds each, through the single-process runner of `scaled-ql pretrain`,
+   evaluated periodically on the real games;
+3. report: the behaviour policy (the split's own episodes), Scaled QL and BC side by side
+   (`scaled_ql.evaluation.write_report`: per-game returns, normalized IQM with 95%
+   stratified-bootstrap CIs over runs x games, learning curves and performance profiles as
+   PNG) and a machine-readable `summary.json`.
+
+`run_demo(DemoConfig(suite="atari"))` (`make demo-atari`) is the ALE version: random-policy
+data from real ALE games in the `rlu_atari` schema, one Nature-CNN run.  At that scale it shows
+the pipeline end to end, not learning (the closing line says so).
 """
 
 import dataclasses
+import json
+import os
 import pathlib
 import shutil
+import sys
+import time
 
-DEMO_GAMES = ("Pong", "Breakout", "Boxing")
+MINATAR_DEMO_GAMES = ("minatar/Breakout", "minatar/Asterix", "minatar/SpaceInvaders")
+ATARI_DEMO_GAMES = ("Pong", "Breakout", "Boxing")
+SUBOPTIMAL_SPLIT = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
+BEHAVIOUR = "behaviour"
+SUMMARY_NAME = "summary.json"
+METHODS = ("scaled_ql", "bc")
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """The demo's sizes.
+    """The demo's sizes (MinAtar defaults; `atari_demo_config()` gives the ALE ones).
 
     Attributes:
-      out_dir: everything goes here: data/, run/, report/.
-      games: the demo games (from the 41 training games of the paper's pool).
-      collect_steps: environment steps collected per game.
-      train_steps: SGD steps of pretraining.
-      eval_every: SGD steps between evaluations (the learning curve's resolution).
+      out_dir: everything goes here: data/, runs/, report/, summary.json.
+      suite: "minatar" (learning, the default) or "atari" (the ALE pipeline end to end).
+      games: the demo games.
+      collect_steps: environment steps per game: the logged agent's whole training (MinAtar)
+        or uniform-random play (Atari).
+      split: inclusive checkpoint-id range the offline learners train on (MinAtar).
+      train_steps: SGD steps per training run.
+      seeds: seeds per method (MinAtar: Scaled QL and BC; Atari: Scaled QL only).
+      eval_every: SGD steps between evaluations (the learning curves' resolution).
       eval_episodes: episodes per game per evaluation.
-      eval_max_episode_frames: evaluation episode cap (frames), short to keep the demo quick.
+      eval_max_episode_frames: evaluation episode cap (frames; a MinAtar frame is a step).
       batch_size: transitions per SGD step.
-      seed: the seed of everything.
+      jobs: training runs (and collection processes) at a time.
       progress: show progress bars.
     """
 
     out_dir: str = "demo_out"
-    games: tuple[str, ...] = DEMO_GAMES
-    collect_steps: int = 6_000
-    train_steps: int = 3_000
+    suite: str = "minatar"
+    games: tuple[str, ...] = MINATAR_DEMO_GAMES
+    collect_steps: int = 150_000
+    split: tuple[int, int] = SUBOPTIMAL_SPLIT
+    train_steps: int = 4_000
+    seeds: int = 3
     eval_every: int = 1_000
-    eval_episodes: int = 2
-    eval_max_episode_frames: int = 8_000
-    batch_size: int = 32
-    seed: int = 0
+    eval_episodes: int = 10
+    eval_max_episode_frames: int = 2_500
+    batch_size: int = 64
+    jobs: int = 2
     progress: bool = True
 
+    def __post_init__(self):
+        from scaled_ql.environments.suites import get_suite, suite_of
 
-def demo_agent_config(batch_size: int):
-    """A small Scaled QL network: Nature CNN torso + spatial embedding + feature norm."""
+        if suite_of(self.games).name != get_suite(self.suite).name:
+            raise ValueError(f"--games: the {self.suite} demo needs {self.suite} games, got "
+                             f"{', '.join(self.games)}")
+        for name in ("collect_steps", "train_steps", "seeds", "eval_every", "eval_episodes",
+                     "eval_max_episode_frames", "batch_size", "jobs"):
+            if getattr(self, name) < 1:
+                flag = "--" + name.replace("_", "-").replace("eval-max-episode-frames",
+                                                             "eval-max-frames")
+                raise ValueError(f"{flag} must be >= 1, got {getattr(self, name)}")
+        lo, hi = self.split
+        if not 0 <= lo <= hi <= 9:
+            raise ValueError(f"--split must be FIRST-LAST within checkpoint ids 0-9, got {lo}-{hi}")
+
+
+def atari_demo_config(**overrides) -> DemoConfig:
+    """The ALE demo: 6,000 random steps per game, 3,000 SGD steps of one Nature-CNN run."""
+    values = dict(suite="atari", games=ATARI_DEMO_GAMES, collect_steps=6_000, train_steps=3_000,
+                  seeds=1, eval_every=1_000, eval_episodes=2, eval_max_episode_frames=8_000,
+                  batch_size=32)
+    values.update(overrides)
+    return DemoConfig(**values)
+
+
+# The choices the MinAtar demo makes (stated in the README and docs/RESULTS.md).
+DEMO_CQL_ALPHA = 0.5
+DEMO_LEARNING_RATE = 3e-4
+
+
+def agent_config(suite: str, method: str, batch_size: int):
+    """The learner of one demo method.
+
+    MinAtar: the recipe's network at the demo's size (`minatar_resnet` torso: a stride-1 stem,
+    residual blocks with GroupNorm, the learned spatial embedding, a 256-unit shared layer,
+    feature norm, per-game C51 heads).  Scaled QL = C51 + CQL (`DEMO_CQL_ALPHA`), 3-step
+    returns; BC = the same network trained by cross-entropy on the data's actions.
+    Atari: the Nature-CNN network of the ALE demo.
+    """
     from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
 
-    return ScaledQLConfig(
-        network=NetworkConfig(torso="nature", feed_forward_size=256, num_groups=8),
-        batch_size=batch_size, learning_rate=2.5e-4, target_update_period=250)
+    if suite == "atari":
+        return ScaledQLConfig(
+            network=NetworkConfig(torso="nature", feed_forward_size=256, num_groups=8),
+            batch_size=batch_size, learning_rate=2.5e-4, target_update_period=250)
+    network = NetworkConfig(torso="minatar_resnet", feed_forward_size=256, num_groups=8)
+    if method == "bc":
+        return ScaledQLConfig(network=network, td_weight=0.0, cql_alpha=0.0, bc_weight=1.0,
+                              batch_size=batch_size, learning_rate=DEMO_LEARNING_RATE)
+    return ScaledQLConfig(network=network, cql_alpha=DEMO_CQL_ALPHA, batch_size=batch_size,
+                          learning_rate=DEMO_LEARNING_RATE, target_update_period=500, n_step=3)
 
 
-def behaviour_returns(data_dir: str, games: tuple[str, ...]) -> dict[str, float]:
-    """Mean episode return of each game's collected data: the behaviour policy's score."""
-    import numpy as np
+def _stage(number: int, total: int, text: str) -> None:
+    print(f"[{number}/{total}] {text}", flush=True)
 
+
+def collect(config: DemoConfig, data_dir: pathlib.Path) -> None:
+    """Stage 1: logged online agents (MinAtar) or random play (Atari), games in parallel."""
+    from scaled_ql.datasets import CollectConfig, collect_games
+    from scaled_ql.datasets.rlds import RLU_ATARI, RLU_ATARI_ORDERED
+
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    if config.suite == "atari":
+        configs = [CollectConfig(game=game, num_steps=config.collect_steps, seed=i,
+                                 layout=RLU_ATARI)
+                   for i, game in enumerate(config.games)]
+    else:
+        configs = [CollectConfig(game=game, num_steps=config.collect_steps, seed=i,
+                                 policy="online_c51",
+                                 policy_kwargs=(("total_steps", config.collect_steps),),
+                                 layout=RLU_ATARI_ORDERED)
+                   for i, game in enumerate(config.games)]
+    collect_games(configs, str(data_dir), num_workers=config.jobs,
+                  show_progress=config.progress)
+
+
+def _train_job(job: dict) -> str:
+    """One training run in a worker process (spawned: JAX/TF start fresh there)."""
+    from scaled_ql._quiet import quiet_third_party
+
+    quiet_third_party()
+    from scaled_ql.runners.pretrain import PretrainConfig, run_pretrain
+
+    summary = run_pretrain(PretrainConfig(**job))
+    return summary.run_dir
+
+
+def train_jobs(config: DemoConfig, data_dir: pathlib.Path, runs_dir: pathlib.Path) -> list[dict]:
+    """The demo's training runs as `PretrainConfig` keyword arguments."""
+    methods = ("scaled_ql",) if config.suite == "atari" else METHODS
+    checkpoints = None if config.suite == "atari" else tuple(config.split)
+    jobs = []
+    for method in methods:
+        for seed in range(config.seeds):
+            name = f"{method}-demo"
+            jobs.append(dict(
+                games=tuple(config.games), data_dir=str(data_dir),
+                out_dir=str(runs_dir / f"{name}-seed{seed}"), steps=config.train_steps,
+                agent=agent_config(config.suite, method, config.batch_size),
+                checkpoints=checkpoints, shuffle_buffer=20_000, eval_every=config.eval_every,
+                eval_episodes=config.eval_episodes,
+                eval_max_episode_frames=config.eval_max_episode_frames, eval_workers=0,
+                checkpoint_every=config.eval_every, seed=seed, run_name=name, method=method,
+                progress=False))
+    return jobs
+
+
+def _learner_rows(run_dir: pathlib.Path) -> int:
+    """SGD steps a running job has logged (rows of logs/learner.csv after its header)."""
+    try:
+        with open(run_dir / "logs" / "learner.csv", "rb") as f:
+            return max(0, sum(1 for _ in f) - 1)
+    except OSError:
+        return 0
+
+
+def train(config: DemoConfig, jobs: list[dict]) -> list[pathlib.Path]:
+    """Stage 2: every training run, `config.jobs` at a time, with one progress bar (SGD steps
+    over all runs, with the time left)."""
+    import concurrent.futures
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    for job in jobs:
+        if os.path.exists(job["out_dir"]):
+            shutil.rmtree(job["out_dir"])
+    total = sum(job["steps"] for job in jobs)
+    context = multiprocessing.get_context("spawn")
+    env = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") +
+           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # one core per training process: jobs run side by side
+    try:
+        with concurrent.futures.ProcessPoolExecutor(config.jobs, mp_context=context) as pool, \
+                tqdm(total=total, desc="train", unit="step", disable=not config.progress,
+                     dynamic_ncols=True) as bar:
+            futures = [pool.submit(_train_job, job) for job in jobs]
+            while True:
+                done = sum(f.done() for f in futures)
+                steps = sum(job["steps"] if f.done() else _learner_rows(pathlib.Path(job["out_dir"]))
+                            for f, job in zip(futures, jobs))
+                bar.n = min(total, steps)
+                bar.set_postfix(runs=f"{done}/{len(jobs)}")
+                bar.refresh()
+                if done == len(futures):
+                    break
+                time.sleep(1.0)
+            return [pathlib.Path(f.result()) for f in futures]  # re-raises a run's error
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def write_behaviour_run(config: DemoConfig, data_dir: pathlib.Path,
+                        out_dir: pathlib.Path) -> pathlib.Path:
+    """The behaviour policy as a 'run' the report can read: the training data's own episodes
+    (the split's, every game) as one evaluation round at step 0, method 'behaviour'."""
     from scaled_ql.datasets import inspect_run, open_run
+    from scaled_ql.datasets.rlds import AUTO_LAYOUT
+    from scaled_ql.evaluation import RunInfo, append_evaluation
+    from scaled_ql.evaluation.results import Episode
+    from scaled_ql.environments.suites import get_suite
 
-    means = {}
-    for game in games:
-        report = inspect_run(open_run(game, 1, data_dir=data_dir), decode_frames=False)
-        returns = [r for stats in report.checkpoints.values() for r in stats.returns]
-        means[game] = float(np.mean(returns))
-    return means
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    suite = get_suite(config.suite)
+    lo, hi = (0, 9) if config.suite == "atari" else config.split
+    episodes = []
+    for game in config.games:
+        report = inspect_run(open_run(game, 1, data_dir=str(data_dir), layout=AUTO_LAYOUT),
+                             decode_frames=False)
+        for checkpoint_id, stats in sorted(report.checkpoints.items()):
+            if lo <= checkpoint_id <= hi:
+                episodes += [Episode(game, float(r), int(n), int(n) * suite.frames_per_step)
+                             for r, n in zip(stats.returns, stats.lengths)]
+    info = RunInfo(name=BEHAVIOUR, method=BEHAVIOUR, seed=0, config={
+        "data_dir": str(data_dir), "checkpoint_ids": [lo, hi],
+        "note": "the logged data's own episodes, not an evaluation of a trained network"})
+    append_evaluation(out_dir, info, tuple(config.games), 0, episodes)
+    return out_dir
 
 
-def format_demo_table(summary, behaviour: dict[str, float]) -> str:
-    """The demo's closing table: the data's (behaviour policy's) return next to the agent's."""
-    import numpy as np
+def demo_summary(config: DemoConfig, report_summary: dict, wall_time: float) -> dict:
+    """`summary.json`: per method, the per-game mean returns and the normalized IQM with its
+    95% CI, copied from the report's own summary (so the two always agree)."""
+    methods = {}
+    for group in report_summary["groups"]:
+        iqm = group["aggregates"].get("IQM")
+        methods[group["method"]] = {
+            "label": group["label"],
+            "seeds": group["seeds"],
+            "final_step": group["final_step"],
+            "game_returns": group["game_returns"],
+            "iqm": iqm,
+        }
+    return {
+        "suite": config.suite,
+        "games": list(config.games),
+        "score_name": report_summary["score_name"],
+        "normalization": report_summary["normalization"],
+        "split_checkpoint_ids": list(config.split) if config.suite == "minatar" else None,
+        "config": {k: (list(v) if isinstance(v, tuple) else v)
+                   for k, v in dataclasses.asdict(config).items()},
+        "methods": methods,
+        "wall_time_s": round(wall_time, 1),
+    }
 
-    lines = ["| game | data (random policy) return | agent return | agent human-normalized |",
-             "|---|---:|---:|---:|"]
-    for game, value in summary.mean_returns.items():
-        norm = summary.human_normalized[game]
-        lines.append(f"| {game} | {behaviour[game]:.1f} | {value:.1f} | "
-                     f"{'n/a' if not np.isfinite(norm) else f'{norm:.3f}'} |")
-    if summary.iqm is not None:
-        lo, hi = summary.iqm_ci
-        lines.append(f"\nagent IQM human-normalized: {summary.iqm:.3f} (95% CI {lo:.3f} to "
-                     f"{hi:.3f}) after {summary.step} SGD steps")
+
+def format_closing(summary: dict) -> str:
+    """The one-screen table the demo ends with."""
+    methods = summary["methods"]
+    order = [m for m in (BEHAVIOUR, "scaled_ql", "bc") if m in methods]
+    header = {"behaviour": "data (behaviour)", "scaled_ql": "Scaled QL", "bc": "BC"}
+    lines = ["| game | " + " | ".join(header[m] for m in order) + " |",
+             "|---|" + "---:|" * len(order)]
+    for game in summary["games"]:
+        lines.append(f"| {game} | " + " | ".join(
+            f"{methods[m]['game_returns'][game]:.2f}" for m in order) + " |")
+    lines.append("")
+    for m in order:
+        iqm = methods[m]["iqm"]
+        seeds = len(methods[m]["seeds"])
+        if iqm is not None:
+            lines.append(f"IQM {summary['score_name']}, {header[m]:<16} {iqm['estimate']:7.3f}  "
+                         f"(95% CI {iqm['lower']:.3f} to {iqm['upper']:.3f}; "
+                         f"{seeds} run{'s' if seeds > 1 else ''} x {len(summary['games'])} games)")
     return "\n".join(lines)
 
 
-def run_demo(config: DemoConfig) -> tuple:
-    """Runs the three stages; returns the training summary, the report's path and the
-    behaviour policy's mean return per game."""
-    from scaled_ql.datasets import CollectConfig, collect_games
+def verdict(summary: dict) -> str:
+    """One honest sentence on what this run shows."""
+    methods = summary["methods"]
+    if summary["suite"] == "atari":
+        return ("At this scale (random-policy data, a few thousand SGD steps on 2 CPU cores) the "
+                "ALE demo shows the pipeline end to end -- real ALE games, the rlu_atari schema, "
+                "training, evaluation, the report -- not learning; `make demo` (MinAtar) is "
+                "where the method is shown to learn.")
+    sq, bc, data = (methods.get(m, {}).get("iqm") for m in ("scaled_ql", "bc", BEHAVIOUR))
+    if not (sq and bc and data):
+        return "Not every method has a scored evaluation; see the report."
+    above_data = sq["lower"] > data["estimate"]
+    above_bc = sq["lower"] > bc["upper"]
+    if above_data and above_bc:
+        return ("Scaled QL is above its data and above BC: the lower end of its 95% CI clears "
+                "the data's IQM and BC's whole interval.")
+    parts = []
+    if not above_data:
+        parts.append("its CI does not clear the data's IQM")
+    if not above_bc:
+        parts.append("its CI overlaps BC's")
+    return ("Not shown at this size: " + " and ".join(parts) + ".  More collection steps or "
+            "SGD steps (see --collect-steps, --train-steps) are what it would take.")
+
+
+def run_demo(config: DemoConfig) -> tuple[dict, pathlib.Path]:
+    """Runs every stage; returns the summary (also written to out_dir/summary.json) and the
+    report's path."""
     from scaled_ql.evaluation import write_report
-    from scaled_ql.runners.pretrain import PretrainConfig, run_pretrain
+    from scaled_ql.evaluation.report import SUMMARY_NAME as REPORT_SUMMARY
 
+    started = time.time()
     out = pathlib.Path(config.out_dir).absolute()
-    data_dir, run_dir, report_dir = out / "data", out / "run", out / "report"
-    print(f"[1/3] collecting {config.collect_steps} steps per game of {', '.join(config.games)} "
-          f"from real ALE (uniform-random policy) into {data_dir}")
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    collect_games([CollectConfig(game=game, num_steps=config.collect_steps, seed=config.seed + i)
-                   for i, game in enumerate(config.games)], str(data_dir))
-
-    print(f"[2/3] pretraining one network on {len(config.games)} games for "
-          f"{config.train_steps} SGD steps into {run_dir}")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    summary = run_pretrain(PretrainConfig(
-        games=config.games, data_dir=str(data_dir), out_dir=str(run_dir),
-        steps=config.train_steps, agent=demo_agent_config(config.batch_size),
-        shuffle_buffer=5_000, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
-        eval_max_episode_frames=config.eval_max_episode_frames,
-        checkpoint_every=config.eval_every, seed=config.seed, run_name="demo-scaled-ql-nature",
-        progress=config.progress))
-
-    print(f"[3/3] writing the report into {report_dir}")
-    report = write_report([run_dir], report_dir, reps=500, seed=config.seed)
-    behaviour = behaviour_returns(str(data_dir), config.games)
+    data_dir, runs_dir, report_dir = out / "data", out / "runs", out / "report"
+    what = ("online C51 agents logged while they learn" if config.suite == "minatar"
+            else "a uniform-random policy")
+    _stage(1, 3, f"collecting {config.collect_steps:,} steps per game of "
+                 f"{', '.join(config.games)} ({what}) into {data_dir}")
+    collect(config, data_dir)
+    jobs = train_jobs(config, data_dir, runs_dir)
+    split = ("" if config.suite == "atari" else
+             f" on checkpoint ids {config.split[0]}-{config.split[1]} (the sub-optimal split)")
+    _stage(2, 3, f"training {len(jobs)} runs ({', '.join(sorted({j['method'] for j in jobs}))}"
+                 f" x {config.seeds} seeds) for {config.train_steps:,} SGD steps each{split}, "
+                 f"evaluated every {config.eval_every:,} steps, into {runs_dir}")
+    run_dirs = train(config, jobs)
+    _stage(3, 3, f"writing the report into {report_dir}")
+    run_dirs.append(write_behaviour_run(config, data_dir, runs_dir / BEHAVIOUR))
+    report = write_report(run_dirs, report_dir, seed=0)
+    report_summary = json.loads((report_dir / REPORT_SUMMARY).read_text())
+    summary = demo_summary(config, report_summary, time.time() - started)
+    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1) + "\n")
     with open(report, "a") as f:
-        f.write("\n## The data's own score\n\n" + format_demo_table(summary, behaviour) + "\n")
-    return summary, report, behaviour
+        f.write("\n## The demo in one table\n\n" + format_closing(summary) + "\n\n" +
+                verdict(summary) + "\n")
+    return summary, report
 
 
 def main(config: DemoConfig) -> int:
-    summary, report, behaviour = run_demo(config)
+    summary, report = run_demo(config)
     print()
-    print(format_demo_table(summary, behaviour))
+    print(format_closing(summary))
     print()
-    print(f"report:        {report}")
-    print(f"run directory: {summary.run_dir}")
+    print(verdict(summary))
+    print()
+    print(f"report:  {report}")
+    print(f"summary: {pathlib.Path(config.out_dir).absolute() / SUMMARY_NAME}")
+    print(f"took {summary['wall_time_s'] / 60:.1f} min")
     return 0
