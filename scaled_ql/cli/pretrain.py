@@ -25,9 +25,12 @@ def _range(text: str) -> tuple[int, int]:
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """Network and loss flags shared by the training commands."""
     group = parser.add_argument_group("network and loss")
-    group.add_argument("--torso", default="resnet18",
-                       help="nature, impala, resnet18/34/50/101 (default resnet18)")
+    group.add_argument("--torso", default=None,
+                       help="Atari: nature, impala, resnet18/34/50/101 (default resnet18); "
+                            "MinAtar: minatar_resnet (default), minatar_dqn")
     group.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    group.add_argument("--num-blocks", type=int, default=None,
+                       help="residual blocks of minatar_resnet (default 2)")
     group.add_argument("--num-groups", type=int, default=32, help="GroupNorm groups")
     group.add_argument("--feed-forward-size", type=int, default=512)
     group.add_argument("--no-feature-norm", action="store_true",
@@ -46,12 +49,21 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bfloat16", action="store_true", help="bfloat16 torso activations")
 
 
-def agent_config(args: argparse.Namespace):
-    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+# The torso when --torso is not given, by the games' suite.
+DEFAULT_TORSOS = {"atari": "resnet18", "minatar": "minatar_resnet"}
 
+
+def agent_config(args: argparse.Namespace):
+    """The learner config of the network and loss flags (`args.games` picks the default
+    torso)."""
+    from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+    from scaled_ql.environments import suites
+
+    torso = args.torso or DEFAULT_TORSOS[suites.suite_of(args.games).name]
     network = NetworkConfig(
-        torso=args.torso, width_multiplier=args.width, num_groups=args.num_groups,
-        feed_forward_size=args.feed_forward_size, feature_norm=not args.no_feature_norm)
+        torso=torso, width_multiplier=args.width, num_blocks=args.num_blocks,
+        num_groups=args.num_groups, feed_forward_size=args.feed_forward_size,
+        feature_norm=not args.no_feature_norm)
     if args.bc and args.cql_alpha is not None:
         raise ValueError("--bc trains behaviour cloning alone (TD and CQL weights 0); "
                          "drop --cql-alpha")
@@ -108,7 +120,7 @@ def pretrain_config(args: argparse.Namespace):
         shuffle_buffer=args.shuffle_buffer, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
         eval_workers=args.eval_workers, checkpoint_every=args.checkpoint_every, seed=args.seed,
-        run_name=args.name or f"{method}-{args.torso}", method=method,
+        run_name=args.name or f"{method}-{agent.network.torso}", method=method,
         progress=not args.no_progress)
 
 

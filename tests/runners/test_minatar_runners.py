@@ -52,6 +52,8 @@ def test_pretrain_single_process_on_minatar(minatar_run, minatar_data, capsys):
     assert loaded.networks.observation == MINATAR_OBSERVATION
     assert 10 in _in_channels(loaded.params)  # the stem reads the 10 MinAtar channels
     config = json.loads((minatar_run / "config.json").read_text())
+    assert (config["agent"]["network"]["torso"], config["agent"]["network"]["num_blocks"]) == (
+        "minatar_resnet", 1)
     # The suite's evaluation settings, recorded as used: MinAtar's sticky actions and cap.
     assert (config["eval_sticky_action_prob"], config["eval_max_episode_frames"]) == (
         suites.MINATAR.default_sticky_action_prob, suites.MINATAR.default_max_episode_frames)
@@ -74,6 +76,19 @@ def test_pretrain_single_process_on_minatar(minatar_run, minatar_data, capsys):
     assert "from the checkpoint at step 4" in capsys.readouterr().err
     assert load_checkpoint(minatar_run).meta.step == 6
     assert main(_pretrain_args(minatar_data, minatar_run, 4)) == 2  # exists, no --resume
+
+
+def test_pretrain_picks_the_suites_default_torso():
+    from scaled_ql.cli import build_parser
+    from scaled_ql.cli.pretrain import pretrain_config
+
+    def torso(games):
+        args = build_parser().parse_args(["pretrain", "--data", "d", "--games", games,
+                                          "--steps", "1", "--out", "o"])
+        return pretrain_config(args).agent.network.torso
+
+    assert torso("minatar/Breakout,minatar/Asterix") == "minatar_resnet"
+    assert torso("Pong,Breakout") == "resnet18"  # as before suites existed
 
 
 def test_evaluate_a_minatar_run(minatar_run, tmp_path, capsys):

@@ -100,7 +100,8 @@ def test_config_json_round_trip_keeps_infinities():
 # -- suites --------------------------------------------------------------------------------
 
 MINATAR_CONFIG = ScaledQLConfig(network=NetworkConfig(
-    torso="impala", width_multiplier=0.25, feed_forward_size=32, num_groups=4, num_atoms=11))
+    torso="minatar_resnet", width_multiplier=0.25, num_blocks=1, feed_forward_size=32,
+    num_groups=4, num_atoms=11))
 MINATAR_GAMES, MINATAR_ACTIONS = ("minatar/Breakout", "minatar/Asterix"), (3, 5)
 
 

@@ -155,8 +155,8 @@ def test_partitioned_optimizer_zeroes_frozen_updates():
 def test_rehead_builds_the_new_network_for_the_checkpoints_observation_spec():
     from scaled_ql.types import MINATAR_OBSERVATION
 
-    network = NetworkConfig(torso="impala", width_multiplier=0.25, feed_forward_size=32,
-                            num_groups=4, num_atoms=11)
+    network = NetworkConfig(torso="minatar_resnet", width_multiplier=0.25, num_blocks=1,
+                            feed_forward_size=32, num_groups=4, num_atoms=11)
     source = make_networks(network, (3, 5), observation=MINATAR_OBSERVATION)
     params = jax.device_get(source.init(jax.random.PRNGKey(0)))
     networks, new, reused = rehead_params(
