@@ -9,6 +9,12 @@ parameters, same outputs to float rounding):
   of the example's own game (before) -> one matmul of the features spread into their game's
   slot with the heads stacked as [G * D, K] (`heads.MultiGameHeads`).
 
+Issue 15 changed a third, for the MinAtar ResNet (and the GroupNorm ResNets of Atari):
+
+* GroupNorm: `hk.GroupNorm` on a [B, H * W, G, C / G] view (before) -> statistics per channel
+  over space first, then per group, and one `x * a + b` pass (`torsos.GroupNorm`; same
+  parameters).
+
 `previous_network()` swaps the old modules in while an update is traced, so
 `measure_fixes` can time the update before and after in alternating blocks of one process.
 """
@@ -61,30 +67,53 @@ class GatherMultiGameHeads(hk.Module):
         return own_game.reshape(-1, self._max_actions, self._num_atoms)
 
 
+class HaikuGroupNorm(hk.GroupNorm):
+    """GroupNorm as it was: `hk.GroupNorm` on float32 (the signature of `torsos.GroupNorm`)."""
+
+    def __init__(self, groups: int, zero_init: bool = False, epsilon: float = 1e-5,
+                 name: str | None = None):
+        super().__init__(groups=groups, eps=epsilon,
+                         scale_init=jnp.zeros if zero_init else jnp.ones, name=name)
+
+    def __call__(self, x):
+        return super().__call__(x.astype(jnp.float32)).astype(x.dtype)
+
+
 @contextlib.contextmanager
 def previous_network():
     """Within the block, networks traced by `make_networks` use the previous formulation."""
     from scaled_ql.networks import factory, torsos
 
-    saved = torsos.NatureCNN, factory.MultiGameHeads
+    saved = torsos.NatureCNN, factory.MultiGameHeads, torsos.GroupNorm
     torsos.NatureCNN, factory.MultiGameHeads = StridedNatureCNN, GatherMultiGameHeads
+    torsos.GroupNorm = HaikuGroupNorm
     try:
         yield
     finally:
-        torsos.NatureCNN, factory.MultiGameHeads = saved
+        torsos.NatureCNN, factory.MultiGameHeads, torsos.GroupNorm = saved
 
 
-def measure_fixes(batch_size: int = 32, num_actions=common.DEMO_NUM_ACTIONS, blocks: int = 7,
-                  calls_per_block: int = 6, torso: str = "nature", progress=None) -> dict:
-    """Our update (demo config, any torso) with the previous and the current network,
-    alternating."""
+def measure_fixes(batch_size: int = 32, num_actions=None, blocks: int = 7,
+                  calls_per_block: int = 6, torso: str = "nature", progress=None,
+                  minatar_size: str | None = None) -> dict:
+    """Our update (demo config, any torso; or `MINATAR_NETWORKS[minatar_size]` on MinAtar
+    batches) with the previous and the current network, alternating.  `num_actions` defaults
+    to the demo's games (MinAtar: `common.MINATAR_NUM_ACTIONS`)."""
     import numpy as np
 
     from scaled_ql.networks import make_networks
+    from scaled_ql.types import ATARI_OBSERVATION, MINATAR_OBSERVATION
 
-    config = common.demo_config(torso, batch_size)
-    networks = make_networks(config.network, num_actions)
-    batch = common.random_batch(np.random.default_rng(0), (batch_size,), num_actions)
+    if minatar_size is None:
+        config, observation = common.demo_config(torso, batch_size), ATARI_OBSERVATION
+        num_actions = num_actions or common.DEMO_NUM_ACTIONS
+    else:
+        config = common.minatar_config(minatar_size, batch_size)
+        observation, torso = MINATAR_OBSERVATION, f"minatar_{minatar_size}"
+        num_actions = num_actions or common.MINATAR_NUM_ACTIONS
+    networks = make_networks(config.network, num_actions, observation)
+    batch = common.random_batch(np.random.default_rng(0), (batch_size,), num_actions,
+                                observation)
 
     def runner():
         run = common.update_runner(networks, config, batch)

@@ -18,6 +18,9 @@ RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 # The three games of `make demo` and their minimal action counts (Pong, Breakout, Boxing).
 DEMO_GAMES = ("Pong", "Breakout", "Boxing")
 DEMO_NUM_ACTIONS = (6, 4, 18)
+# MinAtar benchmarks: 4 games with MinAtar's largest action set (Seaquest's 6), so every head
+# is as wide as any MinAtar game needs.
+MINATAR_NUM_ACTIONS = (6, 6, 6, 6)
 
 
 def demo_config(torso: str = "nature", batch_size: int = 32, **overrides):
@@ -27,6 +30,13 @@ def demo_config(torso: str = "nature", batch_size: int = 32, **overrides):
     network = NetworkConfig(torso=torso, feed_forward_size=256, num_groups=8)
     return ScaledQLConfig(**{"network": network, "batch_size": batch_size,
                              "learning_rate": 2.5e-4, "target_update_period": 250, **overrides})
+
+
+def minatar_config(size: str = "M", batch_size: int = 64, **overrides):
+    """The demo's learner settings on the MinAtar network `MINATAR_NETWORKS[size]`."""
+    from scaled_ql.networks import MINATAR_NETWORKS
+
+    return demo_config(batch_size=batch_size, **{"network": MINATAR_NETWORKS[size], **overrides})
 
 
 def random_batch(rng: np.random.Generator, leading: Sequence[int], num_actions: Sequence[int],
@@ -140,8 +150,12 @@ def write_results(name: str, rows) -> pathlib.Path:
 
 def make_our_runners(torso: str = "nature", batch_size: int = 32, sgd_steps: int = 1,
                      compute_dtype: str = "float32",
-                     num_actions: Sequence[int] = DEMO_NUM_ACTIONS) -> dict:
+                     num_actions: Sequence[int] = DEMO_NUM_ACTIONS, network=None,
+                     observation: ObservationSpec = ATARI_OBSERVATION) -> dict:
     """Our contenders on the demo learner config, compiled and warmed up.
+
+    `network` (a NetworkConfig) replaces the demo's network (then `torso` is not used), and
+    `observation` is the spec of the batches (MinAtar's for a MinAtar network).
 
     Returns a dict with 'runners' ({'ours_learner': ScaledQLLearner.step, 'ours_update': the
     bare jitted update, 'ours_update_double_q': the same with double_q=True}, each `run(n)`),
@@ -156,12 +170,13 @@ def make_our_runners(torso: str = "nature", batch_size: int = 32, sgd_steps: int
     from scaled_ql.agents.scaled_ql.learner import ScaledQLLearner
     from scaled_ql.networks import make_networks
 
-    base = demo_config(torso, batch_size, num_sgd_steps_per_step=sgd_steps,
-                       compute_dtype=compute_dtype)
-    double = demo_config(torso, batch_size, num_sgd_steps_per_step=sgd_steps,
-                         compute_dtype=compute_dtype, double_q=True)
-    networks = make_networks(base.network, num_actions)
-    batch = random_batch(np.random.default_rng(0), (sgd_steps, batch_size), num_actions)
+    settings = dict(num_sgd_steps_per_step=sgd_steps, compute_dtype=compute_dtype,
+                    **({"network": network} if network is not None else {}))
+    base = demo_config(torso, batch_size, **settings)
+    double = demo_config(torso, batch_size, double_q=True, **settings)
+    networks = make_networks(base.network, num_actions, observation)
+    batch = random_batch(np.random.default_rng(0), (sgd_steps, batch_size), num_actions,
+                         observation)
 
     def bare(config):
         return update_runner(networks, config, batch)

@@ -3,12 +3,18 @@
 d3rlpy needs Python 3.11 and torch, which do not fit the project's Python 3.10 stack, so it
 runs in its own virtual environment, `benchmarks/.d3rlpy-venv` (created on first use with the
 machine's Python 3.11: torch from the local CPU wheel, d3rlpy from the package index), in a
-child process (`benchmarks/d3rlpy_child.py`) that rebuilds our demo network in PyTorch (Nature
-CNN, spatial embedding, 256-wide ReLU layer, feature norm) under d3rlpy's Q-function heads:
-'qr' (quantile regression, 51 quantiles x 18 actions: distributional like our C51 heads) and
-'mean' (DiscreteCQL's default scalar head).  DiscreteCQL is double DQN + CQL(H).
+child process (`benchmarks/d3rlpy_child.py`) that rebuilds our network in PyTorch under
+d3rlpy's Q-function heads: 'qr' (quantile regression, 51 quantiles per action: distributional
+like our C51 heads) and 'mean' (DiscreteCQL's default scalar head).  DiscreteCQL is double DQN
++ CQL(H).  The network (`--network`, `NETWORKS`):
 
-`ratio_vs_d3rlpy` (the headline) = `ScaledQLLearner.step()` on the demo config against
+- 'nature': the ALE demo network (Nature CNN, spatial embedding, 256-wide ReLU layer, feature
+  norm) on [84, 84, 4] frames, heads for the 3 demo games (18 actions in d3rlpy);
+- 'minatar_S' ... 'minatar_XL': `MINATAR_NETWORKS[size]` (the MinAtar ResNet: 3x3 stride-1
+  stem and residual blocks with GroupNorm, spatial embedding, shared layer, feature norm) on
+  [10, 10, 10] object maps, heads for 4 games of 6 actions.
+
+`ratio_vs_d3rlpy` (the headline) = `ScaledQLLearner.step()` on the demo learner config against
 DiscreteCQL as shipped (mean head); `ratio_like_for_like_vs_d3rlpy_qr` = our double-Q update
 against the QR head: the same network work and a distributional head on both sides.
 
@@ -19,6 +25,7 @@ slower on this shared, oversubscribed 2-core machine (threads spin at barriers w
 thread they wait for is descheduled); passive waiting is d3rlpy's best setting here.
 
     python -m benchmarks.d3rlpy_side_by_side [--batch-sizes 32] [--blocks 7]
+    python -m benchmarks.d3rlpy_side_by_side --network minatar_M --batch-sizes 64
 """
 
 import argparse
@@ -86,12 +93,12 @@ class D3rlpyChild:
     """The child process; `run(variant, n)` times n DiscreteCQL updates there."""
 
     def __init__(self, python: pathlib.Path, batch_size: int, threads: int,
-                 variants=("qr", "mean"), num_actions: int = 18):
+                 variants=("qr", "mean"), num_actions: int = 18, network_args=()):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="ignore")
         self._process = subprocess.Popen(
             [str(python), str(CHILD), "--batch-size", str(batch_size), "--threads", str(threads),
-             "--num-actions", str(num_actions), "--variants", *variants],
+             "--num-actions", str(num_actions), "--variants", *variants, *network_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env=env, cwd=HERE)
         self.info = self._read()
@@ -122,16 +129,50 @@ class D3rlpyChild:
                 self._process.wait()
 
 
+NETWORKS = ("nature", "minatar_S", "minatar_M", "minatar_L", "minatar_XL")
+
+
+def network_setup(network: str) -> dict:
+    """Our side (`make_our_runners` arguments) and d3rlpy's (child arguments) of a network.
+
+    'nature': the ALE demo network (Nature CNN, 256-wide layer) for the 3 demo games;
+    'minatar_<size>': `MINATAR_NETWORKS[size]` (the MinAtar ResNet) for 4 MinAtar-shaped games
+    of 6 actions.
+    """
+    if network == "nature":
+        return {"ours": dict(torso="nature"),
+                "child": ["--network", "nature", "--feature-size", "256"],
+                "num_actions": common.DEMO_NUM_ACTIONS}
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
+    from scaled_ql.networks import MINATAR_NETWORKS
+    from scaled_ql.networks.torsos import MINATAR_RESNET_CHANNELS, scale_width
+    from scaled_ql.types import MINATAR_OBSERVATION
+
+    config = MINATAR_NETWORKS[network.removeprefix("minatar_")]
+    channels = scale_width(MINATAR_RESNET_CHANNELS, config.width_multiplier)
+    return {"ours": dict(network=config, observation=MINATAR_OBSERVATION),
+            "child": ["--network", "minatar_resnet", "--channels", str(channels),
+                      "--blocks", str(config.num_blocks), "--groups", str(config.num_groups),
+                      "--feature-size", str(config.feed_forward_size)],
+            "num_actions": common.MINATAR_NUM_ACTIONS}
+
+
 def measure(batch_size: int = 32, blocks: int = 7, calls_per_block: int = 6,
-            progress=None) -> dict:
-    """Samples/s of ours and d3rlpy's (median over alternating blocks) and paired ratios."""
+            progress=None, network: str = "nature") -> dict:
+    """Samples/s of ours and d3rlpy's (median over alternating blocks) and paired ratios, on
+    `network` (one of NETWORKS; see `network_setup`)."""
     import functools
 
+    setup = network_setup(network)
     python = ensure_venv()
     threads = common.xla_threads()
-    ours = common.make_our_runners("nature", batch_size)
+    num_actions = setup["num_actions"]
+    ours = common.make_our_runners(batch_size=batch_size, num_actions=num_actions,
+                                   **setup["ours"])
     runners = {name: ours["runners"][name] for name in ("ours_learner", "ours_update_double_q")}
-    child = D3rlpyChild(python, batch_size, threads)
+    child = D3rlpyChild(python, batch_size, threads, num_actions=max(num_actions),
+                        network_args=setup["child"])
     try:
         contenders = {**runners,
                       "d3rlpy_qr": functools.partial(child.run, "qr"),
@@ -139,7 +180,8 @@ def measure(batch_size: int = 32, blocks: int = 7, calls_per_block: int = 6,
         seconds = common.interleaved(contenders, blocks, calls_per_block, progress)
     finally:
         child.close()
-    row = {"torso": "nature", "batch_size": batch_size, "threads": threads, "blocks": blocks,
+    row = {"network": network, "torso": ours["config"].network.torso, "batch_size": batch_size,
+           "num_games": len(num_actions), "threads": threads, "blocks": blocks,
            "calls_per_block": calls_per_block, "torch": child.info.get("torch"),
            "d3rlpy": child.info.get("d3rlpy"), "d3rlpy_params": child.info.get("params"),
            **ours["facts"]}
@@ -159,6 +201,7 @@ def measure(batch_size: int = 32, blocks: int = 7, calls_per_block: int = 6,
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--network", choices=NETWORKS, default="nature")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32])
     parser.add_argument("--blocks", type=int, default=7)
     parser.add_argument("--calls-per-block", type=int, default=6)
@@ -166,12 +209,13 @@ def main(argv=None) -> list[dict]:
     rows = []
     for batch_size in args.batch_sizes:
         try:
-            row = measure(batch_size, args.blocks, args.calls_per_block)
+            row = measure(batch_size, args.blocks, args.calls_per_block,
+                          network=args.network)
         except Unavailable as error:
             print(f"not run: {error}", file=sys.stderr)
             return []
         rows.append(row)
-        print(f"nature B{batch_size}: " + ", ".join(
+        print(f"{args.network} B{batch_size}: " + ", ".join(
             f"{k.removesuffix('_samples_per_s')} {v:,.0f}" for k, v in row.items()
             if k.endswith("_samples_per_s")) + " samples/s (wall); ours/d3rlpy "
             f"{row['ratio_vs_d3rlpy']['cpu']:.2f}x cpu, {row['ratio_vs_d3rlpy']['wall']:.2f}x "

@@ -68,14 +68,15 @@ def _acme(section: dict) -> str:
 def _d3rlpy(section: dict) -> str:
     rows = []
     for r in section.get("rows", []):
-        rows.append([r["batch_size"], r["threads"], _f(r["ours_learner_samples_per_s"]),
+        rows.append([r.get("network", "nature"), r["batch_size"], r["threads"],
+                     _f(r["ours_learner_samples_per_s"]),
                      _f(r["ours_update_double_q_samples_per_s"]), _f(r["d3rlpy_qr_samples_per_s"]),
                      _f(r["d3rlpy_mean_samples_per_s"]),
                      _x(r["ratio_vs_d3rlpy"]["cpu"]),
                      _x(r["ratio_vs_d3rlpy"]["wall"]),
                      _x(r["ratio_like_for_like_vs_d3rlpy_qr"]["cpu"]),
                      _x(r["ratio_like_for_like_vs_d3rlpy_qr"]["wall"])])
-    return _table(["batch", "threads", "ours: learner", "ours: update, double Q",
+    return _table(["network", "batch", "threads", "ours: learner", "ours: update, double Q",
                    "d3rlpy QR head", "d3rlpy mean head", "ours / d3rlpy, mean head (CPU)",
                    "(wall)", "double Q vs QR, like for like (CPU)", "(wall)"], rows)
 
@@ -83,7 +84,7 @@ def _d3rlpy(section: dict) -> str:
 def _fixes(section: dict) -> str:
     rows = []
     for r in section.get("rows", []):
-        rows.append([f"nature, {r['num_games']} games", r["batch_size"],
+        rows.append([f"{r.get('torso', 'nature')}, {r['num_games']} games", r["batch_size"],
                      _f(r["before_samples_per_s"]), _f(r["after_samples_per_s"]),
                      _f(r["before_samples_per_cpu_s"]), _f(r["after_samples_per_cpu_s"]),
                      _x(r["speedup"]["cpu"]), _x(r["speedup"]["wall"])])
@@ -102,6 +103,19 @@ def _learner(section: dict) -> str:
     return _table(["torso", "batch", "dtype", "SGD steps / call", "params (M)", "ms / SGD step",
                    "samples/s", "samples per CPU-s", "GFLOP / step (XLA)", "achieved GFLOP/s",
                    "compile s"], rows)
+
+
+def _minatar_ladder(section: dict) -> str:
+    ladder = section.get("ladder", {})
+    rows = [[r["size"], r["torso"], _f(r["params_m"], 3), _f(r["torso_params_m"], 3),
+             _f(r["gflops_per_step"], 2), _f(r["steps_per_s"], 1), _f(r["samples_per_s"]),
+             _f(r["samples_per_cpu_s"]), _f(r["cpu_ms_per_step"], 1)]
+            for r in ladder.get("rows", [])]
+    if not rows:
+        return "_not measured_"
+    return _table(["`MINATAR_NETWORKS`", "torso", "params (M)", "torso params (M)",
+                   "GFLOP / SGD step (XLA)", "SGD steps/s (wall)", "samples/s (wall)",
+                   "samples per CPU-s", "CPU-ms / step"], rows)
 
 
 def _data(section: dict, acme: dict | None) -> str:
@@ -204,7 +218,8 @@ wall-clock ratios are shown next to them.  Samples/s columns are wall clock (med
 
 FIXES_TEXT = """\
 Profiling the demo learner's step (XLA's per-op trace, `--xla_cpu_enable_xprof_traceme`) showed
-two costs that had nothing to do with the arithmetic:
+two costs that had nothing to do with the arithmetic (issue 9), and profiling the MinAtar
+ResNet's step a third (issue 15):
 
 1. **Strided convolutions.**  XLA:CPU computes the input gradient of a strided convolution (a
    convolution with input dilation) on a slow generic path: 15 ms against 2.5 ms for the forward
@@ -218,12 +233,32 @@ two costs that had nothing to do with the arithmetic:
    each example's features into its game's slot ([B, G * D], zeros elsewhere) and do one matmul
    with the heads stacked as [G * D, K], a free reshape of the same parameter: same FLOPs, no
    gather, no transposed gradient.
+3. **GroupNorm** (issue 15, profiling the MinAtar ResNet's step: `MINATAR_NETWORKS['M']`, 32
+   channels, batch 64, CPU time in alternating blocks).  The step took 52.7 ms: 46.3 without
+   any GroupNorm, 9.0 with the stem alone and 3.0 with no trunk at all (heads, loss, Adam), so
+   the 3x3 convolutions are about three quarters of it.  They are compute-bound and already in
+   XLA:CPU's fastest form for 10x10 maps (1.8 ms forward, 1.8 ms input gradient, 2.3 ms
+   weight gradient per 32-channel layer, 50-65 GFLOP per CPU-second); im2col + matmul, nine
+   shifted matmuls and Winograd F(2x2, 3x3) were all slower, and so was the weight gradient as
+   a matmul.  `hk.GroupNorm` reduced over a [B, H * W, G, C / G] view, which XLA:CPU (and its
+   gradient) ran slowly; `torsos.GroupNorm` gathers the statistics per channel over space
+   first, then per group, and normalises in one `x * a + b` pass: the same function and
+   parameters, a few memory passes per norm (12% of the step for its 5 norms).  The Atari
+   ResNets use it too.
 
-Both change how the network is computed, so Acme's learner, which runs the same network, gains
+These change how the network is computed, so Acme's learner, which runs the same network, gains
 as much as ours: the ratio to Acme does not move, the ratio to d3rlpy and absolute throughput
 do.  The table measures the update before and after, alternating in this run
 (`benchmarks/baselines.py` keeps the previous formulation for this purpose).
 """
+
+
+def _kept(kept: dict) -> str:
+    """The sections carried over from earlier runs (`run_all --merge`) and when they ran."""
+    return ("Carried over from earlier runs (`--merge`): " + "; ".join(
+        f"{name} ({info.get('date')}, plan `{info.get('plan')}`)" for name, info in kept.items())
+        + ".  Ratios are within-section comparisons, so sections of different runs do not "
+        "mix; the machine section describes this run.\n")
 
 
 def render(results: dict) -> str:
@@ -236,6 +271,7 @@ def render(results: dict) -> str:
         f"`{results['plan']}`, {results['duration_s'] / 60:.1f} minutes.  Rerun to refresh; do "
         "not edit by hand.  Raw numbers, per-block seconds included: "
         "`benchmarks/results/latest.json`.\n",
+        *([_kept(results["kept_sections"])] if results.get("kept_sections") else []),
         "## Machine\n", _machine(results) + "\n",
         "## How to read these numbers\n", HOW_TO_READ,
         "## Goals\n", _goals(results) + "\n",
@@ -261,7 +297,20 @@ def render(results: dict) -> str:
         "spin-waiting made torch 20-50x slower on this oversubscribed machine).  Alternating "
         "blocks between this process and d3rlpy's; samples/s (wall clock):\n",
         _d3rlpy(sections.get("d3rlpy", {})) + "\n",
-        "## What moved: performance fixes of this issue\n", FIXES_TEXT,
+        "## MinAtar learner side by side: d3rlpy DiscreteCQL (PyTorch)\n",
+        "The MinAtar network (`MINATAR_NETWORKS['M']`: `minatar_resnet`, 32 channels, 2 residual "
+        "blocks with GroupNorm, no downsampling, spatial embedding, 128-wide layer, feature "
+        "norm, C51 heads for 4 games of 6 actions) on random [10, 10, 10] object maps, and the "
+        "same network rebuilt in PyTorch under d3rlpy's DiscreteCQL (QR head with 51 quantiles "
+        "x 6 actions, and the default mean head), exactly as the ALE comparison above; the "
+        "first row is the headline `minatar_learner_vs_d3rlpy_ratio`.  Samples/s (wall "
+        "clock):\n",
+        _d3rlpy(sections.get("minatar", {})) + "\n",
+        "Every MinAtar network size (docs/NETWORKS.md), our bare update (C51 + CQL, the demo's "
+        "learner settings), 4 games of 6 actions, the sizes timed in alternating blocks of one "
+        "process:\n",
+        _minatar_ladder(sections.get("minatar", {})) + "\n",
+        "## What moved: performance fixes\n", FIXES_TEXT,
         _fixes(sections.get("fixes", {})) + "\n",
         "## Learner sweep\n",
         "Our update (`make_update_fn`: C51 + CQL, 41 games x 18 actions: the paper's pool with "
@@ -281,7 +330,10 @@ def render(results: dict) -> str:
         "everything, writes this file\npython -m benchmarks.run_all --quick          # smaller "
         "plan, a few minutes\npython -m benchmarks.run_all --only acme d3rlpy\n"
         "python -m benchmarks.acme_side_by_side       # each benchmark alone\n"
-        "python -m benchmarks.d3rlpy_side_by_side\npython -m benchmarks.learner_throughput "
+        "python -m benchmarks.d3rlpy_side_by_side\n"
+        "python -m benchmarks.d3rlpy_side_by_side --network minatar_M --batch-sizes 64\n"
+        "python -m benchmarks.minatar_throughput      # every MinAtar network size\n"
+        "python -m benchmarks.learner_throughput "
         "--quick\npython -m benchmarks.data_throughput\npython -m benchmarks.env_throughput\n"
         "python -m benchmarks.gpu_throughput          # on a GPU machine\n```\n",
     ]

@@ -5,19 +5,25 @@ Sections, in this order (each one's failure is recorded and the others still run
 1. fixes: our update with the network's previous and current formulation (`baselines`);
 2. acme: our learner next to Acme 0.4.0's DQN learner (`acme_side_by_side`);
 3. d3rlpy: our learner next to d3rlpy's DiscreteCQL (`d3rlpy_side_by_side`; creates its venv);
-4. data: RLDS on disk -> device-ready batches on 1 and 2 cores, bytes per stored transition;
-5. env: our environment and batched evaluation against raw ALE (`env_throughput`);
-6. learner: the sweep over torsos, batch sizes, dtypes and SGD steps per call;
-7. gpu: bf16 matmul peak and ResNet-34/50/101 bf16 (only on a GPU).
+4. minatar: the MinAtar ResNet learner next to d3rlpy's DiscreteCQL on the same network, and
+   the steps/s of every MinAtar network size (`minatar_throughput`);
+5. data: RLDS on disk -> device-ready batches on 1 and 2 cores, bytes per stored transition;
+6. env: our environment and batched evaluation against raw ALE (`env_throughput`);
+7. learner: the sweep over torsos, batch sizes, dtypes and SGD steps per call;
+8. gpu: bf16 matmul peak and ResNet-34/50/101 bf16 (only on a GPU).
 
-latest.json holds `learner_vs_acme_ratio`, `learner_vs_d3rlpy_ratio`, `data_over_learner_ratio`
-and `env_overhead_fraction` from this run, next to every row measured.  The development machine
+latest.json holds `learner_vs_acme_ratio`, `learner_vs_d3rlpy_ratio`,
+`minatar_learner_vs_d3rlpy_ratio`, `data_over_learner_ratio` and `env_overhead_fraction` from
+this run, next to every row measured.  The development machine
 is shared, so ratios come from alternating blocks and are medians of per-block CPU-time ratios
 (robust to other load); wall-clock ratios are reported next to them.
 
     python -m benchmarks.run_all            # the full plan: 7 minutes on an idle 2-core CPU,
-                                            # 16 under a load average of 10
+                                            # 16 under a load average of 10, plus about 5 for
+                                            # the MinAtar section (under a load average of 5)
     python -m benchmarks.run_all --quick    # a smaller plan, 1-2 minutes
+    python -m benchmarks.run_all --only minatar --merge   # refresh one section, keep the
+                                                          # others of latest.json
 
 The first run also builds benchmarks/.d3rlpy-venv (about 2 minutes).
 """
@@ -41,7 +47,7 @@ from benchmarks import common
 ROOT = pathlib.Path(__file__).parent.parent
 LATEST = common.RESULTS_DIR / "latest.json"
 PERFORMANCE_MD = ROOT / "docs" / "PERFORMANCE.md"
-SECTIONS = ("fixes", "acme", "d3rlpy", "data", "env", "learner", "gpu")
+SECTIONS = ("fixes", "acme", "d3rlpy", "minatar", "data", "env", "learner", "gpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,8 @@ class Plan:
       fixes: `baselines.measure_fixes` calls.
       acme: `acme_side_by_side.measure` calls; the first (batch 32, 1 SGD step) is the headline.
       d3rlpy: `d3rlpy_side_by_side.measure` calls; the first is the headline.
+      minatar: 'd3rlpy': `d3rlpy_side_by_side.measure` calls on a MinAtar network (the first is
+        the headline), 'ladder': `minatar_throughput.measure_ladder` arguments.
       data: games, steps per game, and `data_throughput.pipeline_rate` settings.
       data_cores: core counts the data path is pinned to (the first is the headline).
       reverb: also measure Reverb rates and bytes per item.
@@ -65,6 +73,7 @@ class Plan:
     fixes: tuple = ()
     acme: tuple = ()
     d3rlpy: tuple = ()
+    minatar: dict = dataclasses.field(default_factory=dict)
     data: dict = dataclasses.field(default_factory=dict)
     data_cores: tuple = (1, 2)
     reverb: bool = True
@@ -82,12 +91,19 @@ PLANS = {
     "full": Plan(
         name="full",
         fixes=(dict(batch_size=32, blocks=7, calls_per_block=6),
-               dict(batch_size=32, num_actions=(18,) * 41, blocks=5, calls_per_block=2)),
+               dict(batch_size=32, num_actions=(18,) * 41, blocks=5, calls_per_block=2),
+               dict(minatar_size="M", batch_size=64, blocks=7, calls_per_block=4)),
         acme=(dict(batch_size=32, blocks=9, calls_per_block=8),
               dict(batch_size=128, blocks=5, calls_per_block=3),
               dict(batch_size=32, sgd_steps=4, blocks=3, calls_per_block=2)),
         d3rlpy=(dict(batch_size=32, blocks=9, calls_per_block=6),
                 dict(batch_size=128, blocks=5, calls_per_block=2)),
+        minatar=dict(d3rlpy=(dict(network="minatar_M", batch_size=64, blocks=9,
+                                  calls_per_block=6),
+                             dict(network="minatar_S", batch_size=64, blocks=5,
+                                  calls_per_block=6)),
+                     ladder=dict(sizes=("S", "M", "L", "XL", "dqn"), batch_size=64, blocks=3,
+                                 calls_per_block=2)),
         data=dict(games=common.DEMO_GAMES, steps=1500, batch_size=32, batches=300,
                   shuffle_buffer=5000),
         env=dict(quick=False),
@@ -100,9 +116,14 @@ PLANS = {
     ),
     "quick": Plan(
         name="quick",
-        fixes=(dict(batch_size=32, blocks=3, calls_per_block=3),),
+        fixes=(dict(batch_size=32, blocks=3, calls_per_block=3),
+               dict(minatar_size="M", batch_size=64, blocks=3, calls_per_block=3)),
         acme=(dict(batch_size=32, blocks=5, calls_per_block=4),),
         d3rlpy=(dict(batch_size=32, blocks=5, calls_per_block=3),),
+        minatar=dict(d3rlpy=(dict(network="minatar_M", batch_size=64, blocks=5,
+                                  calls_per_block=3),),
+                     ladder=dict(sizes=("S", "M", "dqn"), batch_size=64, blocks=2,
+                                 calls_per_block=2)),
         data=dict(games=common.DEMO_GAMES, steps=600, batch_size=32, batches=100,
                   shuffle_buffer=1000),
         reverb=False,
@@ -112,9 +133,13 @@ PLANS = {
     ),
     "tiny": Plan(  # tests: every code path, seconds each
         name="tiny",
-        fixes=(dict(batch_size=8, blocks=2, calls_per_block=1),),
+        fixes=(dict(batch_size=8, blocks=2, calls_per_block=1),
+               dict(minatar_size="S", batch_size=8, blocks=2, calls_per_block=1)),
         acme=(dict(batch_size=8, blocks=2, calls_per_block=1),),
         d3rlpy=(dict(batch_size=8, blocks=2, calls_per_block=1),),
+        minatar=dict(d3rlpy=(dict(network="minatar_S", batch_size=8, blocks=2,
+                                  calls_per_block=1),),
+                     ladder=dict(sizes=("S", "dqn"), batch_size=8, blocks=2, calls_per_block=1)),
         data=dict(games=("Pong", "Breakout"), steps=150, batch_size=8, batches=5,
                   shuffle_buffer=16),
         data_cores=(1,),
@@ -147,6 +172,15 @@ def run_d3rlpy(plan: Plan, progress) -> dict:
 
     return {"rows": [d3rlpy_side_by_side.measure(**kw, progress=progress)
                      for kw in plan.d3rlpy]}
+
+
+def run_minatar(plan: Plan, progress) -> dict:
+    from benchmarks import d3rlpy_side_by_side, minatar_throughput
+
+    return {"rows": [d3rlpy_side_by_side.measure(**kw, progress=progress)
+                     for kw in plan.minatar["d3rlpy"]],
+            "ladder": minatar_throughput.measure_ladder(**plan.minatar["ladder"],
+                                                        progress=progress)}
 
 
 def run_data(plan: Plan, progress) -> dict:
@@ -215,8 +249,8 @@ def run_gpu(plan: Plan, progress) -> dict:
     return gpu_throughput.measure(**plan.gpu, progress=progress)
 
 
-RUNNERS = {"fixes": run_fixes, "acme": run_acme, "d3rlpy": run_d3rlpy, "data": run_data,
-           "env": run_env, "learner": run_learner, "gpu": run_gpu}
+RUNNERS = {"fixes": run_fixes, "acme": run_acme, "d3rlpy": run_d3rlpy, "minatar": run_minatar,
+           "data": run_data, "env": run_env, "learner": run_learner, "gpu": run_gpu}
 
 
 def _units(plan: Plan, section: str) -> int:
@@ -225,6 +259,10 @@ def _units(plan: Plan, section: str) -> int:
     if section in blocks:
         rows, contenders = blocks[section]
         return sum(kw["blocks"] * contenders for kw in rows)
+    if section == "minatar":
+        ladder = plan.minatar.get("ladder", {})
+        return (sum(kw["blocks"] * 4 for kw in plan.minatar.get("d3rlpy", ()))
+                + ladder.get("blocks", 0) * len(ladder.get("sizes", ())))
     return {"data": 2 + len(plan.data_cores), "env": 1, "learner": len(plan.learner),
             "gpu": len(plan.gpu.get("torsos", ()))}[section]
 
@@ -234,9 +272,10 @@ def _number(value) -> float | None:
 
 
 def headline(sections: dict) -> dict:
-    """The four issue keys (CPU-time based), their wall-clock twins, and the goals."""
+    """The issue keys (CPU-time based), their wall-clock twins, and the goals."""
     acme = sections.get("acme", {}).get("rows", [None])[0]
     d3 = sections.get("d3rlpy", {}).get("rows", [None])[0]
+    minatar = (sections.get("minatar", {}).get("rows") or [None])[0]
     data, env = sections.get("data", {}), sections.get("env", {})
     gpu = sections.get("gpu", {})
     keys, wall = {}, {}
@@ -244,6 +283,8 @@ def headline(sections: dict) -> dict:
     wall["learner_vs_acme_ratio"] = acme and acme["ratio_vs_acme"]["wall"]
     keys["learner_vs_d3rlpy_ratio"] = d3 and d3["ratio_vs_d3rlpy"]["cpu"]
     wall["learner_vs_d3rlpy_ratio"] = d3 and d3["ratio_vs_d3rlpy"]["wall"]
+    keys["minatar_learner_vs_d3rlpy_ratio"] = minatar and minatar["ratio_vs_d3rlpy"]["cpu"]
+    wall["minatar_learner_vs_d3rlpy_ratio"] = minatar and minatar["ratio_vs_d3rlpy"]["wall"]
     cores = sorted(k for k in data if k.startswith("cores_"))
     if acme and cores:
         first = data[cores[0]]
@@ -264,6 +305,7 @@ def headline(sections: dict) -> dict:
     goals = [
         ("Learner vs Acme DQN learner", "learner_vs_acme_ratio", ">=", 1.3),
         ("Learner vs d3rlpy DiscreteCQL", "learner_vs_d3rlpy_ratio", ">=", 1.5),
+        ("MinAtar learner vs d3rlpy DiscreteCQL", "minatar_learner_vs_d3rlpy_ratio", ">=", 1.5),
         ("Data path over learner consumption", "data_over_learner_ratio", ">=", 2.0),
         ("Evaluation overhead over raw ALE", "env_overhead_fraction", "<=", 0.2),
     ]
@@ -296,8 +338,12 @@ def versions() -> dict:
 
 def run(plan: Plan, sections=SECTIONS, latest: pathlib.Path = LATEST,
         markdown: pathlib.Path | None = PERFORMANCE_MD, runners=None,
-        command: str = "python -m benchmarks.run_all") -> dict:
-    """Runs `sections` of `plan`; writes `latest` (JSON) and `markdown`; returns the results."""
+        command: str = "python -m benchmarks.run_all", keep: dict | None = None) -> dict:
+    """Runs `sections` of `plan`; writes `latest` (JSON) and `markdown`; returns the results.
+
+    `keep`: the results of an earlier run (latest.json) whose other sections are carried over
+    (`kept_sections` records where each came from), so one section can be refreshed alone.
+    """
     from benchmarks import report
 
     runners = {**RUNNERS, **(runners or {})}
@@ -318,6 +364,15 @@ def run(plan: Plan, sections=SECTIONS, latest: pathlib.Path = LATEST,
         tqdm.write(f"[{section}] done in {results['section_seconds'][section]:.0f} s"
                    + (f" (error: {results['errors'][section]})"
                       if section in results["errors"] else ""), file=sys.stderr)
+    if keep:
+        results["kept_sections"] = {}
+        for section, value in keep.get("sections", {}).items():
+            if section in SECTIONS and section not in sections:  # not attempted in this run
+                results["sections"][section] = value
+                results["kept_sections"][section] = keep.get("kept_sections", {}).get(
+                    section, {"date": keep.get("date"), "plan": keep.get("plan")})
+        results["sections"] = {k: results["sections"][k] for k in SECTIONS
+                               if k in results["sections"]}
     results.update(headline(results["sections"]))
     results["duration_s"] = time.time() - started
     results["load_average_before_after"] = [load_before, common.machine()["load_average_1min"]]
@@ -333,6 +388,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the smaller plan (1-2 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the sections of the existing --json that this run skips")
     parser.add_argument("--json", type=pathlib.Path, default=LATEST)
     parser.add_argument("--markdown", type=pathlib.Path, default=PERFORMANCE_MD)
     args = parser.parse_args(argv)
@@ -340,7 +397,11 @@ def main(argv=None) -> int:
     command = "python -m benchmarks.run_all" + (" --quick" if args.quick else "")
     if args.only:
         command += " --only " + " ".join(args.only)
-    results = run(plan, tuple(args.only or SECTIONS), args.json, args.markdown, command=command)
+    keep = json.loads(args.json.read_text()) if args.merge and args.json.exists() else None
+    if args.merge:
+        command += " --merge"
+    results = run(plan, tuple(args.only or SECTIONS), args.json, args.markdown, command=command,
+                  keep=keep)
     print(f"\nwrote {args.json} and {args.markdown} in {results['duration_s'] / 60:.1f} min")
     for goal in results["goals"]:
         value = goal["measured"]

@@ -52,10 +52,11 @@ class GroupNorm(hk.Module):
     the statistics are gathered per channel over space first ([B, C] sums of x and x^2, one
     pass) and only then per group, and the output is one `x * a + b` pass with per-example,
     per-channel a and b.  XLA:CPU ran hk.GroupNorm's reductions over a [B, H * W, G, C / G]
-    view and their gradients slowly: in the MinAtar ResNet's SGD step (32 channels, batch 64)
-    GroupNorm cost 11% of the step that way and 1-2% this way.  The variance is
-    E[x^2] - E[x]^2 (clamped at 0), accurate here because the statistics are float32 and the
-    inputs are convolution outputs of moderate mean.
+    view and their gradients slowly: the MinAtar ResNet's SGD step (32 channels, batch 64) is
+    1.19x faster this way (docs/PERFORMANCE.md), and its 5 GroupNorms now cost about 12% of
+    the step, a few memory passes each.  The variance is E[x^2] - E[x]^2 (clamped at 0),
+    accurate here because the statistics are float32 and the inputs are convolution outputs of
+    moderate mean.
     """
 
     def __init__(self, groups: int, zero_init: bool = False, epsilon: float = 1e-5,

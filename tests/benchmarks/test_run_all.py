@@ -15,8 +15,8 @@ import pytest
 from benchmarks import common, run_all
 
 SECTIONS = json.loads((pathlib.Path(__file__).parent / "tiny_sections.json").read_text())
-KEYS = ("learner_vs_acme_ratio", "learner_vs_d3rlpy_ratio", "data_over_learner_ratio",
-        "env_overhead_fraction")
+KEYS = ("learner_vs_acme_ratio", "learner_vs_d3rlpy_ratio", "minatar_learner_vs_d3rlpy_ratio",
+        "data_over_learner_ratio", "env_overhead_fraction")
 
 
 def _canned(names=run_all.SECTIONS):
@@ -24,7 +24,7 @@ def _canned(names=run_all.SECTIONS):
             for name in names}
 
 
-def test_run_writes_the_four_keys_and_the_tables(tmp_path):
+def test_run_writes_the_keys_and_the_tables(tmp_path):
     latest, markdown = tmp_path / "latest.json", tmp_path / "PERFORMANCE.md"
     run_all.run(run_all.PLANS["tiny"], latest=latest, markdown=markdown, runners=_canned())
     results = json.loads(latest.read_text())
@@ -36,16 +36,23 @@ def test_run_writes_the_four_keys_and_the_tables(tmp_path):
         SECTIONS["data"]["cores_1"]["transitions_per_cpu_s"]
         / acme["ours_learner_samples_per_cpu_s"])
     assert results["env_overhead_fraction"] == SECTIONS["env"]["env_overhead_fraction"]
-    assert [g["key"] for g in results["goals"]][:4] == list(KEYS)
+    minatar = SECTIONS["minatar"]["rows"][0]
+    assert minatar["network"].startswith("minatar_")
+    assert results["minatar_learner_vs_d3rlpy_ratio"] == pytest.approx(
+        minatar["ratio_vs_d3rlpy"]["cpu"])
+    assert [g["key"] for g in results["goals"]][:5] == list(KEYS)
     assert results["errors"] == {}
     text = markdown.read_text()
     for heading in ("## Machine", "## Goals", "## Learner side by side: Acme",
-                    "## Learner side by side: d3rlpy", "## What moved", "## Learner sweep",
+                    "## Learner side by side: d3rlpy", "## MinAtar learner side by side",
+                    "## What moved", "## Learner sweep",
                     "## Data path", "## Environment", "## GPU", "## Commands"):
         assert heading in text, heading
     assert "| learner_vs_acme_ratio" not in text  # keys are shown as code
     assert "`learner_vs_acme_ratio`" in text
     assert "not run: no GPU on this machine" in text
+    for row in SECTIONS["minatar"]["ladder"]["rows"]:  # the MinAtar sizes' table
+        assert f"| {row['size']} | {row['torso']} |" in text
 
 
 def test_a_failing_section_is_recorded_and_the_rest_still_written(tmp_path):
@@ -94,4 +101,24 @@ def test_plans_name_only_known_sections_and_keep_the_headline_first():
     for plan in run_all.PLANS.values():
         assert plan.acme[0]["batch_size"] == plan.d3rlpy[0]["batch_size"]
         assert plan.acme[0].get("sgd_steps", 1) == 1
+        assert plan.d3rlpy[0].get("network", "nature") == "nature"
+        assert plan.minatar["d3rlpy"][0]["network"].startswith("minatar_")
     assert set(run_all.RUNNERS) == set(run_all.SECTIONS)
+
+
+def test_merge_refreshes_one_section_and_keeps_the_others(tmp_path):
+    earlier = run_all.run(run_all.PLANS["tiny"], latest=tmp_path / "earlier.json", markdown=None,
+                          runners=_canned())
+    fresh = copy.deepcopy(SECTIONS["minatar"])
+    fresh["rows"][0]["ratio_vs_d3rlpy"]["cpu"] = 1.75
+    latest, markdown = tmp_path / "latest.json", tmp_path / "PERFORMANCE.md"
+    results = run_all.run(run_all.PLANS["tiny"], sections=("minatar",), latest=latest,
+                          markdown=markdown, keep=earlier,
+                          runners={"minatar": lambda plan, progress: fresh})
+    assert list(results["sections"]) == list(run_all.SECTIONS)  # every section, in order
+    assert set(results["kept_sections"]) == set(run_all.SECTIONS) - {"minatar"}
+    assert results["kept_sections"]["acme"] == {"date": earlier["date"], "plan": "tiny"}
+    assert results["minatar_learner_vs_d3rlpy_ratio"] == 1.75
+    assert results["learner_vs_acme_ratio"] == earlier["learner_vs_acme_ratio"]
+    assert json.loads(latest.read_text())["sections"]["acme"] == earlier["sections"]["acme"]
+    assert "Carried over from earlier runs (`--merge`): fixes (" in markdown.read_text()
