@@ -3,8 +3,6 @@ controller, the policy seam (minimal action set, epsilon), and data collected wi
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -169,22 +167,17 @@ def test_policy_refuses_to_play_without_a_supported_ale_game():
         policy.attach(MinAtarEnvironment("minatar/breakout"))
 
 
-def _collect(tmp_path, policy: str) -> list[float]:
-    """`scaled-ql collect` of 2 Breakout episodes (capped at 4,000 frames) with `policy`,
-    seeds fixed; returns the episode returns read back from the dataset."""
+def _returns(data_dir, policy: str) -> list[float]:
+    """The episode returns of the Breakout run 1 dataset in `data_dir`, written by `policy`."""
     from scaled_ql.datasets import inspect_run, open_run, rlds
 
-    out = tmp_path / policy
-    command = [sys.executable, "-m", "scaled_ql.cli", "collect", "--games", "Breakout",
-               "--policy", policy, "--epsilon", "0.0", "--episodes", "2",
-               "--max-episode-frames", "4000", "--seed", "5", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = open_run("Breakout", 1, data_dir=out)
-    provenance = json.loads((pathlib.Path(run.builder.data_dir) / rlds.PROVENANCE_FILE).read_text())
+    run = open_run("Breakout", 1, data_dir=data_dir)
+    folder = pathlib.Path(run.builder.data_dir)
+    provenance = json.loads((folder / rlds.PROVENANCE_FILE).read_text())
     assert provenance["policy"] == policy and provenance["sticky_action_prob"] == 0.25
+    assert provenance["seed"] == 5 + 104729  # the CLI's seed for game 0 of run 1 (--seed 5)
     if policy == "scripted_ram":
-        assert provenance["policy_kwargs"] == {"epsilon": 0.0}
+        assert provenance["policy_kwargs"] == {"epsilon": 0.0}  # --epsilon reached the policy
     report = inspect_run(run, decode_frames=False)
     return [r for stats in report.checkpoints.values() for r in stats.returns]
 
@@ -192,9 +185,21 @@ def _collect(tmp_path, policy: str) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_collect_scripted_ram_beats_random_on_the_same_seeds(tmp_path):
-    scripted_returns = _collect(tmp_path, "scripted_ram")
-    random_returns = _collect(tmp_path, "random")
+    """`scaled-ql collect --policy scripted_ram` (its worker process finds the policy by its
+    import string) against the random policy on the same environment seeds: 2 Breakout
+    episodes each, capped at 4,000 frames (1,000 agent steps)."""
+    from scaled_ql.cli import main
+    from scaled_ql.datasets.collect import CollectConfig, collect_run
+
+    code = main(["collect", "--games", "Breakout", "--policy", "scripted_ram", "--epsilon", "0",
+                 "--episodes", "2", "--max-episode-frames", "4000", "--seed", "5",
+                 "--out", str(tmp_path / "scripted")])
+    assert code == 0
+    collect_run(CollectConfig("Breakout", num_episodes=2, max_episode_frames=4000,
+                              seed=5 + 104729), tmp_path / "random")
+    scripted_returns = _returns(tmp_path / "scripted", "scripted_ram")
+    random_returns = _returns(tmp_path / "random", "random")
     assert len(scripted_returns) == len(random_returns) == 2
-    # 1,000 agent steps each: the player scores tens of points, random play a few.
+    # The player scores tens of points in 1,000 steps, random play a few at most.
     assert min(scripted_returns) >= 10
     assert min(scripted_returns) > 3 * max(max(random_returns), 1.0)
