@@ -118,6 +118,29 @@ def aggregate_scores(
     }
 
 
+def run_iqm_with_episode_interval(
+    episode_scores: Sequence[np.ndarray], *, reps: int = DEFAULT_REPS, seed: int = 0
+) -> Interval:
+    """The IQM of ONE run, with an evaluation-uncertainty interval (not a CI over runs).
+
+    `episode_scores[g]` holds the run's normalized episode scores on game g.  The estimate is
+    exactly what `aggregate_scores` gives for this run as a [1, G] table of per-game means
+    (the IQM that reports use); the interval resamples episodes within each game and recomputes
+    it: how sure the evaluation is, not how reproducible training is.  Label it so.
+    """
+    games = [np.asarray(x, dtype=np.float64) for x in episode_scores]
+    if not games or any(x.ndim != 1 or x.size == 0 for x in games):
+        raise ValueError("episode_scores must be one non-empty 1-D array per game")
+    iqm = _METRIC_FNS[IQM]
+    estimate = float(iqm(np.array([[x.mean() for x in games]])))
+    rng = np.random.default_rng(seed)
+    samples = np.array([
+        iqm(np.array([[rng.choice(x, x.size).mean() for x in games]])) for _ in range(reps)])
+    tail = (1.0 - CONFIDENCE) / 2 * 100
+    lower, upper = np.percentile(samples, [tail, 100 - tail])
+    return Interval(estimate, float(lower), float(upper))
+
+
 def aggregate_curve(
     scores: np.ndarray,
     steps: Sequence[int],

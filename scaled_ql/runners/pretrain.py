@@ -116,8 +116,8 @@ class PretrainSummary:
     stopped_by_signal: int | None
     mean_returns: dict[str, float]
     human_normalized: dict[str, float]
-    iqm: float | None
-    iqm_ci: tuple[float, float] | None
+    iqm: float | None  # the IQM every report uses (runs x games; here one run)
+    episode_interval: tuple[float, float] | None  # evaluation uncertainty, not a CI over runs
 
 
 def make_builder(config: PretrainConfig, **builder_kwargs):
@@ -167,26 +167,26 @@ def eval_protocol(config) -> EvalProtocol:
 
 def summarize(games: Sequence[str], episodes: Sequence, *, reps: int = 2000, seed: int = 0
               ) -> tuple[dict, dict, float | None, tuple[float, float] | None]:
-    """Per-game mean return, human-normalized score, and the IQM over episodes x games.
+    """Per-game mean return and normalized score, the run's IQM, and its evaluation interval.
 
-    A single run has no run-to-run spread, so the CI resamples episodes within each game
-    (stratified bootstrap over episodes): it says how sure the evaluation is, not how
-    reproducible training is.  Games without a human score (Carnival, Pooyan) are left out of
-    the IQM.
+    The IQM is the one every report uses (rliable's, over runs x games of per-game mean
+    scores; one run here), so a run's closing line and `scaled-ql report` agree.  A single run
+    has no run-to-run spread: the interval resamples episodes within each game
+    (`stats.run_iqm_with_episode_interval`) and says how sure the evaluation is, not how
+    reproducible training is; it is printed as such, never as the IQM's CI.  Games without a
+    reference score (Carnival, Pooyan) are left out of the IQM.
     """
-    from scaled_ql.evaluation import aggregate_scores, human_normalized
-    from scaled_ql.evaluation.stats import IQM
+    from scaled_ql.evaluation import normalized as normalize
+    from scaled_ql.evaluation.stats import run_iqm_with_episode_interval
 
     returns = {g: [e.episode_return for e in episodes if e.game == g] for g in games}
     mean_returns = {g: float(np.mean(r)) for g, r in returns.items()}
-    normalized = {g: float(np.mean(human_normalized(g, np.asarray(r))))
-                  for g, r in returns.items()}
+    scores = {g: normalize(g, np.asarray(r)) for g, r in returns.items()}
+    normalized = {g: float(np.mean(s)) for g, s in scores.items()}
     scored = [g for g in games if np.isfinite(normalized[g])]
     if not scored:
         return mean_returns, normalized, None, None
-    num = min(len(returns[g]) for g in scored)
-    table = np.stack([human_normalized(g, np.asarray(returns[g][:num])) for g in scored], axis=1)
-    iqm = aggregate_scores(table, reps=reps, seed=seed)[IQM]
+    iqm = run_iqm_with_episode_interval([scores[g] for g in scored], reps=reps, seed=seed)
     return mean_returns, normalized, iqm.estimate, (iqm.lower, iqm.upper)
 
 
@@ -208,9 +208,9 @@ def format_table(summary: PretrainSummary) -> str:
         norm = summary.human_normalized[game]
         lines.append(f"| {game} | {value:.1f} | {'n/a' if not np.isfinite(norm) else f'{norm:.3f}'} |")
     if summary.iqm is not None:
-        lo, hi = summary.iqm_ci
-        lines.append(f"\nIQM {normalized}: {summary.iqm:.3f} (95% CI {lo:.3f} to {hi:.3f}) "
-                     f"at step {summary.step}")
+        lo, hi = summary.episode_interval
+        lines.append(f"\nIQM {normalized} at step {summary.step}: {summary.iqm:.3f} (one run; "
+                     f"evaluation uncertainty, episodes resampled: {lo:.3f} to {hi:.3f})")
     return "\n".join(lines)
 
 

@@ -112,3 +112,21 @@ def test_performance_profile_hand_computed():
 def test_bad_score_arrays_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
         stats.aggregate_scores(bad, reps=REPS)
+
+
+def test_run_iqm_is_the_report_iqm_of_one_run_with_an_episode_interval():
+    from scaled_ql.evaluation.stats import run_iqm_with_episode_interval
+
+    # Per-game means 0, 1, 2, 3 (by hand): the IQM keeps the middle half, (1 + 2) / 2 = 1.5.
+    episodes = [np.array([0.0, 0.0]), np.array([0.5, 1.5]), np.array([2.0]), np.array([1.0, 5.0])]
+    interval = run_iqm_with_episode_interval(episodes, reps=300, seed=1)
+    assert interval.estimate == pytest.approx(1.5)
+    table = np.array([[x.mean() for x in episodes]])
+    assert interval.estimate == pytest.approx(stats.aggregate_scores(table, reps=50)["IQM"].estimate)
+    assert interval.lower <= interval.estimate <= interval.upper
+    assert interval.upper > interval.lower  # games 1 and 3 have spread over episodes
+    # One episode per game: nothing to resample, the interval is the point.
+    single = run_iqm_with_episode_interval([np.array([0.2]), np.array([0.7])], reps=50)
+    assert (single.lower, single.upper) == pytest.approx((single.estimate, single.estimate))
+    with pytest.raises(ValueError, match="non-empty"):
+        run_iqm_with_episode_interval([np.array([])])

@@ -170,3 +170,18 @@ def test_report_compares_minatar_runs(minatar_run, finetuned, tmp_path):
     assert "DQN-normalized" in report and "human-normalized" not in report
     assert json.loads((out / "summary.json").read_text())
     assert list(out.glob("*.png"))
+
+
+def test_a_runs_closing_iqm_is_the_reports_iqm(minatar_run, tmp_path):
+    """One IQM definition: the run's summary.json (printed at its end) and `scaled-ql report`
+    give the same number for the same run; the run's interval is labelled as evaluation
+    uncertainty over episodes, never as a CI."""
+    out = tmp_path / "report_one"
+    assert main(["report", str(minatar_run), "--out", str(out), "--reps", "50"]) == 0
+    group, = json.loads((out / "summary.json").read_text())["groups"]
+    run_summary = json.loads((minatar_run / "summary.json").read_text())
+    assert run_summary["iqm"] == pytest.approx(group["aggregates"]["IQM"]["estimate"], abs=1e-9)
+    lower, upper = run_summary["episode_interval"]
+    assert lower <= run_summary["iqm"] <= upper
+    closing = (minatar_run / "summary.md").read_text()
+    assert "evaluation uncertainty, episodes resampled" in closing and "95% CI" not in closing
