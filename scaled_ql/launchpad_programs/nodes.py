@@ -190,7 +190,7 @@ class Feeder:
 
 
 class Evaluator:
-    """Evaluates its games on real ALE at every round the learner publishes."""
+    """Evaluates its games (real ALE or MinAtar) at every round the learner publishes."""
 
     def __init__(self, config: PretrainConfig, options: ProgramOptions, games: tuple[str, ...],
                  group: int, learner, name: str):
