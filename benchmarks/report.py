@@ -193,17 +193,18 @@ def _env(section: dict) -> str:
 
 
 def _gpu(section: dict) -> str:
+    from benchmarks import gpu_throughput  # imports this module's helpers
+
     if not section:
         return "_not measured_"
-    if not section.get("run"):
-        return f"{section.get('reason')} (JAX device: {section.get('device')})."
-    rows = [[r["torso"], r["batch_size"], _f(r["samples_per_s"]), _f(r["ms_per_step"], 1),
-             _f(r["gflops_per_step"], 0), _f(r["achieved_tflops"], 1),
-             _f(100 * r["fraction_of_peak"], 1, "%")] for r in section["rows"]]
-    return (f"{section['device']}, JAX {section['jax']}: measured bf16 matmul peak "
-            f"{_f(section['peak_tflops'], 1)} TFLOP/s (N = {section['best_size']}).\n\n"
-            + _table(["torso", "batch", "samples/s", "ms / step", "GFLOP / step",
-                      "TFLOP/s", "of peak"], section["rows"] and rows))
+    text = gpu_throughput.markdown(section)
+    recorded = None if section.get("run") else gpu_throughput.last_recorded()
+    if recorded is not None:
+        name, result = recorded
+        text += (f"\n\nThe last recorded GPU run (`benchmarks/results/{name}`, "
+                 "`python -m benchmarks.gpu_throughput` on a machine with a GPU):\n\n"
+                 + gpu_throughput.markdown(result))
+    return text
 
 
 HOW_TO_READ = """\
