@@ -21,12 +21,12 @@ data from real ALE games in the `rlu_atari` schema, one Nature-CNN run.  At that
 the pipeline end to end, not learning (the closing line says so).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
 import shutil
-import sys
 import time
 
 MINATAR_DEMO_GAMES = ("minatar/Breakout", "minatar/Asterix", "minatar/SpaceInvaders")
@@ -61,14 +61,14 @@ class DemoConfig:
     out_dir: str = "demo_out"
     suite: str = "minatar"
     games: tuple[str, ...] = MINATAR_DEMO_GAMES
-    collect_steps: int = 150_000
+    collect_steps: int = 100_000
     split: tuple[int, int] = SUBOPTIMAL_SPLIT
-    train_steps: int = 4_000
+    train_steps: int = 3_000
     seeds: int = 3
     eval_every: int = 1_000
     eval_episodes: int = 10
     eval_max_episode_frames: int = 2_500
-    batch_size: int = 64
+    batch_size: int = 32
     jobs: int = 2
     progress: bool = True
 
@@ -118,7 +118,8 @@ def agent_config(suite: str, method: str, batch_size: int):
         return ScaledQLConfig(
             network=NetworkConfig(torso="nature", feed_forward_size=256, num_groups=8),
             batch_size=batch_size, learning_rate=2.5e-4, target_update_period=250)
-    network = NetworkConfig(torso="minatar_resnet", feed_forward_size=256, num_groups=8)
+    network = NetworkConfig(torso="minatar_resnet", width_multiplier=0.5, num_blocks=1,
+                            feed_forward_size=256, num_groups=8)
     if method == "bc":
         return ScaledQLConfig(network=network, td_weight=0.0, cql_alpha=0.0, bc_weight=1.0,
                               batch_size=batch_size, learning_rate=DEMO_LEARNING_RATE)
@@ -128,6 +129,26 @@ def agent_config(suite: str, method: str, batch_size: int):
 
 def _stage(number: int, total: int, text: str) -> None:
     print(f"[{number}/{total}] {text}", flush=True)
+
+
+@contextlib.contextmanager
+def one_core_per_process(jobs: int):
+    """With several worker processes at a time, each XLA runs single-threaded: on 2 cores two
+    processes with a thread pool each spend much of their time fighting over the cores.
+    (Spawned workers read XLA_FLAGS when they import JAX, so the parent sets it meanwhile.)"""
+    if jobs < 2:
+        yield
+        return
+    previous = os.environ.get("XLA_FLAGS")
+    os.environ["XLA_FLAGS"] = (previous or "") + (
+        " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = previous
 
 
 def collect(config: DemoConfig, data_dir: pathlib.Path) -> None:
@@ -147,8 +168,9 @@ def collect(config: DemoConfig, data_dir: pathlib.Path) -> None:
                                  policy_kwargs=(("total_steps", config.collect_steps),),
                                  layout=RLU_ATARI_ORDERED)
                    for i, game in enumerate(config.games)]
-    collect_games(configs, str(data_dir), num_workers=config.jobs,
-                  show_progress=config.progress)
+    with one_core_per_process(config.jobs):
+        collect_games(configs, str(data_dir), num_workers=config.jobs,
+                      show_progress=config.progress)
 
 
 def _train_job(job: dict) -> str:
@@ -204,32 +226,24 @@ def train(config: DemoConfig, jobs: list[dict]) -> list[pathlib.Path]:
             shutil.rmtree(job["out_dir"])
     total = sum(job["steps"] for job in jobs)
     context = multiprocessing.get_context("spawn")
-    env = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") +
-           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
-    previous = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # one core per training process: jobs run side by side
-    try:
-        with concurrent.futures.ProcessPoolExecutor(config.jobs, mp_context=context) as pool, \
-                tqdm(total=total, desc="train", unit="step", disable=not config.progress,
-                     dynamic_ncols=True) as bar:
-            futures = [pool.submit(_train_job, job) for job in jobs]
-            while True:
-                done = sum(f.done() for f in futures)
-                steps = sum(job["steps"] if f.done() else _learner_rows(pathlib.Path(job["out_dir"]))
-                            for f, job in zip(futures, jobs))
-                bar.n = min(total, steps)
-                bar.set_postfix(runs=f"{done}/{len(jobs)}")
-                bar.refresh()
-                if done == len(futures):
-                    break
-                time.sleep(1.0)
-            return [pathlib.Path(f.result()) for f in futures]  # re-raises a run's error
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with one_core_per_process(config.jobs), \
+            concurrent.futures.ProcessPoolExecutor(config.jobs, mp_context=context) as pool, \
+            tqdm(total=total, desc="train", unit="step", disable=not config.progress,
+                 dynamic_ncols=True) as bar:
+        futures = [pool.submit(_train_job, job) for job in jobs]
+        shown = (0, 0)
+        while True:
+            done = sum(f.done() for f in futures)
+            steps = sum(job["steps"] if f.done() else _learner_rows(pathlib.Path(job["out_dir"]))
+                        for f, job in zip(futures, jobs))
+            if (steps, done) != shown:  # redraw on progress only (logs stay short)
+                bar.set_postfix(runs=f"{done}/{len(jobs)}", refresh=False)
+                bar.update(min(total, steps) - bar.n)
+                shown = (steps, done)
+            if done == len(futures):
+                break
+            time.sleep(1.0)
+        return [pathlib.Path(f.result()) for f in futures]  # re-raises a run's error
 
 
 def write_behaviour_run(config: DemoConfig, data_dir: pathlib.Path,
