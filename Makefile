@@ -47,7 +47,8 @@ demo-atari: venv
 bench: venv
 	$(VPY) -m benchmarks.run_all
 
-# The small-scale reproduction of docs/RESULTS.md (about two hours on 2 cores; resumable).
+# The paper's claims at MinAtar scale, docs/RESULTS.md (about 2-3 hours on 2 cores after the
+# data; resumable per run; STUDY_ARGS='--stage report' rebuilds the page from the runs).
 study: venv
 	$(VPY) scripts/study.py $(STUDY_ARGS)
 

@@ -1,237 +1,572 @@
-"""The small-scale study of docs/RESULTS.md, end to end: data, training runs, reports, doc.
+"""The paper's three claims at MinAtar scale, end to end: data, runs, reports, docs/RESULTS.md.
 
-    .venv/bin/python scripts/study.py                 # `make study`: everything, ~2 h on 2 cores
-    .venv/bin/python scripts/study.py --stage report  # rebuild reports + docs/RESULTS.md only
+    .venv/bin/python scripts/study.py                  # `make study`: every stage, resumable
+    .venv/bin/python scripts/study.py --stage report   # reports + docs/RESULTS.md from the runs
+    .venv/bin/python scripts/study.py --dry-run        # what would run, and what is done
 
-Stages (each skips work whose output already exists, so an interrupted study resumes):
+Stages (each skips what its output already holds, so an interrupted study resumes per run):
 
-1. data      `scaled-ql collect --policy online_c51`: one online C51 agent per game learns
-             from its own replay for --env-steps steps while every step is logged as RLDS
-             with checkpoint_id = the tenth of training it came from (DQN-Replay-like).
-2. pretrain  on the sub-optimal split (checkpoint ids 0-1: the first 20% of training) of the
-             pre-training games: Scaled QL at three widths of the Nature-CNN torso (with the
-             recipe's spatial embedding, feature norm and per-game heads), C51 (CQL weight 0)
-             and BC at the middle width, --seeds seeds each.
-3. finetune  offline on the held-out game's data (pre-trained vs from scratch vs frozen
-             torso) and online on a variant of a pre-training game (pre-trained vs scratch).
-4. report    `scaled-ql report` per experiment, the data tables, and docs/RESULTS.md.
-
-Every job is a `scaled-ql` command; they run --jobs at a time, each logging to its run
-directory.  The commands are written into docs/RESULTS.md as run.
+1. data     `scaled-ql collect --policy online_c51` on the five MinAtar games: one online C51
+            agent per game learns for --env-steps steps while every step is logged as RLDS
+            with checkpoint_id = the tenth of training it came from (DQN-Replay-like).  A game
+            whose dataset folder is complete is skipped; each game keeps the seed the
+            five-game command gives it.
+2. train    the runs of issue 17 as `scaled-ql` subprocesses, --jobs at a time, each in
+            OUT/runs/<kind>/<config>/seed<k>/ with its log (study.log) and command
+            (study_job.json); every attempt's wall time goes to OUT/jobs.jsonl.  A run is
+            skipped when its eval_results.json reached its final step and its summary is
+            written; a run with checkpoints but short of its steps resumes (--resume); a run
+            whose command changed in anything but its step budget or evaluation settings
+            starts over.
+              claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
+                                  sub-optimal split (checkpoint ids 0-1) of the four games
+              claim1_near_optimal Scaled QL on all checkpoint ids
+              claim2              Scaled QL at sizes S and L (M is claim 1's network)
+              claim3a             offline fine-tuning to the held-out minatar/SpaceInvaders
+                                  from claim 1's Scaled QL seed 0: pre-trained, from
+                                  scratch, frozen torso
+              claim3b             online fine-tuning on a training game with difficulty
+                                  ramping: pre-trained, from scratch
+3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
+            document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
+4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
+            number from the run directories; runs still missing are listed.
 """
 
 import argparse
 import concurrent.futures
+import dataclasses
 import datetime
 import json
 import os
 import pathlib
 import platform
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 
+from scaled_ql.cli.pretrain import _range  # FIRST-LAST checkpoint ids, as the CLI parses them
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CLI = str(ROOT / ".venv" / "bin" / "scaled-ql")
+CLI = (sys.executable, "-m", "scaled_ql.cli")
+# The collection order of the study (and of the lead's first collection): each game's seed is
+# 7919 * its index here, as `scaled-ql collect --games <all five>` gives it.
+STUDY_GAMES = ("minatar/Breakout", "minatar/SpaceInvaders", "minatar/Freeway",
+               "minatar/Asterix", "minatar/Seaquest")
+HELD_OUT_GAME = "minatar/SpaceInvaders"
+PRETRAIN_GAMES = tuple(g for g in STUDY_GAMES if g != HELD_OUT_GAME)
+COLLECT_LAYOUT = "rlu_atari_checkpoints_ordered"  # stored as rlu_minatar_checkpoints_ordered
+COLLECT_SEED_STRIDE = 7919  # scaled-ql collect: seed + 7919 * (index of the game in --games)
+SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
+NEAR_OPTIMAL = (0, 9)  # all of it
+EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b")
+JOB_FILE = "study_job.json"
+LOG_FILE = "study.log"
+# Flags whose change does not make a run another run: `--resume` may extend the step budget
+# and change how it is evaluated (scaled_ql.runners.run_dir.RESUMABLE_CHANGES).
+RESUMABLE_FLAGS = ("--steps", "--eval-every", "--checkpoint-every", "--eval-episodes",
+                   "--eval-max-frames", "--eval-workers", "--timeout")
+SWITCHES_IGNORED = ("--no-progress", "--resume")
+# One core per job: XLA, TF and BLAS thread pools of one process each (jobs run side by side).
+JOB_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+           "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ONLINE_SAMPLES_PER_INSERT = 8  # finetune-online's default: a batch of 32 every 4 env steps
 
-PRETRAIN_GAMES = ("Breakout", "Boxing", "RoadRunner", "Freeway")
-HELD_OUT_GAME = "MsPacman"
-SUBOPTIMAL = "0-1"  # checkpoint ids of the first 20% of each agent's training (10 in all)
-# (label, width multiplier, shared feed-forward width) of the Scaled QL torso sizes.
-SIZES = (("S", 0.5, 128), ("M", 1.0, 256), ("L", 2.0, 512))
+
+class CollectionInProgressError(RuntimeError):
+    """Another `scaled-ql collect` is writing a dataset the data stage would write."""
 
 
-def parse_args(argv=None):
+# --- arguments -------------------------------------------------------------------------------
+
+def _network(text: str) -> tuple[float, int, int]:
+    """'WIDTH:BLOCKS:FEED_FORWARD' -> (width multiplier, residual blocks, shared layer)."""
+    try:
+        width, blocks, ff = text.split(":")
+        return float(width), int(blocks), int(ff)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTH:BLOCKS:FEED_FORWARD, e.g. 0.5:1:64, got {text!r}") from None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "study_out"), help="data and run directories")
-    parser.add_argument("--docs", default=str(ROOT / "docs"), help="where RESULTS.md goes")
+    parser.add_argument("--docs", default=str(ROOT / "docs"),
+                        help="where RESULTS.md and results/ go (study_pixels: PIXELS.md)")
     parser.add_argument("--stage", default="all",
-                        choices=("all", "data", "pretrain", "finetune", "report"))
-    parser.add_argument("--env-steps", type=int, default=20_000,
-                        help="online C51 steps per game (the logged dataset's size)")
-    parser.add_argument("--steps", type=int, default=2_000, help="SGD steps per pre-training run")
-    parser.add_argument("--finetune-steps", type=int, default=1_000)
-    parser.add_argument("--online-env-steps", type=int, default=3_000)
-    parser.add_argument("--variant", default="Freeway:1:0", help="GAME:MODE:DIFFICULTY")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
-    parser.add_argument("--eval-episodes", type=int, default=3)
-    parser.add_argument("--eval-max-frames", type=int, default=10_000)
-    return parser.parse_args(argv)
+                        choices=("all", "data", "train", "pixels", "report"))
+    parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
+                        help="training stage: which experiments (comma-separated)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print each run's state and command; run nothing")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
+    parser.add_argument("--near-optimal-seeds", type=int, default=None,
+                        help="seeds of Scaled QL on the near-optimal split (default: --seeds)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--env-steps", type=int, default=300_000,
+                      help="online C51 steps per game (the logged dataset's size)")
+    train = parser.add_argument_group("pre-training (claims 1 and 2)")
+    train.add_argument("--steps", type=int, default=3_000, help="SGD steps per run")
+    train.add_argument("--evals", type=int, default=6,
+                       help="evaluation rounds per run (learning curves)")
+    train.add_argument("--width", type=float, default=0.5,
+                       help="claim-1 network (= size M): minatar_resnet width multiplier")
+    train.add_argument("--num-blocks", type=int, default=1, help="claim-1 network: blocks")
+    train.add_argument("--feed-forward-size", type=int, default=256,
+                       help="claim-1 network: shared layer")
+    train.add_argument("--size-s", type=_network, default=(0.5, 1, 64),
+                       help="claim 2's small network WIDTH:BLOCKS:FF (default 0.5:1:64)")
+    train.add_argument("--size-l", type=_network, default=(1.0, 2, 1024),
+                       help="claim 2's large network WIDTH:BLOCKS:FF (default 1:2:1024)")
+    train.add_argument("--num-groups", type=int, default=8)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--learning-rate", type=float, default=3e-4)
+    train.add_argument("--target-update-period", type=int, default=500)
+    train.add_argument("--n-step", type=int, default=3)
+    train.add_argument("--cql-alpha", type=float, default=0.5, help="Scaled QL's CQL weight")
+    evaluation = parser.add_argument_group("evaluation (every run)")
+    evaluation.add_argument("--eval-episodes", type=int, default=10, help="per game per round")
+    evaluation.add_argument("--eval-max-frames", type=int, default=2_500,
+                            help="episode cap (MinAtar steps)")
+    finetune = parser.add_argument_group("fine-tuning (claim 3)")
+    finetune.add_argument("--finetune-steps", type=int, default=2_000,
+                          help="3a: SGD steps on the held-out game")
+    finetune.add_argument("--finetune-evals", type=int, default=4)
+    finetune.add_argument("--finetune-checkpoints", type=_range, default=NEAR_OPTIMAL,
+                          help="3a: checkpoint ids of the held-out game's data (default 0-9)")
+    finetune.add_argument("--finetune-fraction", type=float, default=0.1,
+                          help="3a: fraction of those episodes (the small dataset)")
+    finetune.add_argument("--online-game", default="minatar/Asterix",
+                          help="3b: a pre-training game with difficulty ramping")
+    finetune.add_argument("--online-env-steps", type=int, default=20_000,
+                          help="3b: environment steps per run")
+    finetune.add_argument("--online-evals", type=int, default=5)
+    finetune.add_argument("--online-replay-min-size", type=int, default=1_000,
+                          help="3b: transitions before the learner starts")
+    finetune.add_argument("--online-timeout", type=float, default=3 * 3600,
+                          help="3b: stop a run after this many seconds")
+    pixels = parser.add_argument_group("pixels (issue item 5)")
+    pixels.add_argument("--pixels-args", default="",
+                        help="extra arguments of scripts/study_pixels.py (quoted)")
+    args = parser.parse_args(argv)
+    args.experiments = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
+    unknown = [e for e in args.experiments if e not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"--experiments: unknown {unknown}; choose from {list(EXPERIMENTS)}")
+    if args.online_game not in PRETRAIN_GAMES:
+        parser.error(f"--online-game must be a pre-training game, one of {PRETRAIN_GAMES}")
+    for name in ("jobs", "seeds", "env_steps", "steps", "evals", "finetune_steps",
+                 "finetune_evals", "online_env_steps", "online_evals", "eval_episodes"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
 
 
-# --- jobs ---------------------------------------------------------------------------------
+# --- the runs --------------------------------------------------------------------------------
 
-def _common_train_flags(args) -> list[str]:
-    return ["--batch-size", "32", "--learning-rate", "2.5e-4", "--target-update-period", "250",
-            "--eval-episodes", str(args.eval_episodes),
-            "--eval-max-frames", str(args.eval_max_frames), "--eval-workers", "1",
-            "--no-progress"]
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One `scaled-ql` run of the study.
+
+    Attributes:
+      experiment: one of `EXPERIMENTS` (the one that owns the run; claim 2 also reads claim 1's
+        Scaled QL runs, claim 3 starts from one of them).
+      label: the run's configuration name (`run.name`: the report's group).
+      seed: its seed.
+      kind: "pretrain", "finetune_offline" or "finetune_online" (the sub-command).
+      run_dir: its run directory.
+      command: the command line, without --resume.
+      target: the step the run ends at: SGD steps (pretrain, finetune_offline) or
+        environment steps (finetune_online).
+      after: runs that must be done before this one starts (the pre-trained checkpoint).
+    """
+
+    experiment: str
+    label: str
+    seed: int
+    kind: str
+    run_dir: pathlib.Path
+    command: tuple[str, ...]
+    target: int
+    after: tuple["Job", ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment}: {self.label}, seed {self.seed}"
 
 
-def pretrain_jobs(args, out: pathlib.Path) -> list[dict]:
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+
+
+def _every(steps: int, rounds: int) -> int:
+    return max(1, steps // rounds)
+
+
+def _eval_flags(args, every: int) -> list[str]:
+    return ["--eval-every", str(every), "--eval-episodes", str(args.eval_episodes),
+            "--eval-max-frames", str(args.eval_max_frames), "--eval-workers", "0"]
+
+
+def network_flags(width: float, blocks: int, ff: int, num_groups: int) -> list[str]:
+    return ["--torso", "minatar_resnet", "--width", f"{width:g}", "--num-blocks", str(blocks),
+            "--feed-forward-size", str(ff), "--num-groups", str(num_groups)]
+
+
+def sizes(args) -> dict[str, tuple[float, int, int]]:
+    """Claim 2's sizes: label -> (width, blocks, feed-forward); M is claim 1's network."""
+    return {"S": tuple(args.size_s), "M": (args.width, args.num_blocks, args.feed_forward_size),
+            "L": tuple(args.size_l)}
+
+
+def _pretrain_job(args, out, experiment, label, method, network, method_flags, ids, seed):
+    run_dir = out / "runs" / "pretrain" / _slug(label) / f"seed{seed}"
+    every = _every(args.steps, args.evals)
+    command = (*CLI, "pretrain", "--data", str(out / "data"),
+               "--games", ",".join(PRETRAIN_GAMES), "--checkpoints", f"{ids[0]}-{ids[1]}",
+               "--steps", str(args.steps), *network_flags(*network, args.num_groups),
+               "--batch-size", str(args.batch_size), "--learning-rate", f"{args.learning_rate:g}",
+               "--target-update-period", str(args.target_update_period),
+               "--n-step", str(args.n_step), *method_flags, *_eval_flags(args, every),
+               "--checkpoint-every", str(every), "--seed", str(seed), "--name", label,
+               "--method", method, "--no-progress", "--out", str(run_dir))
+    return Job(experiment, label, seed, "pretrain", run_dir, command, args.steps)
+
+
+SCALED_QL_M = "Scaled QL M"
+
+
+def build_jobs(args, out: pathlib.Path) -> list[Job]:
+    """Every run of the study, seed-major (seed 0 of every experiment first, so that partial
+    results cover every claim), claim 1's Scaled QL seed 0 first of all (claim 3 needs it)."""
+    out = pathlib.Path(out)
+    net = sizes(args)
+    sql = ["--cql-alpha", f"{args.cql_alpha:g}"]
+    near_seeds = args.seeds if args.near_optimal_seeds is None else args.near_optimal_seeds
+    base = _pretrain_job(args, out, "claim1", SCALED_QL_M, "scaled_ql", net["M"], sql,
+                         SUBOPTIMAL, 0)
+    held = HELD_OUT_GAME.split("/")[-1]
+    online = args.online_game.split("/")[-1]
+    ft_every = _every(args.finetune_steps, args.finetune_evals)
+    online_learner_steps = args.online_env_steps * ONLINE_SAMPLES_PER_INSERT // args.batch_size
+    online_every = _every(online_learner_steps, args.online_evals)
+    first, last = args.finetune_checkpoints
     jobs = []
-    configs = [(f"Scaled QL {label}", "Scaled QL", width, ff, []) for label, width, ff in SIZES]
-    configs += [("C51 M", "C51", 1.0, 256, ["--cql-alpha", "0"]),
-                ("BC M", "BC", 1.0, 256, ["--bc"])]
-    for name, method, width, ff, extra in configs:
-        for seed in range(args.seeds):
-            run_dir = out / "runs" / "pretrain" / f"{name.replace(' ', '_')}_seed{seed}"
-            command = [CLI, "pretrain", "--data", str(out / "data"),
-                       "--games", ",".join(PRETRAIN_GAMES), "--checkpoints", SUBOPTIMAL,
-                       "--steps", str(args.steps), "--eval-every", str(args.steps // 2),
-                       "--checkpoint-every", str(args.steps // 2),
-                       "--torso", "nature", "--width", str(width),
-                       "--feed-forward-size", str(ff), "--num-groups", "8",
-                       "--seed", str(seed), "--name", name, "--method", method,
-                       "--out", str(run_dir), *extra, *_common_train_flags(args)]
-            jobs.append(dict(name=f"pretrain {name} seed {seed}", run_dir=run_dir,
-                             command=command, done=run_dir / "eval_results.json"))
+    for seed in range(max(args.seeds, near_seeds)):
+        if seed < args.seeds:
+            jobs += [
+                base if seed == 0 else _pretrain_job(
+                    args, out, "claim1", SCALED_QL_M, "scaled_ql", net["M"], sql, SUBOPTIMAL,
+                    seed),
+                _pretrain_job(args, out, "claim1", "C51 M", "c51", net["M"],
+                              ["--cql-alpha", "0"], SUBOPTIMAL, seed),
+                _pretrain_job(args, out, "claim1", "BC M", "bc", net["M"], ["--bc"],
+                              SUBOPTIMAL, seed),
+                _pretrain_job(args, out, "claim2", "Scaled QL S", "scaled_ql", net["S"], sql,
+                              SUBOPTIMAL, seed),
+                _pretrain_job(args, out, "claim2", "Scaled QL L", "scaled_ql", net["L"], sql,
+                              SUBOPTIMAL, seed),
+            ]
+        if seed < near_seeds:
+            jobs.append(_pretrain_job(args, out, "claim1_near_optimal",
+                                      "Scaled QL M near-optimal", "scaled_ql", net["M"], sql,
+                                      NEAR_OPTIMAL, seed))
+        if seed >= args.seeds:
+            continue
+        for label, flags in ((f"{held}: pre-trained", []),
+                             (f"{held}: from scratch", ["--from-scratch"]),
+                             (f"{held}: frozen torso", ["--freeze-torso"])):
+            run_dir = out / "runs" / "finetune_offline" / _slug(label) / f"seed{seed}"
+            command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
+                       "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
+                       "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
+                       "--episode-fraction", f"{args.finetune_fraction:g}",
+                       "--steps", str(args.finetune_steps), *flags,
+                       *_eval_flags(args, ft_every), "--checkpoint-every", str(ft_every),
+                       "--seed", str(seed), "--name", label, "--no-progress",
+                       "--out", str(run_dir))
+            jobs.append(Job("claim3a", label, seed, "finetune_offline", run_dir, command,
+                            args.finetune_steps, (base,)))
+        for label, flags in ((f"{online} ramping: pre-trained", []),
+                             (f"{online} ramping: from scratch", ["--from-scratch"])):
+            run_dir = out / "runs" / "finetune_online" / _slug(label) / f"seed{seed}"
+            command = (*CLI, "finetune-online", "--checkpoint", str(base.run_dir),
+                       "--checkpoint-step", str(base.target), "--game", args.online_game,
+                       "--difficulty", "1", "--env-steps", str(args.online_env_steps),
+                       "--launch", "local_mt", "--timeout", f"{args.online_timeout:g}",
+                       "--replay-min-size", str(args.online_replay_min_size), *flags,
+                       *_eval_flags(args, online_every), "--seed", str(seed),
+                       "--name", label, "--out", str(run_dir))
+            jobs.append(Job("claim3b", label, seed, "finetune_online", run_dir, command,
+                            args.online_env_steps, (base,)))
     return jobs
 
 
-def pretrained_run(out: pathlib.Path) -> pathlib.Path:
-    return out / "runs" / "pretrain" / "Scaled_QL_M_seed0"
+def fingerprint(command) -> list[str]:
+    """The command without what a resumed run may change (RESUMABLE_FLAGS and their values,
+    SWITCHES_IGNORED): two commands with the same fingerprint make the same run."""
+    kept, skip = [], False
+    for part in command:
+        if skip:
+            skip = False
+        elif part in RESUMABLE_FLAGS:
+            skip = True
+        elif part not in SWITCHES_IGNORED:
+            kept.append(part)
+    return kept
 
 
-def finetune_jobs(args, out: pathlib.Path) -> list[dict]:
-    jobs = []
-    base = pretrained_run(out)
-    for name, extra in (("pre-trained", []), ("from scratch", ["--from-scratch"]),
-                        ("frozen torso", ["--freeze-torso"])):
-        for seed in range(args.seeds):
-            run_dir = out / "runs" / "finetune_offline" / f"{name.replace(' ', '_')}_seed{seed}"
-            command = [CLI, "finetune-offline", "--checkpoint", str(base),
-                       "--game", HELD_OUT_GAME, "--data", str(out / "data"),
-                       "--steps", str(args.finetune_steps),
-                       "--eval-every", str(args.finetune_steps // 2),
-                       "--checkpoint-every", str(args.finetune_steps),
-                       "--seed", str(seed), "--name", f"{HELD_OUT_GAME}: {name}",
-                       "--out", str(run_dir), *extra, *_common_train_flags(args)]
-            jobs.append(dict(name=f"finetune-offline {name} seed {seed}", run_dir=run_dir,
-                             command=command, done=run_dir / "eval_results.json"))
-    game, mode, difficulty = args.variant.split(":")
-    for name, extra in (("pre-trained", []), ("from scratch", ["--from-scratch"])):
-        for seed in range(args.seeds):
-            run_dir = out / "runs" / "finetune_online" / f"{name.replace(' ', '_')}_seed{seed}"
-            command = [CLI, "finetune-online", "--checkpoint", str(base), "--game", game,
-                       "--mode", mode, "--difficulty", difficulty,
-                       "--env-steps", str(args.online_env_steps), "--launch", "local_mt",
-                       "--eval-every", "0", "--replay-min-size", "500",
-                       "--eval-episodes", str(args.eval_episodes),
-                       "--eval-max-frames", str(args.eval_max_frames), "--eval-workers", "1",
-                       "--batch-size", "32", "--seed", str(seed),
-                       "--name", f"{game} m{mode}d{difficulty}: {name}", "--out", str(run_dir),
-                       *extra]
-            jobs.append(dict(name=f"finetune-online {name} seed {seed}", run_dir=run_dir,
-                             command=command, done=run_dir / "eval_results.json"))
-    return jobs
+def final_step(run_dir: pathlib.Path) -> int | None:
+    """The last evaluated learner step of a run (None: no evaluation yet)."""
+    from scaled_ql.evaluation.results import read_results
+
+    try:
+        evaluations = read_results(run_dir).evaluations
+    except (OSError, ValueError):
+        return None
+    return max((e.step for e in evaluations), default=None)
 
 
-def run_jobs(jobs: list[dict], num_parallel: int, log_path: pathlib.Path) -> list[dict]:
-    """Runs the jobs whose output is missing, `num_parallel` at a time; returns failures."""
-    from tqdm import tqdm
+def job_state(job: Job) -> str:
+    """'done', 'resume' (checkpoints, short of its target), 'stale' (made by another command)
+    or 'fresh' (nothing usable).  A run directory without study_job.json counts as made by
+    this command."""
+    run_dir = job.run_dir
+    if not run_dir.exists():
+        return "fresh"
+    record = run_dir / JOB_FILE
+    if record.exists() and json.loads(record.read_text())["fingerprint"] != fingerprint(
+            job.command):
+        return "stale"
+    if (run_dir / "summary.json").exists():
+        if job.kind == "finetune_online":
+            stats = run_dir / "online_stats.json"
+            if stats.exists() and json.loads(stats.read_text())["env_steps"] >= job.target:
+                return "done"
+        else:
+            step = final_step(run_dir)
+            if step is not None and step >= job.target:
+                return "done"
+    if job.kind != "finetune_online" and any((run_dir / "checkpoints").glob("[0-9]*")):
+        return "resume"
+    return "fresh"
 
-    todo = [j for j in jobs if not j["done"].exists()]
-    failures = []
 
-    def one(job):
-        if job["run_dir"].exists():  # an interrupted earlier attempt: start it over
-            shutil.rmtree(job["run_dir"])
-        job["run_dir"].parent.mkdir(parents=True, exist_ok=True)
-        log = job["run_dir"].parent / (job["run_dir"].name + ".log")
-        start = time.time()
-        with open(log, "w") as handle:
-            code = subprocess.call(job["command"], stdout=handle, stderr=subprocess.STDOUT)
-        return job, code, time.time() - start, log
+def show(command) -> str:
+    """A command as a shell line, `scaled-ql ...` with paths relative to the repository."""
+    parts = list(command)
+    if tuple(parts[:3]) == CLI:
+        parts = ["scaled-ql", *parts[3:]]
+    elif parts and parts[0] == sys.executable:
+        parts[0] = ".venv/bin/python"
+    return " ".join(shlex.quote(p) for p in parts).replace(str(ROOT) + "/", "")
 
-    with open(log_path, "a") as record, tqdm(total=len(todo), unit="run", desc="study") as bar:
-        with concurrent.futures.ThreadPoolExecutor(num_parallel) as pool:
-            for job, code, seconds, log in pool.map(one, todo):
-                record.write(json.dumps({"job": job["name"], "exit": code, "seconds": seconds,
-                                         "command": job["command"]}) + "\n")
-                record.flush()
-                if code != 0 or not job["done"].exists():
-                    failures.append(dict(job=job["name"], exit=code, log=str(log)))
-                bar.update()
+
+def _record(out: pathlib.Path, entry: dict) -> None:
+    with open(out / "jobs.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def _run_one(job: Job, out: pathlib.Path) -> dict:
+    state = job_state(job)
+    if state in ("stale", "fresh") and job.run_dir.exists():
+        shutil.rmtree(job.run_dir)  # another command's run, or an unusable interrupted one
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    (job.run_dir / JOB_FILE).write_text(json.dumps(
+        {"command": list(job.command), "fingerprint": fingerprint(job.command)}, indent=1))
+    command = [*job.command, *(["--resume"] if state == "resume" else [])]
+    started = time.time()
+    with open(job.run_dir / LOG_FILE, "a") as log:
+        log.write(f"\n# {datetime.datetime.now().isoformat(timespec='seconds')} {show(command)}\n")
+        log.flush()
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                               env={**os.environ, **JOB_ENV})
+    entry = {"job": job.name, "experiment": job.experiment, "label": job.label,
+             "seed": job.seed, "run_dir": str(job.run_dir), "resumed": state == "resume",
+             "exit": code, "seconds": round(time.time() - started, 1),
+             "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+             "command": show(command), "done": job_state(job) == "done"}
+    _record(out, entry)
+    return entry
+
+
+def run_jobs(jobs: list[Job], num_parallel: int, out: pathlib.Path) -> list[dict]:
+    """Runs every job that is not done, `num_parallel` at a time, each once its `after` runs
+    are done; returns the failed attempts (and the jobs left waiting on a failed run)."""
+    pending = [j for j in jobs if job_state(j) != "done"]
+    total, finished, failures = len(pending), 0, []
+    started = time.time()
+    print(f"[train] {total} run(s) to do of {len(jobs)}; {num_parallel} at a time", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(num_parallel) as pool:
+        running: dict = {}
+        while pending or running:
+            for job in [j for j in pending if all(job_state(a) == "done" for a in j.after)]:
+                if len(running) >= num_parallel:
+                    break
+                pending.remove(job)
+                print(f"[train] start {job.name} ({job_state(job)})", flush=True)
+                running[pool.submit(_run_one, job, out)] = job
+            if not running:  # what is left waits on runs that failed
+                failures += [{"job": j.name, "exit": None, "log": "waits on " + ", ".join(
+                    a.name for a in j.after if job_state(a) != "done")} for j in pending]
+                break
+            done, _ = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+            for future in done:
+                job = running.pop(future)
+                entry = future.result()
+                finished += 1
+                print(f"[train] {finished}/{total} {job.name}: exit {entry['exit']} after "
+                      f"{entry['seconds'] / 60:.1f} min", flush=True)
+                if not entry["done"]:
+                    failures.append({"job": job.name, "exit": entry["exit"],
+                                     "log": str(job.run_dir / LOG_FILE)})
+    _record(out, {"session": "train", "seconds": round(time.time() - started, 1),
+                  "runs": total, "jobs": num_parallel})
     return failures
 
 
-# --- data -----------------------------------------------------------------------------------
+# --- data ------------------------------------------------------------------------------------
 
-def collect(args, out: pathlib.Path) -> None:
-    games = (*PRETRAIN_GAMES, HELD_OUT_GAME)
-    from scaled_ql.datasets.rlu_atari import find_datasets
+def dataset_folder(out: pathlib.Path, game: str) -> pathlib.Path:
+    from scaled_ql.datasets.rlds import dataset_dir
 
-    complete, _ = find_datasets(out / "data") if (out / "data").exists() else ([], [])
-    have = {p.parent.name.rpartition("_run_")[0] for p in complete}
-    missing = [g for g in games if g not in have]
-    if not missing:
-        return
-    subprocess.check_call([CLI, "collect", "--games", ",".join(missing),
-                           "--steps", str(args.env_steps), "--policy", "online_c51",
-                           "--layout", "rlu_atari_checkpoints_ordered", "--workers",
-                           str(args.jobs), "--seed", "11", "--out", str(out / "data")])
+    return dataset_dir(pathlib.Path(out) / "data", game, 1, COLLECT_LAYOUT)
 
 
-def data_table(out: pathlib.Path) -> dict:
-    """game -> {checkpoint_id: (episodes, steps, mean return)} of the logged data."""
+def _newest_mtime(folder: pathlib.Path) -> float:
+    return max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
+
+
+def collect_command(args, out: pathlib.Path, game: str, overwrite: bool) -> list[str]:
+    """`scaled-ql collect` of one game with the seed the five-game command gives it."""
+    return [*CLI, "collect", "--games", game, "--steps", str(args.env_steps),
+            "--policy", "online_c51", "--layout", COLLECT_LAYOUT, "--out", str(out / "data"),
+            "--workers", "1", "--seed", str(COLLECT_SEED_STRIDE * STUDY_GAMES.index(game)),
+            *(["--overwrite"] if overwrite else [])]
+
+
+def collect_data(args, out: pathlib.Path) -> list[str]:
+    """Collects the games whose dataset folder is not complete; returns the failed games."""
+    failed = []
+    for game in STUDY_GAMES:
+        folder = dataset_folder(out, game)
+        if (folder / "dataset_info.json").exists():
+            continue
+        unfinished = sorted(folder.parent.glob("incomplete.*")) if folder.parent.exists() else []
+        busy = [u for u in unfinished if time.time() - _newest_mtime(u) < 600]
+        if busy:
+            raise CollectionInProgressError(
+                f"{busy[0]} was written to in the last 10 minutes: another `scaled-ql "
+                "collect` is running into this data dir; let it finish (or stop it), then "
+                "run the study again")
+        command = collect_command(args, out, game, overwrite=bool(unfinished))
+        print(f"[data] {show(command)}", flush=True)
+        if args.dry_run:
+            continue
+        started = time.time()
+        with open(out / "collect.log", "a") as log:
+            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, **JOB_ENV})
+        _record(out, {"job": f"data: {game}", "experiment": "data", "exit": code,
+                      "seconds": round(time.time() - started, 1), "command": show(command),
+                      "done": (folder / "dataset_info.json").exists()})
+        if code != 0:
+            failed.append(game)
+    return failed
+
+
+def _read_dataset(out: pathlib.Path, game: str) -> dict:
+    """One game's entry of `data_table` (its dataset read in full, frames not decoded)."""
+    from scaled_ql._quiet import quiet_third_party
     from scaled_ql.datasets import inspect_run, open_run
 
-    table = {}
-    for game in (*PRETRAIN_GAMES, HELD_OUT_GAME):
-        report = inspect_run(open_run(game, 1, data_dir=out / "data",
-                                      layout="rlu_atari_checkpoints_ordered"),
-                             decode_frames=False)
-        table[game] = {int(c): dict(episodes=s.episodes, steps=s.steps, returns=list(s.returns))
-                       for c, s in sorted(report.checkpoints.items())}
-    return table
+    quiet_third_party()
+    folder = dataset_folder(out, game)
+    stamp = (folder / "dataset_info.json").stat().st_mtime
+    report = inspect_run(open_run(game, 1, data_dir=out / "data", layout=COLLECT_LAYOUT),
+                         decode_frames=False)
+    return {"folder": str(folder), "finished": stamp, "checkpoints": {
+        str(c): {"episodes": s.episodes, "steps": s.steps,
+                 "returns": [float(r) for r in s.returns],
+                 "lengths": [int(n) for n in s.lengths]}
+        for c, s in sorted(report.checkpoints.items())}}
 
 
-def top_action_share(out: pathlib.Path, game: str, first: int, last: int) -> tuple[int, float]:
-    """The most frequent action of the logged steps with checkpoint ids first..last, and its
-    share: offline learners trained on the split mostly see (and copy) that action."""
-    import numpy as np
+def data_table(out: pathlib.Path, num_parallel: int = 1) -> dict:
+    """game -> {"folder", "finished" (epoch s), "checkpoints": {id: {episodes, steps, returns,
+    lengths}}} of every complete dataset, cached in OUT/data_table.json (reading a 300k-step
+    dataset takes minutes; `num_parallel` games at a time)."""
+    import multiprocessing
 
-    from scaled_ql.datasets import open_run
-    from scaled_ql.datasets.rlu_atari import EpisodeSelection
+    cache_path = out / "data_table.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    todo = []
+    for game in STUDY_GAMES:
+        info = dataset_folder(out, game) / "dataset_info.json"
+        if not info.exists():
+            continue
+        entry = cache.get(game, {})
+        if entry.get("folder") != str(info.parent) or entry.get("finished") != info.stat().st_mtime:
+            todo.append(game)
+    if todo:
+        print(f"[report] reading the datasets of {', '.join(todo)} (minutes each)", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(
+                num_parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for game, entry in zip(todo, pool.map(_read_dataset, [out] * len(todo), todo)):
+                cache[game] = entry
+                cache_path.write_text(json.dumps(cache))
+    return {g: cache[g] for g in STUDY_GAMES
+            if (dataset_folder(out, g) / "dataset_info.json").exists()}
 
-    run = open_run(game, 1, data_dir=out / "data", layout="rlu_atari_checkpoints_ordered")
-    counts = np.zeros(32, np.int64)
-    for episode in run.episodes(EpisodeSelection(checkpoints=(first, last)),
-                                decode_frames=False):
-        actions = np.asarray([int(s["action"]) for s in episode["steps"]])[:-1]  # last: no action
-        counts += np.bincount(actions, minlength=32)[:32]
-    return int(counts.argmax()), float(counts.max() / max(1, counts.sum()))
+
+def split_returns(entry: dict, ids: tuple[int, int]) -> list[float]:
+    return [r for c, s in entry["checkpoints"].items() if ids[0] <= int(c) <= ids[1]
+            for r in s["returns"]]
 
 
-def split_return(per_checkpoint: dict, first: int, last: int) -> float:
-    import numpy as np
+def write_data_run(table: dict, games, ids: tuple[int, int], run_dir: pathlib.Path,
+                   label: str) -> pathlib.Path:
+    """The behaviour policy as a run the report reads: the logged episodes of checkpoint ids
+    `ids` of every game as one evaluation round at step 0 (method 'behaviour')."""
+    from scaled_ql.evaluation import RunInfo, append_evaluation
+    from scaled_ql.evaluation.results import Episode
 
-    returns = [r for c, s in per_checkpoint.items() if first <= c <= last for r in s["returns"]]
-    return float(np.mean(returns)) if returns else float("nan")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    episodes = [Episode(game, r, n, n)  # a MinAtar frame is a step
+                for game in games
+                for c, s in table[game]["checkpoints"].items() if ids[0] <= int(c) <= ids[1]
+                for r, n in zip(s["returns"], s["lengths"])]
+    info = RunInfo(name=label, method="behaviour", seed=0, config={
+        "checkpoint_ids": list(ids), "note": "the logged data's own episodes"})
+    append_evaluation(run_dir, info, tuple(games), 0, episodes)
+    return run_dir
 
 
-# --- report ---------------------------------------------------------------------------------
-
-def _report(run_dirs: list[pathlib.Path], out_dir: pathlib.Path) -> dict | None:
-    run_dirs = [d for d in run_dirs if (d / "eval_results.json").exists()]
-    if not run_dirs:
+def collection_seconds(log_path: pathlib.Path) -> float | None:
+    """Wall time of the collection(s) logged in collect.log: the elapsed time of each tqdm bar
+    (`[MM:SS<` or `[H:MM:SS<`), summed over restarts (a smaller elapsed starts a new bar)."""
+    if not log_path.exists():
         return None
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    subprocess.check_call([CLI, "report", "--out", str(out_dir), *map(str, run_dirs)],
-                          stdout=subprocess.DEVNULL)
-    return json.loads((out_dir / "summary.json").read_text())
+    total, peak = 0.0, 0.0
+    for match in re.finditer(r"\[(?:(\d+):)?(\d+):(\d+)<", log_path.read_text(errors="ignore")):
+        hours, minutes, seconds = (int(x) if x else 0 for x in match.groups())
+        elapsed = 3600 * hours + 60 * minutes + seconds
+        if elapsed < peak:
+            total, peak = total + peak, elapsed
+        else:
+            peak = elapsed
+    return total + peak if total + peak > 0 else None
 
 
-def _iqm(summary: dict, label: str):
-    for group in summary["groups"]:
-        if group["label"] == label and "IQM" in group["aggregates"]:
-            return group["aggregates"]["IQM"], group
-    return None, None
-
+# --- verdicts --------------------------------------------------------------------------------
 
 def _fmt(interval: dict | None) -> str:
     if interval is None:
@@ -239,251 +574,588 @@ def _fmt(interval: dict | None) -> str:
     return f"{interval['estimate']:.3f} [{interval['lower']:.3f}, {interval['upper']:.3f}]"
 
 
-def _verdict(better: dict | None, worse_estimate: float | None) -> str:
-    """'yes' when the CI's lower end clears the other number, 'no' when the estimate does not
-    exceed it, 'inconclusive' in between."""
-    if better is None or worse_estimate is None:
-        return "not measured"
-    if better["lower"] > worse_estimate:
-        return "**reproduced**"
-    if better["estimate"] <= worse_estimate:
-        return "**not reproduced**"
-    return "**inconclusive** (higher estimate, overlapping CI)"
+def verdict(better: dict | None, other: dict | None, *, other_is_data: bool,
+            claim: str) -> tuple[bool | None, str]:
+    """The study's rule: `better` (an IQM interval) beats `other` only when its lower 95% CI
+    end clears the other's IQM estimate (the behaviour policy: `other_is_data`) or the other's
+    upper CI end (another method).  Returns (reproduced or None when not measured, a line)."""
+    if better is None or other is None:
+        return None, f"{claim}: **not measured** (runs missing)"
+    threshold = other["estimate"] if other_is_data else other["upper"]
+    what = "its IQM" if other_is_data else "its upper CI end"
+    ok = better["lower"] > threshold
+    relation = ">" if ok else "<="
+    return ok, (f"{claim}: **{'reproduced' if ok else 'not reproduced'}** (lower CI end "
+                f"{better['lower']:.3f} {relation} {threshold:.3f}, {what}; "
+                f"{_fmt(better)} vs {_fmt(other)})")
 
 
-def _plot_data(table: dict, path: pathlib.Path) -> None:
-    import matplotlib
+def scaling_verdict(points: list[tuple[str, int, dict]]) -> tuple[bool | None, str]:
+    """Claim 2 from (label, parameters, IQM interval) per size: reproduced when there are >= 3
+    sizes spanning >= 10x parameters, the IQM estimates do not decrease with size, and the
+    largest size's lower CI end clears the smallest's upper CI end."""
+    claim = "Claim 2 (Scaled QL improves with model size)"
+    if len(points) < 3:
+        return None, f"{claim}: **not measured** ({len(points)} of 3 sizes have results)"
+    points = sorted(points, key=lambda p: p[1])
+    span = points[-1][1] / points[0][1]
+    estimates = [p[2]["estimate"] for p in points]
+    monotone = all(a <= b for a, b in zip(estimates, estimates[1:]))
+    small, large = points[0], points[-1]
+    clears = large[2]["lower"] > small[2]["upper"]
+    ok = span >= 10 and monotone and clears
+    detail = ", ".join(f"{label} ({params:,} params) {_fmt(iqm)}" for label, params, iqm in points)
+    reasons = [] if ok else [r for r, bad in (
+        (f"the sizes span {span:.1f}x < 10x parameters", span < 10),
+        ("the IQM estimates decrease somewhere with size", not monotone),
+        (f"{large[0]}'s lower CI end {large[2]['lower']:.3f} <= {small[0]}'s upper CI end "
+         f"{small[2]['upper']:.3f}", not clears)) if bad]
+    return ok, (f"{claim}: **{'reproduced' if ok else 'not reproduced'}**"
+                + (f" ({'; '.join(reasons)})" if reasons else "") + f": {detail}")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from scaled_ql.evaluation.scores import human_normalized
+# --- reports ---------------------------------------------------------------------------------
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for game, per in table.items():
-        ids = [c for c in per if per[c]["returns"]]
-        means = [human_normalized(game, split_return(per, c, c)) for c in ids]
-        ax.plot(ids, means, marker="o", label=game)
-    ax.axvspan(-0.4, 1.4, color="grey", alpha=0.15, label="sub-optimal split")
-    ax.set_xlabel("checkpoint_id (tenth of the online agent's training)")
-    ax.set_ylabel("human-normalized return of logged episodes")
-    ax.set_title("The logged online C51 agents")
-    ax.legend(fontsize=7)
+def done_runs(jobs: list[Job], labels) -> list[pathlib.Path]:
+    return [j.run_dir for j in jobs if j.label in labels and job_state(j) == "done"]
+
+
+def report(run_dirs: list[pathlib.Path], out_dir: pathlib.Path) -> dict | None:
+    """`scaled-ql report` of `run_dirs` into `out_dir` (in this process); its summary.json, or
+    None when no run has results."""
+    from scaled_ql.evaluation import write_report
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    if not run_dirs:
+        return None
+    try:
+        write_report(run_dirs, out_dir, seed=0)
+    except ValueError as error:  # no complete evaluation yet
+        print(f"[report] {out_dir.name}: {error}", file=sys.stderr)
+        return None
+    return json.loads((out_dir / "summary.json").read_text())
+
+
+def group(summary: dict | None, label: str) -> dict | None:
+    for g in (summary or {}).get("groups", []):
+        if g["label"] == label:
+            return g
+    return None
+
+
+def iqm(summary: dict | None, label: str) -> dict | None:
+    g = group(summary, label)
+    return g["aggregates"].get("IQM") if g else None
+
+
+def plot_data(table: dict, path: pathlib.Path) -> None:
+    """Mean return of the logged episodes per checkpoint id, one panel per game."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.0 * len(table), 3.0), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (game, entry) in enumerate(table.items()):
+        ax = fig.add_subplot(1, len(table), i + 1)
+        ids = sorted(int(c) for c in entry["checkpoints"])
+        means = [sum(entry["checkpoints"][str(c)]["returns"])
+                 / max(1, len(entry["checkpoints"][str(c)]["returns"])) for c in ids]
+        ax.plot(ids, means, marker="o")
+        ax.axvspan(SUBOPTIMAL[0] - 0.4, SUBOPTIMAL[1] + 0.4, color="grey", alpha=0.2)
+        ax.set_title(game + (" (held out)" if game == HELD_OUT_GAME else ""), fontsize=9)
+        ax.set_xlim(-0.5, 9.5)
+        ax.set_xticks(range(10))
+        ax.set_xlabel("checkpoint id")
+        if i == 0:
+            ax.set_ylabel("mean return of logged episodes")
+        ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    fig.savefig(path, format="png")
 
 
-def write_results(args, out: pathlib.Path, docs: pathlib.Path) -> pathlib.Path:
+def plot_online_curves(jobs: list[Job], path: pathlib.Path) -> bool:
+    """Claim 3b: mean evaluation return against environment steps (each run's
+    learning_curve.csv), mean over seeds with the seeds' min-max band; False if no run."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from scaled_ql.runners.finetune_offline import read_curve
+
+    curves: dict[str, list] = {}
+    for job in jobs:
+        if job.experiment == "claim3b" and job_state(job) == "done":
+            rows = read_curve(job.run_dir)
+            if rows:
+                curves.setdefault(job.label, []).append(
+                    [(float(r["env_steps"]), float(r["mean_return"])) for r in rows])
+    if not curves:
+        return False
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, runs in curves.items():
+        length = min(len(r) for r in runs)  # rounds at the same learner steps in every seed
+        points = np.asarray([r[:length] for r in runs])  # [seeds, rounds, (env steps, return)]
+        x, y = points[:, :, 0].mean(0), points[:, :, 1]
+        ax.plot(x, y.mean(0), marker="o", label=f"{label} ({len(runs)} seed(s))")
+        ax.fill_between(x, y.min(0), y.max(0), alpha=0.2, linewidth=0)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title("mean over seeds; band: the seeds' min-max", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return True
+
+
+def parameter_counts(args) -> dict[str, dict[str, int]]:
+    """Size label -> make_networks(...).parameter_counts of the pre-training network (the four
+    games' heads): 'total_used' (what run.num_params records) and 'torso'."""
+    import jax
+
+    from scaled_ql.environments.games import get_game
+    from scaled_ql.networks import NetworkConfig, make_networks
+    from scaled_ql.types import MINATAR_OBSERVATION
+
+    counts = {}
+    for label, (width, blocks, ff) in sizes(args).items():
+        networks = make_networks(
+            NetworkConfig(torso="minatar_resnet", width_multiplier=width, num_blocks=blocks,
+                          feed_forward_size=ff, num_groups=args.num_groups),
+            [get_game(g).num_actions for g in PRETRAIN_GAMES], MINATAR_OBSERVATION)
+        counts[label] = networks.parameter_counts(networks.init(jax.random.PRNGKey(0)))
+    return counts
+
+
+def pixels_stage(args, out: pathlib.Path, docs: pathlib.Path) -> int:
+    """scripts/study_pixels.py as a subprocess (its own resumable stages); skipped once its
+    summary exists."""
+    pixels_out = out / "pixels"
+    if (pixels_out / "summary.md").exists():
+        print(f"[pixels] done ({pixels_out / 'summary.md'})", flush=True)
+        return 0
+    command = [sys.executable, str(ROOT / "scripts" / "study_pixels.py"), "--out",
+               str(pixels_out), "--doc", str(docs / "PIXELS.md"),
+               *shlex.split(args.pixels_args)]
+    print(f"[pixels] {show(command)}", flush=True)
+    if args.dry_run:
+        return 0
+    started = time.time()
+    pixels_out.mkdir(parents=True, exist_ok=True)
+    with open(pixels_out / LOG_FILE, "a") as log:
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    _record(out, {"job": "pixels", "experiment": "pixels", "exit": code,
+                  "seconds": round(time.time() - started, 1), "command": show(command),
+                  "done": (pixels_out / "summary.md").exists()})
+    return code
+
+
+# --- the document ----------------------------------------------------------------------------
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h"
+
+
+def _attempts(out: pathlib.Path) -> list[dict]:
+    path = out / "jobs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if path.exists() else []
+
+
+def _table_rows(summary: dict, labels, games) -> list[str]:
+    rows = [f"| configuration | seeds | parameters | IQM [95% CI] | median | mean | "
+            + " | ".join(f"{g.split('/')[-1]}" for g in games) + " |",
+            "|---|---:|---:|---:|---:|---:|" + "---:|" * len(games)]
+    for label in labels:
+        g = group(summary, label)
+        if g is None:
+            continue
+        agg = g["aggregates"]
+        params = f"{g['num_params']:,}" if g["num_params"] else "-"
+        rows.append(f"| {label} | {len(g['seeds'])} | {params} | {_fmt(agg.get('IQM'))} | "
+                    f"{agg['Median']['estimate']:.3f} | {agg['Mean']['estimate']:.3f} | "
+                    + " | ".join(f"{g['game_returns'].get(game, float('nan')):.2f}"
+                                 for game in games) + " |")
+    return rows
+
+
+def _improvement_lines(summary: dict | None, label: str) -> list[str]:
+    return [f"- P({p['x']} > {p['y']}) = {_fmt(p)}"
+            for p in (summary or {}).get("probability_of_improvement", [])
+            if label in (p["x"], p["y"])]
+
+
+def _figures(folder: str, names) -> list[str]:
+    return [f"![{name}](results/{folder}/{name}.png)" for name in names]
+
+
+def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) -> pathlib.Path:
+    """Reports per experiment into DOCS/results/ and DOCS/RESULTS.md from the run dirs."""
     import numpy as np
 
-    from scaled_ql.evaluation.scores import human_normalized
+    results = docs / "results"
+    if results.exists():
+        shutil.rmtree(results)  # everything under it is regenerated from the runs
+    results.mkdir(parents=True)
+    table = data_table(out, args.jobs)
+    attempts = _attempts(out)
+    counts = parameter_counts(args)
+    have_data = all(g in table for g in PRETRAIN_GAMES)
+    data_sub = data_all = None
+    if have_data:
+        data_sub = write_data_run(table, PRETRAIN_GAMES, SUBOPTIMAL,
+                                  out / "runs" / "data" / "suboptimal", "data, ids 0-1")
+        data_all = write_data_run(table, PRETRAIN_GAMES, NEAR_OPTIMAL,
+                                  out / "runs" / "data" / "all", "data, ids 0-9")
+    claim1_labels = (SCALED_QL_M, "C51 M", "BC M")
+    near_label = "Scaled QL M near-optimal"
+    size_labels = ("Scaled QL S", SCALED_QL_M, "Scaled QL L")
+    held = HELD_OUT_GAME.split("/")[-1]
+    online = args.online_game.split("/")[-1]
+    labels_3a = tuple(f"{held}: {n}" for n in ("pre-trained", "from scratch", "frozen torso"))
+    labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
+    report_runs = {
+        "claim1": done_runs(jobs, claim1_labels) + ([data_sub] if data_sub else []),
+        "claim1_near_optimal": done_runs(jobs, (near_label,)) + ([data_all] if data_all else []),
+        "claim2": done_runs(jobs, size_labels),
+        "claim3a": done_runs(jobs, labels_3a),
+        "claim3b": done_runs(jobs, labels_3b),
+    }
+    reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
+    online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
+    if table:
+        plot_data(table, results / "data_checkpoints.png")
+        (results / "data.json").write_text(json.dumps(
+            {g: {c: {"episodes": s["episodes"], "steps": s["steps"],
+                     "mean_return": float(np.mean(s["returns"])) if s["returns"] else None}
+                 for c, s in e["checkpoints"].items()} for g, e in table.items()}, indent=1))
 
-    results_dir = docs / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    table = data_table(out)
-    _plot_data(table, results_dir / "data_checkpoints.png")
-    runs = out / "runs"
-    pre = _report(sorted((runs / "pretrain").glob("*_seed*/")), results_dir / "pretrain")
-    off = _report(sorted((runs / "finetune_offline").glob("*_seed*/")),
-                  results_dir / "finetune_offline")
-    onl = _report(sorted((runs / "finetune_online").glob("*_seed*/")),
-                  results_dir / "finetune_online")
-    jobs_log = [json.loads(line) for line in (out / "jobs.jsonl").read_text().splitlines()] \
-        if (out / "jobs.jsonl").exists() else []
+    verdicts = []
+    c1 = reports["claim1"]
+    verdicts.append(verdict(iqm(c1, SCALED_QL_M), iqm(c1, "data, ids 0-1"), other_is_data=True,
+                            claim="Claim 1: Scaled QL beats the behaviour policy (ids 0-1)"))
+    verdicts.append(verdict(iqm(c1, SCALED_QL_M), iqm(c1, "BC M"), other_is_data=False,
+                            claim="Claim 1: Scaled QL beats BC at the same size"))
+    verdicts.append(verdict(iqm(c1, SCALED_QL_M), iqm(c1, "C51 M"), other_is_data=False,
+                            claim="Claim 1: Scaled QL beats C51 without CQL"))
+    c1n = reports["claim1_near_optimal"]
+    verdicts.append(verdict(iqm(c1n, near_label), iqm(c1n, "data, ids 0-9"), other_is_data=True,
+                            claim="Claim 1, near-optimal: Scaled QL beats the behaviour "
+                                  "policy (ids 0-9)"))
+    c2 = reports["claim2"]
+    points = [(label, group(c2, label)["num_params"], iqm(c2, label)) for label in size_labels
+              if iqm(c2, label) is not None and group(c2, label)["num_params"]]
+    verdicts.append(scaling_verdict(points))
+    c3a, c3b = reports["claim3a"], reports["claim3b"]
+    verdicts.append(verdict(iqm(c3a, labels_3a[0]), iqm(c3a, labels_3a[1]), other_is_data=False,
+                            claim=f"Claim 3a: pre-trained beats from scratch, offline on {held}"))
+    verdicts.append(verdict(iqm(c3a, labels_3a[2]), iqm(c3a, labels_3a[1]), other_is_data=False,
+                            claim=f"Claim 3a: the frozen pre-trained torso beats from scratch "
+                                  f"on {held}"))
+    verdicts.append(verdict(iqm(c3b, labels_3b[0]), iqm(c3b, labels_3b[1]), other_is_data=False,
+                            claim=f"Claim 3b: pre-trained beats from scratch, online on "
+                                  f"{online} with difficulty ramping"))
 
-    behaviour = {g: split_return(table[g], 0, 1) for g in PRETRAIN_GAMES}
-    behaviour_norm = [human_normalized(g, r) for g, r in behaviour.items()]
-    behaviour_iqm = float(np.mean(sorted(behaviour_norm)[1:-1])) if len(behaviour_norm) >= 4 \
-        else float(np.mean(behaviour_norm))
+    done = sum(job_state(j) == "done" for j in jobs)
+    net = sizes(args)
+    every = _every(args.steps, args.evals)
+    near_seeds = args.seeds if args.near_optimal_seeds is None else args.near_optimal_seeds
     lines = [
-        "# Results: a small-scale reproduction of the Scaled QL claims",
+        "# Results: the paper's three claims at MinAtar scale",
         "",
-        f"Generated by `scripts/study.py` (`make study`) on {datetime.date.today()}, machine: "
-        f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}, no accelerator "
-        "(no GPU was lent to this task, so everything below is CPU-scale).  Every number is "
-        "from the run directories under `study_out/`; the commands are at the end.",
+        f"Generated by `scripts/study.py` (`make study`) on {datetime.date.today()} from the run "
+        f"directories under `{_rel(out)}/`; machine: {platform.machine()}, {os.cpu_count()} "
+        f"cores, {platform.platform()}, no accelerator.  {done} of {len(jobs)} runs are done"
+        + ("." if done == len(jobs) else "; the runs still missing are listed at the end, and "
+           "every number below is over the runs that are done."),
         "",
-        "## The data: online C51 agents, logged like the DQN Replay Dataset",
+        "## Verdicts",
         "",
-        f"Each game was played by its own online C51 agent (`scaled-ql collect --policy "
-        f"online_c51`, CQL weight 0, Nature CNN, 3-step returns, one SGD step per 4 "
-        f"environment steps after 1,600, epsilon 1 -> 0.05 over the first 10%) for "
-        f"{args.env_steps:,} environment steps; every step was logged as RLDS in the "
-        "`rlu_atari_checkpoints_ordered` layout with `checkpoint_id` = the tenth of training "
-        "(0-9).  An episode carries the id it started in.  **Sub-optimal split** = ids 0-1 "
-        "(the first 20% of training, as the paper's first 20% of DQN Replay checkpoints); "
-        "**near-optimal** = all.  Sticky actions 0.25, the games' minimal action sets, "
-        "the standard preprocessing (docs/ENVIRONMENTS.md).",
+        "The rule: a claim is **reproduced** only when the lower end of the claimed-better "
+        "method's 95% CI of the IQM clears the comparison: the behaviour policy's IQM (the "
+        "data's own episodes, one number), or another method's upper CI end.  Otherwise it is "
+        "**not reproduced**, with the numbers.  IQM: interquartile mean of the "
+        "DQN-normalized final scores over runs x games, 95% stratified-bootstrap CI (2,000 "
+        "repetitions, seed 0; docs/EVALUATION.md).",
         "",
-        "| game | episodes (all) | steps (all) | return, ids 0-1 | return, ids 8-9 | "
-        "return, all | most frequent action in ids 0-1 (share) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        *[f"- {text}" for _, text in verdicts],
+        "",
     ]
-    for game, per in table.items():
-        episodes = sum(s["episodes"] for s in per.values())
-        steps = sum(s["steps"] for s in per.values())
-        action, share = top_action_share(out, game, 0, 1)
-        lines.append(f"| {game}{' (held out)' if game == HELD_OUT_GAME else ''} | {episodes} | "
-                     f"{steps:,} | {split_return(per, 0, 1):.1f} | {split_return(per, 8, 9):.1f}"
-                     f" | {split_return(per, 0, 9):.1f} | {action} ({share:.0%}) |")
-    lines += ["", "![data](results/data_checkpoints.png)", ""]
-
-    lines += ["## Claim 1: offline Q-learning beats the data and imitation (sub-optimal split)",
-              ""]
-    if pre:
-        lines += [
-            f"Pre-training on the sub-optimal split of {', '.join(PRETRAIN_GAMES)} "
-            f"({args.steps:,} SGD steps, batch 32, {args.seeds} seeds; evaluation: "
-            f"{args.eval_episodes} episodes per game, at most {args.eval_max_frames:,} frames, "
-            "epsilon 0.001, sticky actions).  Human-normalized IQM over games x seeds with 95% "
-            "stratified-bootstrap CIs (docs/EVALUATION.md).",
-            "",
-            "| method | params | IQM [95% CI] | median | mean | "
-            + " | ".join(f"{g} return" for g in PRETRAIN_GAMES) + " |",
-            "|---|---:|---:|---:|---:|" + "---:|" * len(PRETRAIN_GAMES),
-            f"| behaviour policy (data, ids 0-1) | - | {behaviour_iqm:.3f} | - | - | "
-            + " | ".join(f"{behaviour[g]:.1f}" for g in PRETRAIN_GAMES) + " |",
-        ]
-        for group in pre["groups"]:
-            agg = group["aggregates"]
-            lines.append(
-                f"| {group['label']} | {group['num_params'] or '-'} | {_fmt(agg.get('IQM'))} | "
-                f"{agg['Median']['estimate']:.3f} | {agg['Mean']['estimate']:.3f} | "
-                + " | ".join(f"{group['game_returns'].get(g, float('nan')):.1f}"
-                             for g in PRETRAIN_GAMES) + " |")
-        sq, _ = _iqm(pre, "Scaled QL M")
-        bc, _ = _iqm(pre, "BC M")
-        c51, _ = _iqm(pre, "C51 M")
-        lines += [
-            "",
-            f"- Scaled QL M beats the behaviour policy (IQM {behaviour_iqm:.3f}): "
-            f"{_verdict(sq, behaviour_iqm)}.",
-            f"- Scaled QL M beats BC M ({_fmt(bc)}): "
-            f"{_verdict(sq, bc['estimate'] if bc else None)}.",
-            f"- Scaled QL M beats C51 M without CQL ({_fmt(c51)}): "
-            f"{_verdict(sq, c51['estimate'] if c51 else None)}.",
-        ]
-        for group in pre["groups"]:
-            above = [g for g in PRETRAIN_GAMES
-                     if group["game_returns"].get(g, float("-inf")) > behaviour[g]]
-            lines.append(f"- {group['label']} returns more than the behaviour policy on "
-                         f"{len(above)} of {len(PRETRAIN_GAMES)} games"
-                         + (f" ({', '.join(above)})" if above else "") + ".")
-        for pair in pre["probability_of_improvement"]:
-            if pair["x"].startswith("Scaled QL M") or pair["y"].startswith("Scaled QL M"):
-                lines.append(f"- P({pair['x']} > {pair['y']}) = {_fmt(pair)}")
-        lines += ["", "![curves](results/pretrain/learning_curves_iqm.png)",
-                  "![profiles](results/pretrain/performance_profiles.png)", ""]
-        lines += ["## Claim 2: it improves with model size", ""]
-        sizes = [(g["num_params"], g["aggregates"].get("IQM"), g["label"])
-                 for g in pre["groups"] if g["method"] == "Scaled QL"]
-        for params, iqm, label in sorted(sizes, key=lambda x: x[0] or 0):
-            lines.append(f"- {label}: {params:,} parameters, IQM {_fmt(iqm)}")
-        ordered = [iqm["estimate"] for _, iqm, _ in sorted(sizes, key=lambda x: x[0] or 0)
-                   if iqm]
-        monotone = len(ordered) >= 3 and all(a < b for a, b in zip(ordered, ordered[1:]))
-        lines += ["", "Monotone improvement with size: "
-                  + ("**reproduced** (estimates only; see the CIs)" if monotone
-                     else "**not reproduced** at this scale") + ".", "",
-                  "![scaling](results/pretrain/scaling.png)", ""]
+    lines += design_section(args, counts, net, every, near_seeds)
+    lines += data_section(args, out, table)
+    lines += ["## Claim 1: offline Q-learning beats the data and imitation", ""]
+    if c1:
+        lines += [f"Sub-optimal split (checkpoint ids {SUBOPTIMAL[0]}-{SUBOPTIMAL[1]}) of the "
+                  f"four games; final step {args.steps:,}.  Returns are mean episode returns "
+                  "at the final evaluation (mean over seeds); the data row is the split's "
+                  "logged episodes.", "",
+                  *_table_rows(c1, ("data, ids 0-1", *claim1_labels), PRETRAIN_GAMES), "",
+                  *[f"- {t}" for _, t in verdicts[:3]],
+                  *_improvement_lines(c1, SCALED_QL_M), "",
+                  *_figures("claim1", ("learning_curves_iqm", "learning_curves_games",
+                                       "performance_profiles", "probability_of_improvement")),
+                  "", f"Report: [results/claim1/report.md](results/claim1/report.md).", ""]
     else:
-        lines += ["(no pre-training run finished)", ""]
-
-    lines += ["## Claim 3: the pre-trained network transfers", ""]
-    for title, summary, folder, labels in (
-            (f"Offline fine-tuning on the held-out game {HELD_OUT_GAME} "
-             f"({args.finetune_steps:,} SGD steps on all of its logged data)", off,
-             "finetune_offline",
-             [f"{HELD_OUT_GAME}: {n}" for n in ("pre-trained", "from scratch", "frozen torso")]),
-            (f"Online fine-tuning on the variant {args.variant} ({args.online_env_steps:,} "
-             "environment steps)", onl, "finetune_online",
-             [f"{args.variant.split(':')[0]} m{args.variant.split(':')[1]}"
-              f"d{args.variant.split(':')[2]}: {n}" for n in ("pre-trained", "from scratch")])):
-        lines += [f"### {title}", ""]
-        if not summary:
-            lines += ["(not run)", ""]
-            continue
-        lines += ["| run | IQM human-normalized [95% CI] | return |", "|---|---:|---:|"]
-        for group in summary["groups"]:
-            ret = next(iter(group["game_returns"].values()), float("nan"))
-            lines.append(f"| {group['label']} | {_fmt(group['aggregates'].get('IQM'))} | "
-                         f"{ret:.1f} |")
-        pre_iqm, _ = _iqm(summary, labels[0])
-        scratch, _ = _iqm(summary, labels[1])
-        lines += ["", f"- pre-trained beats from scratch: "
-                  f"{_verdict(pre_iqm, scratch['estimate'] if scratch else None)}.",
-                  "", f"![curves](results/{folder}/learning_curves_games.png)", ""]
-
-    lines += [
-        "## Scale, and what this study cannot show",
-        "",
-        f"- Data: {args.env_steps:,} environment steps per game (the paper: 50M per game, 5 "
-        f"runs); the sub-optimal split is about {args.env_steps // 5:,} steps per game.  "
-        "An online agent that learns little "
-        "in that budget makes data near the behaviour of an untrained network (see the data "
-        "table: how much each agent improved from ids 0-1 to ids 8-9).",
-        "- The sub-optimal split is dominated by one action per game (last column of the data "
-        "table): the online agents' epsilon reached 0.05 within the first tenth, and an early "
-        "greedy network repeats one action.  Offline learners on such data mostly learn to "
-        "repeat it; runs whose returns are identical across sizes or initialisations above "
-        "play the same (deterministic, seeded) episodes with the same actions.",
-        "- Torso: the three sizes are the Nature CNN at widths 0.5 / 1 / 2 with the recipe's "
-        "spatial embedding, feature normalization and per-game heads, not ResNets.  On this "
-        "2-core CPU a ResNet-18 even at width 0.125 took about 0.6 s per SGD step at batch 32 "
-        "(under load; Nature CNN width 1: about 0.1 s), which would not fit the two-hour budget; "
-        "the GPU machine that would run the ResNet sizes was not lent to this task.",
-        f"- Training: {args.steps:,} SGD steps at batch 32 per pre-training run, {args.seeds} "
-        f"seeds; evaluation with {args.eval_episodes} episodes per game.  "
-        "CIs are wide at this size; a verdict of 'reproduced' requires the "
-        "lower end of the 95% CI to clear the comparison, 'not reproduced' that the estimate "
-        "does not exceed it.  A CI of zero width means every seed scored the same (the same "
-        "greedy actions on the same seeded episodes), not certainty: the Freeway-variant "
-        "transfer result rests on one game and identical seeds.",
-        "",
-    ]
-    last_attempt = {j["job"]: j for j in jobs_log}  # a failed job rerun later counts once
-    failed = [j for j in last_attempt.values() if j["exit"] != 0]
-    failed_note = "; failed: " + ", ".join(j["job"] for j in failed) if failed else ""
-    total_s = sum(j["seconds"] for j in jobs_log)
-    lines += [
-        "## How to rerun",
-        "",
-        "    make study            # = .venv/bin/python scripts/study.py",
-        "",
-        f"{len(jobs_log)} training/evaluation jobs ran ({total_s / 3600:.2f} job-hours, "
-        f"{args.jobs} at a time){failed_note}.  The exact commands:",
-        "",
-    ]
-    seen = set()
-    for job in jobs_log:
-        if job["job"] in seen:
-            continue
-        seen.add(job["job"])
-        lines.append("    " + " ".join(c if " " not in c else repr(c) for c in job["command"])
-                     .replace(str(ROOT) + "/", ""))
+        lines += ["(no run done yet)", ""]
+    lines += ["### On the near-optimal split (all checkpoint ids)", ""]
+    if c1n:
+        lines += [*_table_rows(c1n, ("data, ids 0-9", near_label), PRETRAIN_GAMES), "",
+                  f"- {verdicts[3][1]}", "",
+                  *_figures("claim1_near_optimal", ("learning_curves_iqm",)), ""]
+    else:
+        lines += ["(no run done yet)", ""]
+    lines += ["## Claim 2: Scaled QL improves with model size", ""]
+    if c2:
+        lines += ["| size | network (width, blocks, feed-forward) | parameters (run.num_params) "
+                  "| torso parameters | seeds | IQM [95% CI] |", "|---|---|---:|---:|---:|---:|"]
+        for key, label in zip(("S", "M", "L"), size_labels):
+            g = group(c2, label)
+            width, blocks, ff = net[key]
+            lines.append(f"| {label} | {width:g}, {blocks}, {ff} | "
+                         f"{counts[key]['total_used']:,} | {counts[key]['torso']:,} | "
+                         f"{len(g['seeds']) if g else 0} | {_fmt(iqm(c2, label))} |")
+        lines += ["", f"- {verdicts[4][1]}", *_improvement_lines(c2, "Scaled QL L"), "",
+                  *_figures("claim2", ("scaling", "learning_curves_iqm")), ""]
+    else:
+        lines += ["(no run done yet)", ""]
+    lines += ["## Claim 3: the pre-trained network transfers", "",
+              f"### (a) Offline fine-tuning to the held-out {HELD_OUT_GAME}", ""]
+    if c3a:
+        lines += [*_table_rows(c3a, labels_3a, (HELD_OUT_GAME,)), "",
+                  *[f"- {t}" for _, t in verdicts[5:7]],
+                  *_improvement_lines(c3a, labels_3a[0]), "",
+                  *_figures("claim3a", ("learning_curves_iqm",)), ""]
+    else:
+        lines += ["(no run done yet)", ""]
+    lines += [f"### (b) Online fine-tuning on {args.online_game} with difficulty ramping", ""]
+    if c3b:
+        lines += [*_table_rows(c3b, labels_3b, (args.online_game,)), "",
+                  f"- {verdicts[7][1]}", *_improvement_lines(c3b, labels_3b[0]), ""]
+        if online_plot:
+            lines += ["Learning curves over environment steps (each run's "
+                      "`learning_curve.csv`):", "",
+                      "![online curves](results/claim3b_env_steps.png)", ""]
+    else:
+        lines += ["(no run done yet)", ""]
+    lines += pixels_section(out)
+    lines += time_section(args, jobs, attempts)
+    lines += commands_section(args, out, docs, jobs, report_runs)
+    lines += ["## Previous ALE-scale study", "",
+              "Before MinAtar, this page held an ALE-scale study (Nature CNN torsos, 20,000 "
+              "logged online-C51 steps per game, 2,000 SGD steps, 2 seeds); at that scale none "
+              "of the offline claims reproduced (only the online transfer did, on one game "
+              "whose seeds all scored the same).  It is in the git history of this file "
+              "(`git log -- docs/RESULTS.md`).", ""]
     path = docs / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n")
-    (results_dir / "data.json").write_text(json.dumps(table))
     return path
 
 
+def _rel(path: pathlib.Path) -> str:
+    try:
+        return str(pathlib.Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def design_section(args, counts, net, every, near_seeds) -> list[str]:
+    width, blocks, ff = net["M"]
+    return [
+        "## Design",
+        "",
+        f"- **Games.** Five MinAtar games (Young & Tian 2019; docs/ENVIRONMENTS.md): "
+        f"pre-training on {', '.join(PRETRAIN_GAMES)}; **{HELD_OUT_GAME} is held out** for "
+        "claim 3a.  It is the catalogue's held-out MinAtar game (`pool == 'held_out'` in "
+        "`scaled_ql/environments/games.py`) and the one MinAtar counterpart of a held-out game "
+        "of the paper's (MGDT's) split; its reward is dense and learned quickly, and its "
+        "dynamics (shooting a descending formation) differ from the other four, so a transfer "
+        "gain there is not a copy of one training game.",
+        f"- **Data.** One online C51 agent per game (`default_online_agent('minatar')`: "
+        f"MinAtar's DQN network, Adam 2.5e-4, 3-step C51, target every 1,000 updates) learns "
+        f"for {args.env_steps:,} environment steps while every step is logged "
+        "(`rlu_minatar_checkpoints_ordered`, `checkpoint_id` = the tenth of training, sticky "
+        f"actions 0.1).  **Sub-optimal split** = ids {SUBOPTIMAL[0]}-{SUBOPTIMAL[1]} (the first "
+        "20% of training, as the paper's first 20% of DQN Replay); **near-optimal** = all ids.",
+        f"- **Network (claim 1, size M).** The recipe at MinAtar size: `minatar_resnet` torso "
+        f"(3x3 stride-1 stem, {blocks} residual block(s) with GroupNorm, {args.num_groups} "
+        f"groups, width {width:g} = {round(32 * width)} channels), learned spatial embedding, a "
+        f"{ff}-unit shared layer, feature normalization, one C51 head (51 atoms) per game: "
+        f"{counts['M']['total_used']:,} parameters ({counts['M']['torso']:,} in the torso).  "
+        "Scaled QL, C51 and BC all use it.",
+        f"- **Training.** Batch {args.batch_size}, Adam {args.learning_rate:g}, target update "
+        f"every {args.target_update_period} steps, {args.n_step}-step returns, "
+        f"{args.steps:,} SGD steps, evaluated every {every:,}.  Scaled QL = C51 + CQL weight "
+        f"{args.cql_alpha:g}; C51 = the same with CQL 0; BC = the same network trained by "
+        f"cross-entropy on the data's actions.  {args.seeds} seed(s) per configuration "
+        f"({near_seeds} on the near-optimal split).",
+        f"- **Sizes (claim 2).** On 2 CPU cores the convolutions dominate a step, so the "
+        "parameter count grows mainly through the width of the shared layer and the heads, "
+        "with cheap convolutions: "
+        + ", ".join(f"{k} = width {w:g}, {b} block(s), feed-forward {f} "
+                    f"({counts[k]['total_used']:,} parameters, torso {counts[k]['torso']:,})"
+                    for k, (w, b, f) in net.items())
+        + f"; L/S = {counts['L']['total_used'] / counts['S']['total_used']:.1f}x parameters "
+        f"({counts['L']['torso'] / counts['S']['torso']:.1f}x in the torso).  M is claim 1's "
+        "Scaled QL (the same runs).",
+        f"- **Claim 3a.** `scaled-ql finetune-offline` from claim 1's Scaled QL seed 0 (its "
+        f"step-{args.steps:,} checkpoint) to {HELD_OUT_GAME} on a small dataset: "
+        f"{args.finetune_fraction:.0%} of the episodes of checkpoint ids "
+        f"{args.finetune_checkpoints[0]}-{args.finetune_checkpoints[1]} (hash-selected, "
+        f"`--episode-fraction`), {args.finetune_steps:,} SGD steps with the pre-training "
+        "learner settings; pre-trained (torso copied, new head) vs from scratch (same "
+        f"architecture) vs frozen torso (head only); {args.seeds} seed(s) of fine-tuning.",
+        f"- **Claim 3b.** `scaled-ql finetune-online` on {args.online_game} with MinAtar's "
+        f"difficulty ramping (`--difficulty 1`; a pre-training game whose variant ramps), "
+        f"{args.online_env_steps:,} environment steps (one learner step of batch "
+        f"{args.batch_size} per {args.batch_size // ONLINE_SAMPLES_PER_INSERT} environment "
+        "steps, online CQL 0.01, epsilon 0.01), pre-trained (its own head) vs from scratch, "
+        f"{args.seeds} seed(s).",
+        f"- **Evaluation.** {args.eval_episodes} episodes per game per round, capped at "
+        f"{args.eval_max_frames:,} steps, epsilon 0.001, sticky actions 0.1; scores "
+        "DQN-normalized (0 = random, 1 = Young & Tian's DQN).",
+        "",
+    ]
+
+
+def data_section(args, out: pathlib.Path, table: dict) -> list[str]:
+    lines = ["## The data", ""]
+    if not table:
+        return lines + ["(no dataset complete yet)", ""]
+    seconds = collection_seconds(out / "collect.log")
+    finished = ", ".join(
+        f"{g.split('/')[-1]} {datetime.datetime.fromtimestamp(e['finished']):%H:%M}"
+        for g, e in sorted(table.items(), key=lambda x: x[1]["finished"]))
+    lines += [f"{args.env_steps:,} environment steps per game; collection wall time "
+              + (f"{_hours(seconds)} (tqdm's elapsed time in `{_rel(out)}/collect.log`)"
+                 if seconds else "unknown (no collect.log)")
+              + f"; datasets finished at {finished} (dataset_info.json times).  Each game's "
+              f"seed is the one `scaled-ql collect --games {','.join(STUDY_GAMES)}` gives it, "
+              "so the one-game commands at the end make the same data.", "",
+              "Mean return of the logged episodes per checkpoint id (episodes in brackets):",
+              "", "| game | steps | " + " | ".join(f"id {i}" for i in range(10))
+              + " | ids 0-1 | all |", "|---|---:|" + "---:|" * 12]
+    for game, entry in table.items():
+        cells = []
+        for i in range(10):
+            s = entry["checkpoints"].get(str(i))
+            cells.append(f"{sum(s['returns']) / len(s['returns']):.2f} ({s['episodes']})"
+                         if s and s["returns"] else "-")
+        sub, everything = split_returns(entry, SUBOPTIMAL), split_returns(entry, NEAR_OPTIMAL)
+        steps = sum(s["steps"] for s in entry["checkpoints"].values())
+        lines.append(f"| {game}{' (held out)' if game == HELD_OUT_GAME else ''} | {steps:,} | "
+                     + " | ".join(cells) + f" | {sum(sub) / max(1, len(sub)):.2f} | "
+                     f"{sum(everything) / max(1, len(everything)):.2f} |")
+    missing = [g for g in STUDY_GAMES if g not in table]
+    if missing:
+        lines += ["", f"Not collected yet: {', '.join(missing)}."]
+    return lines + ["", "![data](results/data_checkpoints.png)", ""]
+
+
+def pixels_section(out: pathlib.Path) -> list[str]:
+    summary = out / "pixels" / "summary.md"
+    state = ("its results are in that page" if summary.exists() else
+             "not run yet (stage `pixels`)")
+    return ["## From pixels, on real ALE", "",
+            "Offline Scaled QL from 84x84x4 Breakout frames with data from a scripted player "
+            "that reads the RAM (issue item 5): [PIXELS.md](PIXELS.md), run by "
+            f"`scripts/study_pixels.py` as this study's `pixels` stage; {state}.", ""]
+
+
+def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
+    runs = [a for a in attempts if "session" not in a]
+    sessions = [a for a in attempts if a.get("session") == "train"]
+    lines = ["## Wall time", "",
+             f"Training runs {args.jobs} at a time, one core each.  Job time = the sum of "
+             "every attempt's wall time (OUT/jobs.jsonl; a resumed run adds its attempts).", "",
+             "| experiment | runs done | job time | seeds | steps per run |",
+             "|---|---:|---:|---:|---|"]
+    steps = {"claim1": f"{args.steps:,} SGD", "claim1_near_optimal": f"{args.steps:,} SGD",
+             "claim2": f"{args.steps:,} SGD", "claim3a": f"{args.finetune_steps:,} SGD",
+             "claim3b": f"{args.online_env_steps:,} env"}
+    for experiment in EXPERIMENTS:
+        mine = [j for j in jobs if j.experiment == experiment]
+        seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)
+        lines.append(f"| {experiment} | {sum(job_state(j) == 'done' for j in mine)} of "
+                     f"{len(mine)} | {_hours(seconds)} | {len({j.seed for j in mine})} | "
+                     f"{steps[experiment]} |")
+    train_wall = sum(s["seconds"] for s in sessions)
+    lines += ["", f"Training stage wall time (all sessions): {_hours(train_wall)}; job time "
+              f"of every attempt: {_hours(sum(a['seconds'] for a in runs))}.", ""]
+    failed = [a for a in runs if not a.get("done")]
+    if failed:
+        lines += [f"Attempts that did not finish their run: {len(failed)} (the last: "
+                  f"{failed[-1]['job']}, exit {failed[-1]['exit']}).", ""]
+    return lines
+
+
+def commands_section(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job],
+                     report_runs: dict) -> list[str]:
+    lines = ["## How to rerun", "",
+             "    make study                 # = .venv/bin/python scripts/study.py $(STUDY_ARGS)",
+             "    .venv/bin/python scripts/study.py --stage report   # this page from the runs",
+             ""]
+    missing = [j.name for j in jobs if job_state(j) != "done"]
+    if missing:
+        lines += [f"Runs not done yet ({len(missing)}):", "",
+                  *[f"- {name}" for name in missing], ""]
+    lines += ["The exact commands (each run also keeps its command in `study_job.json` and its "
+              "log in `study.log`; the reports' `runs/data/*` are the logged episodes, written "
+              "by the script from the datasets):", "", "```"]
+    lines += [show(collect_command(args, out, g, overwrite=False)) for g in STUDY_GAMES]
+    lines += [show(j.command) for j in sorted(jobs, key=lambda j: EXPERIMENTS.index(
+        j.experiment))]
+    lines += [f"scaled-ql report --out {_rel(docs / 'results' / e)} {_brace(dirs)}"
+              for e, dirs in report_runs.items() if dirs]
+    return lines + ["```", ""]
+
+
+def _brace(run_dirs) -> str:
+    """Run directories as bash brace expansions per parent: a/seed{0,1} b/seed0."""
+    parents: dict[str, list[str]] = {}
+    for run_dir in run_dirs:
+        path = pathlib.Path(run_dir)
+        parents.setdefault(_rel(path.parent), []).append(path.name)
+    return " ".join(f"{parent}/{names[0]}" if len(names) == 1 else
+                    f"{parent}/{{{','.join(names)}}}" for parent, names in parents.items())
+
+
+# --- main ------------------------------------------------------------------------------------
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(args.out).absolute()
+    docs = pathlib.Path(args.docs).absolute()
     out.mkdir(parents=True, exist_ok=True)
-    failures = []
+    jobs = build_jobs(args, out)
+    failures: list = []
     if args.stage in ("all", "data"):
-        collect(args, out)
-    if args.stage in ("all", "pretrain"):
-        failures += run_jobs(pretrain_jobs(args, out), args.jobs, out / "jobs.jsonl")
-    if args.stage in ("all", "finetune"):
-        if not (pretrained_run(out) / "eval_results.json").exists():
-            print(f"error: finetuning needs {pretrained_run(out)}", file=sys.stderr)
+        try:
+            failures += [{"job": f"data: {g}", "exit": 1, "log": str(out / "collect.log")}
+                         for g in collect_data(args, out)]
+        except CollectionInProgressError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
-        failures += run_jobs(finetune_jobs(args, out), args.jobs, out / "jobs.jsonl")
-    if args.stage in ("all", "report"):
-        print(write_results(args, out, pathlib.Path(args.docs)))
+    if args.stage in ("all", "train"):
+        selected = [j for j in jobs if j.experiment in args.experiments]
+        if args.dry_run:
+            for job in selected:
+                print(f"{job_state(job):7s} {job.name}\n        {show(job.command)}")
+        else:
+            missing = [g for g in PRETRAIN_GAMES + (HELD_OUT_GAME,)
+                       if not (dataset_folder(out, g) / "dataset_info.json").exists()]
+            if missing:
+                print(f"error: no complete dataset of {', '.join(missing)} in {out / 'data'} "
+                      "(stage data)", file=sys.stderr)
+                return 1
+            failures += run_jobs(selected, args.jobs, out)
+    if args.stage in ("all", "pixels"):
+        if pixels_stage(args, out, docs) != 0:
+            failures.append({"job": "pixels", "exit": 1, "log": str(out / "pixels" / LOG_FILE)})
+    if args.stage in ("all", "report") and not args.dry_run:
+        print(write_results(args, out, docs, jobs))
     for failure in failures:
         print(f"failed: {failure['job']} (exit {failure['exit']}), log {failure['log']}",
               file=sys.stderr)

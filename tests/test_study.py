@@ -1,0 +1,194 @@
+"""scripts/study.py, the pure parts: the verdict rule, the job list, when a run counts as done.
+
+No training: run directories are written by hand in the results format the runners write.
+"""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+from scaled_ql.evaluation import RunInfo, append_evaluation, read_results
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("study", ROOT / "scripts" / "study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def interval(estimate, lower, upper):
+    return {"estimate": estimate, "lower": lower, "upper": upper}
+
+
+# --- the verdict rule --------------------------------------------------------------------------
+
+def test_verdict_against_the_data_uses_its_iqm(study):
+    data = interval(0.40, 0.40, 0.40)
+    ok, line = study.verdict(interval(0.6, 0.45, 0.7), data, other_is_data=True, claim="C")
+    assert ok is True and "**reproduced**" in line and "0.450 > 0.400" in line
+    ok, line = study.verdict(interval(0.6, 0.40, 0.7), data, other_is_data=True, claim="C")
+    assert ok is False and "**not reproduced**" in line and "0.400 <= 0.400" in line
+
+
+def test_verdict_against_a_method_uses_its_upper_ci_end(study):
+    other = interval(0.30, 0.20, 0.55)
+    # Higher estimate and a lower end above the other's estimate, but not above its upper end.
+    ok, line = study.verdict(interval(0.60, 0.50, 0.70), other, other_is_data=False, claim="C")
+    assert ok is False and "0.500 <= 0.550" in line
+    ok, _ = study.verdict(interval(0.70, 0.56, 0.80), other, other_is_data=False, claim="C")
+    assert ok is True
+
+
+def test_verdict_without_runs_is_not_measured(study):
+    ok, line = study.verdict(None, interval(0, 0, 0), other_is_data=True, claim="C")
+    assert ok is None and "not measured" in line
+
+
+def test_scaling_verdict(study):
+    s, m, l = interval(0.1, 0.05, 0.15), interval(0.2, 0.1, 0.3), interval(0.4, 0.3, 0.5)
+    ok, line = study.scaling_verdict([("L", 1_000_000, l), ("S", 60_000, s), ("M", 200_000, m)])
+    assert ok is True and line.index("S (60,000") < line.index("M (200,000") < line.index("L (")
+    ok, line = study.scaling_verdict([("S", 200_000, s), ("M", 500_000, m), ("L", 1_000_000, l)])
+    assert ok is False and "5.0x < 10x" in line
+    ok, line = study.scaling_verdict([("S", 60_000, s), ("M", 200_000, l), ("L", 1_000_000, m)])
+    assert ok is False and "decrease" in line
+    overlapping = interval(0.4, 0.14, 0.5)
+    ok, line = study.scaling_verdict([("S", 60_000, s), ("M", 200_000, m),
+                                      ("L", 1_000_000, overlapping)])
+    assert ok is False and "0.140 <= S's upper CI end 0.150" in line
+    assert study.scaling_verdict([("S", 1, s), ("L", 100, l)])[0] is None
+
+
+# --- the job list ------------------------------------------------------------------------------
+
+def test_jobs_per_claim_with_five_seeds(study, tmp_path):
+    jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
+    counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
+    assert counts == {"claim1": 15, "claim1_near_optimal": 5, "claim2": 10, "claim3a": 15,
+                      "claim3b": 10}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 55
+    labels = {}
+    for job in jobs:
+        labels.setdefault(job.label, set()).add(job.seed)
+    assert len(labels) == 11 and all(seeds == set(range(5)) for seeds in labels.values())
+    base = jobs[0]
+    assert (base.experiment, base.label, base.seed) == ("claim1", "Scaled QL M", 0)
+    for job in jobs:
+        if job.experiment.startswith("claim3"):
+            assert job.after == (base,)
+            assert job.command[job.command.index("--checkpoint") + 1] == str(base.run_dir)
+            assert job.command[job.command.index("--checkpoint-step") + 1] == "3000"
+        if job.kind == "pretrain":
+            games = job.command[job.command.index("--games") + 1].split(",")
+            assert "minatar/SpaceInvaders" not in games and len(games) == 4
+    held_out = {j.command[j.command.index("--game") + 1] for j in jobs
+                if j.experiment == "claim3a"}
+    assert held_out == {"minatar/SpaceInvaders"}
+    one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
+                                             "--near-optimal-seeds", "1"]), tmp_path)
+    assert sum(j.experiment == "claim1_near_optimal" for j in one) == 1
+
+
+def test_fingerprint_ignores_step_budget_and_evaluation(study):
+    a = ("x", "pretrain", "--steps", "3000", "--eval-every", "500", "--learning-rate", "3e-4",
+         "--no-progress")
+    b = ("x", "pretrain", "--steps", "6000", "--eval-every", "1000", "--learning-rate", "3e-4",
+         "--resume")
+    assert study.fingerprint(a) == study.fingerprint(b) == ["x", "pretrain", "--learning-rate",
+                                                             "3e-4"]
+    assert study.fingerprint(a) != study.fingerprint(a[:-2] + ("1e-4",))
+
+
+# --- when a run is done ------------------------------------------------------------------------
+
+def fake_run(study, job, step, summary=True, checkpoint=False):
+    job.run_dir.mkdir(parents=True)
+    append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
+                      ("minatar/Breakout",), step,
+                      [{"game": "minatar/Breakout", "return": 2.0, "length": 10, "frames": 10}])
+    if summary:
+        (job.run_dir / "summary.json").write_text("{}")
+    if checkpoint:
+        (job.run_dir / "checkpoints" / str(step)).mkdir(parents=True)
+    (job.run_dir / study.JOB_FILE).write_text(json.dumps(
+        {"command": list(job.command), "fingerprint": study.fingerprint(job.command)}))
+
+
+def test_job_state(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1", "--steps", "100"])
+    job = study.build_jobs(args, tmp_path)[0]
+    assert study.job_state(job) == "fresh"
+    fake_run(study, job, 100)
+    assert study.job_state(job) == "done"
+    longer = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "1",
+                                                "--steps", "200"]), tmp_path)[0]
+    assert study.job_state(longer) == "fresh"  # short of 200 and no checkpoint to resume
+    (job.run_dir / "checkpoints" / "100").mkdir(parents=True)
+    assert study.job_state(longer) == "resume"
+    other = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "1",
+                                               "--steps", "100", "--learning-rate", "1e-4"]),
+                             tmp_path)[0]
+    assert study.job_state(other) == "stale"
+
+
+def test_unfinished_run_is_not_done(study, tmp_path):
+    job = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "1",
+                                             "--steps", "100"]), tmp_path)[0]
+    fake_run(study, job, 100, summary=False, checkpoint=True)
+    assert study.job_state(job) == "resume"
+
+
+def test_online_run_is_done_at_its_env_steps(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1",
+                             "--online-env-steps", "500"])
+    job = next(j for j in study.build_jobs(args, tmp_path) if j.kind == "finetune_online")
+    fake_run(study, job, 60)
+    assert study.job_state(job) == "fresh"  # no online_stats.json: the program did not end
+    (job.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 500}))
+    assert study.job_state(job) == "done"
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def test_collection_in_progress_is_not_started_again(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path)])
+    busy = study.dataset_folder(tmp_path, "minatar/Breakout").parent / "incomplete.1.0.0.7"
+    busy.mkdir(parents=True)
+    (busy / "shard").write_bytes(b"x")
+    with pytest.raises(study.CollectionInProgressError, match="incomplete.1.0.0.7"):
+        study.collect_data(args, tmp_path)
+    assert not (tmp_path / "jobs.jsonl").exists()
+
+
+def test_collect_command_keeps_the_five_game_seed(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path)])
+    command = study.collect_command(args, tmp_path, "minatar/Freeway", overwrite=False)
+    assert command[command.index("--seed") + 1] == str(2 * 7919)  # third game of five
+    assert command[command.index("--steps") + 1] == "300000"
+
+
+def test_collection_seconds_sums_restarted_bars(study, tmp_path):
+    log = tmp_path / "collect.log"
+    log.write_text("collect: 1%| 10/100 [00:10<01:30] collect: 50%| [01:05<01:05]\n"
+                   "collect: 0%| [00:02<?] collect: 100%| [1:00:00<00:00]\n")
+    assert study.collection_seconds(log) == 65 + 3600
+
+
+def test_data_run_holds_the_split_episodes(study, tmp_path):
+    table = {"minatar/Breakout": {"checkpoints": {
+        "0": {"returns": [1.0, 3.0], "lengths": [10, 20]},
+        "1": {"returns": [5.0], "lengths": [30]},
+        "2": {"returns": [100.0], "lengths": [40]}}}}
+    run_dir = study.write_data_run(table, ("minatar/Breakout",), (0, 1), tmp_path / "d", "data")
+    results = read_results(run_dir)
+    assert results.run.method == "behaviour"
+    (evaluation,) = results.evaluations
+    assert evaluation.step == 0
+    assert sorted(e.episode_return for e in evaluation.episodes) == [1.0, 3.0, 5.0]
+    assert sorted(e.length for e in evaluation.episodes) == [10, 20, 30]
