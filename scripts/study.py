@@ -788,8 +788,10 @@ def _improvement_lines(summary: dict | None, label: str) -> list[str]:
             if label in (p["x"], p["y"])]
 
 
-def _figures(folder: str, names) -> list[str]:
-    return [f"![{name}](results/{folder}/{name}.png)" for name in names]
+def _figures(results: pathlib.Path, folder: str, names) -> list[str]:
+    """Links to the report's plots that exist (a one-group report has no comparisons)."""
+    return [f"![{name}](results/{folder}/{name}.png)" for name in names
+            if (results / folder / f"{name}.png").exists()]
 
 
 def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) -> pathlib.Path:
@@ -895,7 +897,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                   *_table_rows(c1, ("data, ids 0-1", *claim1_labels), PRETRAIN_GAMES), "",
                   *[f"- {t}" for _, t in verdicts[:3]],
                   *_improvement_lines(c1, SCALED_QL_M), "",
-                  *_figures("claim1", ("learning_curves_iqm", "learning_curves_games",
+                  *_figures(results, "claim1", ("learning_curves_iqm", "learning_curves_games",
                                        "performance_profiles", "probability_of_improvement")),
                   "", f"Report: [results/claim1/report.md](results/claim1/report.md).", ""]
     else:
@@ -904,7 +906,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     if c1n:
         lines += [*_table_rows(c1n, ("data, ids 0-9", near_label), PRETRAIN_GAMES), "",
                   f"- {verdicts[3][1]}", "",
-                  *_figures("claim1_near_optimal", ("learning_curves_iqm",)), ""]
+                  *_figures(results, "claim1_near_optimal", ("learning_curves_iqm",)), ""]
     else:
         lines += ["(no run done yet)", ""]
     lines += ["## Claim 2: Scaled QL improves with model size", ""]
@@ -918,7 +920,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                          f"{counts[key]['total_used']:,} | {counts[key]['torso']:,} | "
                          f"{len(g['seeds']) if g else 0} | {_fmt(iqm(c2, label))} |")
         lines += ["", f"- {verdicts[4][1]}", *_improvement_lines(c2, "Scaled QL L"), "",
-                  *_figures("claim2", ("scaling", "learning_curves_iqm")), ""]
+                  *_figures(results, "claim2", ("scaling", "learning_curves_iqm")), ""]
     else:
         lines += ["(no run done yet)", ""]
     lines += ["## Claim 3: the pre-trained network transfers", "",
@@ -927,7 +929,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         lines += [*_table_rows(c3a, labels_3a, (HELD_OUT_GAME,)), "",
                   *[f"- {t}" for _, t in verdicts[5:7]],
                   *_improvement_lines(c3a, labels_3a[0]), "",
-                  *_figures("claim3a", ("learning_curves_iqm",)), ""]
+                  *_figures(results, "claim3a", ("learning_curves_iqm",)), ""]
     else:
         lines += ["(no run done yet)", ""]
     lines += [f"### (b) Online fine-tuning on {args.online_game} with difficulty ramping", ""]
