@@ -344,8 +344,9 @@ def verdict(summary: dict) -> str:
         parts.append("its CI does not clear the data's IQM")
     if not above_bc:
         parts.append("its CI overlaps BC's")
-    return ("Not shown at this size: " + " and ".join(parts) + ".  More collection steps or "
-            "SGD steps (see --collect-steps, --train-steps) are what it would take.")
+    return ("Not shown at this size: " + " and ".join(parts) + ".  The next things to try are "
+            "more logged steps and more SGD steps (--collect-steps, --train-steps); "
+            "`make study` measures the claim at a larger scale (docs/RESULTS.md).")
 
 
 def run_demo(config: DemoConfig) -> tuple[dict, pathlib.Path]:
