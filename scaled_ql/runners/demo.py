@@ -330,7 +330,7 @@ def verdict(summary: dict) -> str:
         return ("At this scale (random-policy data, a few thousand SGD steps on 2 CPU cores) the "
                 "ALE demo shows the pipeline end to end -- real ALE games, the rlu_atari schema, "
                 "training, evaluation, the report -- not learning; `make demo` (MinAtar) is "
-                "where the method is shown to learn.")
+                "where learning is measured.")
     sq, bc, data = (methods.get(m, {}).get("iqm") for m in ("scaled_ql", "bc", BEHAVIOUR))
     if not (sq and bc and data):
         return "Not every method has a scored evaluation; see the report."
