@@ -882,6 +882,11 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "**not reproduced**, with the numbers.  IQM: interquartile mean of the "
         "DQN-normalized final scores over runs x games, 95% stratified-bootstrap CI (2,000 "
         "repetitions, seed 0; docs/EVALUATION.md).",
+        *([] if done == len(jobs) else [
+            "",
+            f"**Provisional: {done} of {len(jobs)} runs are done.**  A verdict over fewer seeds "
+            "than planned is not a conclusion: a method with one run has a CI of zero width, "
+            "so its 'reproduced' or 'not reproduced' can flip as seeds arrive."]),
         "",
         *[f"- {text}" for _, text in verdicts],
         "",
