@@ -10,8 +10,15 @@ Every batch is checked on the host before the update (a few comparisons per exam
 observation's shape and dtype, game ids inside the network's heads and actions inside each
 game's minimal action set.  A bad batch is a `ValueError` naming the field, instead of an XLA
 shape error or a silently wrong gather.
+
+Thread safety: `get_variables`, `save` and `restore` may be called from other threads (an Acme
+evaluator's variable client, a checkpointing schedule) while `step()` runs.  The update donates
+the state's buffers, so one lock covers the update call and those three methods: a reader never
+sees a donated state, and always gets the state before or after a whole update.  `step()` holds
+it only while dispatching the update, not while waiting for its batch.
 """
 
+import threading
 from collections.abc import Iterator, Sequence
 
 import jax
@@ -91,12 +98,15 @@ class ScaledQLLearner(core.Learner):
         self._max_consecutive_skips = max_consecutive_skips
         self._consecutive_skips = 0
         self._update = make_update_fn(networks, config)
+        self._lock = threading.Lock()  # guards self._state: see the module docstring
         self._state = initial_state if initial_state is not None else init_training_state(
             networks, config, random_key)
         self.last_metrics: dict[str, float] = {}
 
     @property
     def state(self) -> TrainingState:
+        """The live device state, for the thread that calls `step()` (which donates it); other
+        threads use `save()`."""
         return self._state
 
     @property
@@ -107,7 +117,8 @@ class ScaledQLLearner(core.Learner):
     @property
     def num_steps(self) -> int:
         """SGD steps taken so far (skipped ones included)."""
-        return int(jax.device_get(self._state.step))
+        with self._lock:
+            return int(jax.device_get(self._state.step))
 
     def _reshape(self, batch: Transition) -> Transition:
         steps, size = self._config.num_sgd_steps_per_step, self._config.batch_size
@@ -150,7 +161,8 @@ class ScaledQLLearner(core.Learner):
 
     def step(self) -> None:
         batch = self._reshape(next(self._iterator))
-        self._state, metrics = self._update(self._state, batch)
+        with self._lock:
+            self._state, metrics = self._update(self._state, batch)
         metrics = jax.device_get(metrics)
         skipped = int(metrics["num_skipped_in_call"])
         self._consecutive_skips = (
@@ -177,12 +189,17 @@ class ScaledQLLearner(core.Learner):
         return flat
 
     def get_variables(self, names: Sequence[str]) -> list:
-        """`'policy'` (or any name): the online parameters, as numpy arrays."""
-        params = jax.device_get(self._state.params)
+        """`'policy'` (or any name): the online parameters, as numpy arrays (thread-safe)."""
+        with self._lock:
+            params = jax.device_get(self._state.params)
         return [params for _ in names]
 
     def save(self) -> TrainingState:
-        return jax.device_get(self._state)
+        """The whole training state as numpy arrays (thread-safe)."""
+        with self._lock:
+            return jax.device_get(self._state)
 
     def restore(self, state: TrainingState) -> None:
-        self._state = TrainingState(*state)
+        """Continues from `state` (e.g. from `save()`); thread-safe."""
+        with self._lock:
+            self._state = TrainingState(*state)
