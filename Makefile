@@ -1,7 +1,8 @@
 # scaled-ql: `make demo` runs the embedded default, `make test` the test suite.
 # Every target creates .venv (Python 3.10 + requirements.txt + this package, editable) when it
-# is missing or when requirements.txt / pyproject.toml changed.  PYTHON=/path/to/python3.10
-# chooses the interpreter; otherwise python3.10 on PATH, then pyenv's versions folder.
+# is missing or when requirements.txt / pyproject.toml / setup.py changed.
+# PYTHON=/path/to/python3.10 chooses the interpreter; otherwise python3.10 on PATH, then pyenv's
+# versions folder.
 
 VENV ?= .venv
 VPY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ PIPQ := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml scripts/find_python310.sh
+$(STAMP): requirements.txt pyproject.toml setup.py scripts/find_python310.sh
 	@set -e; \
 	if [ ! -x "$(VPY)" ]; then \
 	  py="$$(scripts/find_python310.sh)" || exit 1; \

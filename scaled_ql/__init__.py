@@ -1,17 +1,18 @@
 """scaled-ql: Scaled Q-Learning (Kumar et al., ICLR 2023) on DeepMind Acme.
 
 Importing the package applies the documented dm-acme 0.4.0 / jax 0.4.30 compatibility
-aliases (`scaled_ql._compat`) and quiets TensorFlow's C++ INFO and WARNING logs, which would
-otherwise bury the user's terminal at import.  Errors still print.  Set TF_CPP_MIN_LOG_LEVEL
-yourself to override (0 shows everything).
+aliases (`scaled_ql_acme_compat`; the installed package also applies them whenever jax is
+imported, so Acme imported first works too) and quiets TensorFlow's C++ INFO and WARNING logs,
+which would otherwise bury the user's terminal at import.  Errors still print.  Set
+TF_CPP_MIN_LOG_LEVEL yourself to override (0 shows everything).
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # 2: drop INFO and WARNING, keep ERROR.
 
-from scaled_ql import _compat  # noqa: E402
+import scaled_ql_acme_compat  # noqa: E402
 
-_compat.apply()
+scaled_ql_acme_compat.apply()
 
 __version__ = "0.1.0"

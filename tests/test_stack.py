@@ -80,7 +80,7 @@ def _random_replay_samples(spec, batch_size, seed):
 
 def test_acme_dqn_learner_steps_through_compat_layer():
     """Acme 0.4.0's DQNLearner reads jax.numpy.DeviceArray at import and jax.xla.Device in
-    its utilities: it only imports because scaled_ql._compat supplied them."""
+    its utilities: it only imports because scaled_ql_acme_compat supplied them."""
     import scaled_ql  # noqa: F401  (applies the compatibility aliases)
     import jax
     import optax
