@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     parser.add_argument("--episode-fraction", type=float, default=1.0,
                         help="fraction of the selected episodes to read (small data)")
     parser.add_argument("--shuffle-buffer", type=int, default=10_000)
+    parser.add_argument("--cache-data", action="store_true",
+                        help="keep the decoded transitions in memory after the first pass "
+                             "(small datasets such as MinAtar's: 2 KB per transition)")
     parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-max-frames", type=int, default=None,
@@ -99,7 +102,8 @@ def finetune_config(args: argparse.Namespace):
         freeze_torso=args.freeze_torso, from_scratch=args.from_scratch,
         fresh_head=args.fresh_head, runs=tuple(int(r) for r in args.runs.split(",")),
         checkpoints=args.checkpoints, episode_fraction=args.episode_fraction,
-        shuffle_buffer=args.shuffle_buffer, eval_every=args.eval_every,
+        shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
+        eval_every=args.eval_every,
         eval_at_start=not args.no_eval_at_start, eval_episodes=args.eval_episodes,
         eval_max_episode_frames=args.eval_max_frames, eval_workers=args.eval_workers,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,

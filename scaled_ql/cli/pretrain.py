@@ -99,6 +99,9 @@ def register(subparsers) -> None:
     parser.add_argument("--eval-workers", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--shuffle-buffer", type=int, default=10_000)
+    parser.add_argument("--cache-data", action="store_true",
+                        help="keep the decoded transitions in memory after the first pass "
+                             "(small datasets such as MinAtar's: 2 KB per transition)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="configuration name in reports")
     parser.add_argument("--method", default=None, help="method name in reports")
@@ -117,7 +120,8 @@ def pretrain_config(args: argparse.Namespace):
     return PretrainConfig(
         games=args.games, data_dir=args.data, out_dir=args.out, steps=args.steps, agent=agent,
         runs=tuple(int(r) for r in args.runs.split(",")), checkpoints=args.checkpoints,
-        shuffle_buffer=args.shuffle_buffer, eval_every=args.eval_every,
+        shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
+        eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
         eval_workers=args.eval_workers, checkpoint_every=args.checkpoint_every, seed=args.seed,
         run_name=args.name or f"{method}-{agent.network.torso}", method=method,

@@ -1,6 +1,6 @@
 """The multi-game training stream: games mixed by weight, shuffled, batched, as numpy or JAX.
 
-    per game: RLDS episodes (runs mixed) -> transitions (interleaved episodes) -> repeat
+    per game: RLDS episodes (runs mixed) -> transitions (interleaved episodes) [-> cache] -> repeat
     all games: sample_from_datasets(weights) -> shuffle -> batch -> prefetch -> numpy [-> device]
 
 The games of one stream belong to one suite (one observation shape per batch, the suite's
@@ -8,7 +8,10 @@ The games of one stream belong to one suite (one observation shape per batch, th
 
 Memory: each game keeps `episode_cycle` decoded episodes (Atari: 7 KB per step; MinAtar: 1 KB)
 plus the shuffle buffer (`shuffle_buffer` transitions of 2 x 28 KB for Atari, 2 x 1 KB for
-MinAtar); nothing reads a whole dataset.
+MinAtar); nothing reads a whole dataset, unless `cache` asks to keep the decoded transitions
+of a small one (MinAtar: 2 KB per transition, so 100,000 transitions take 200 MB) in memory:
+reading RLDS costs about 10 ms per episode plus the per-step decoding, which on 2 cores bounds
+a small learner, and with the cache only the first pass over the selection pays it.
 """
 
 import dataclasses
@@ -42,6 +45,10 @@ class PipelineConfig:
       shuffle_buffer: transitions in the shuffle buffer (mixed over games).
       episode_cycle: episodes of one game read in parallel and interleaved.
       seed: seed of file order, game sampling and shuffling (None: nondeterministic).
+      cache: keep each game's decoded transitions in memory after the first pass over its
+        selection (later passes read memory in the first pass's episode order; the shuffle
+        buffer still mixes them).  For small datasets: every selected transition is held, so
+        Atari's 56 KB per transition rules it out beyond a few thousand episodes.
     """
 
     games: tuple[str, ...]
@@ -54,6 +61,7 @@ class PipelineConfig:
     shuffle_buffer: int = 10_000
     episode_cycle: int = 4
     seed: int | None = None
+    cache: bool = False
 
     def __post_init__(self):
         if not self.games or len(set(self.games)) != len(self.games):
@@ -99,7 +107,8 @@ class PipelineConfig:
 
 
 def game_transition_dataset(config: PipelineConfig, game_id: int, *, repeat: bool = True):
-    """Unbatched transitions of `config.games[game_id]`, repeated forever when `repeat`."""
+    """Unbatched transitions of `config.games[game_id]`, repeated forever when `repeat`
+    (with `config.cache`, the first pass's transitions are kept and replayed)."""
     game = config.games[game_id]
     seed = None if config.seed is None else config.seed + 1000 * game_id
     episodes = game_episodes(
@@ -108,10 +117,11 @@ def game_transition_dataset(config: PipelineConfig, game_id: int, *, repeat: boo
         data_dir=config.data_dir,
         layout=config.layout,
         shuffle_files=True,
-        repeat=repeat,
+        repeat=repeat and not config.cache,
         seed=seed,
+        steps_as_tensors=True,
     )
-    return game_transitions(
+    transitions = game_transitions(
         episodes,
         config.transition,
         game=game,
@@ -119,6 +129,11 @@ def game_transition_dataset(config: PipelineConfig, game_id: int, *, repeat: boo
         episode_cycle=config.episode_cycle,
         deterministic=config.seed is not None,
     )
+    if config.cache:
+        transitions = transitions.cache()
+        if repeat:
+            transitions = transitions.repeat()
+    return transitions
 
 
 def make_dataset(config: PipelineConfig):

@@ -186,14 +186,21 @@ class RunDataset:
         shuffle_files: bool = False,
         seed: int | None = None,
         decode_frames: bool = True,
+        steps_as_tensors: bool = False,
     ):
-        """A `tf.data.Dataset` of RLDS episodes (each with a nested `steps` dataset)."""
+        """A `tf.data.Dataset` of RLDS episodes, each with a nested `steps` dataset, or with
+        `steps_as_tensors` a dict of whole-episode tensors ([T, ...] per step field, decoded in
+        one batch: about 100x faster than TFDS's per-step nested dataset for short episodes)."""
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
         self.check_shards()
         decoders = None
-        if not decode_frames:
+        if steps_as_tensors:
+            if not decode_frames:
+                raise ValueError("steps_as_tensors decodes the frames (decode_frames=True)")
+            decoders = {"steps": _StepsAsTensors()}
+        elif not decode_frames:
             decoders = {"steps": {"observation": tfds.decode.SkipDecoding()}}
         # Training does not need the ordered layout's in-order reads: files are interleaved.
         read_config = tfds.ReadConfig(
@@ -225,6 +232,19 @@ class RunDataset:
 
             ds = ds.filter(keep)
         return ds
+
+
+def _StepsAsTensors():
+    """A TFDS decoder for the RLDS `steps` feature: the episode's steps as one dict of [T, ...]
+    tensors, each field decoded in one batch op, instead of TFDS's `from_tensor_slices(...)
+    .map(decode one step)` nested dataset (whose per-episode setup costs ~10 ms)."""
+    import tensorflow_datasets as tfds
+
+    class StepsAsTensors(tfds.decode.Decoder):
+        def decode_example(self, serialized):
+            return self.feature.feature.decode_batch_example(serialized)
+
+    return StepsAsTensors()
 
 
 def _check_game(game: str) -> str:
@@ -331,15 +351,20 @@ def game_episodes(
     shuffle_files: bool = True,
     repeat: bool = False,
     seed: int | None = None,
+    steps_as_tensors: bool = False,
 ):
-    """Episodes of one game from all selected runs, mixed uniformly over runs while streaming."""
+    """Episodes of one game from all selected runs, mixed uniformly over runs while streaming
+    (`steps_as_tensors`: as in `RunDataset.episodes`)."""
     import tensorflow as tf
 
     runs = [open_run(game, run, data_dir=data_dir, layout=layout) for run in selection.runs]
     per_run = []
     for i, run in enumerate(runs):
         ds = run.episodes(
-            selection, shuffle_files=shuffle_files, seed=None if seed is None else seed + i
+            selection,
+            shuffle_files=shuffle_files,
+            seed=None if seed is None else seed + i,
+            steps_as_tensors=steps_as_tensors,
         )
         per_run.append(ds.repeat() if repeat else ds)
     if len(per_run) == 1:

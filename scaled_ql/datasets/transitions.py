@@ -84,12 +84,16 @@ def transition_spec(
 
 
 def stack_steps(steps, chunk_size: int = 1024) -> dict:
-    """An RLDS steps dataset as one dict of tensors [T, ...] (one episode in memory).
+    """An RLDS steps dataset as one dict of tensors [T, ...] (one episode in memory); a dict
+    (steps read with `steps_as_tensors`) is returned as it is.
 
     Concatenates chunks of `chunk_size` steps: batching by the episode's cardinality trips
     tf.data's graph rewriter in TF 2.8, and one huge batch size pre-allocates its buffer.
     """
     import tensorflow as tf
+
+    if isinstance(steps, dict):
+        return steps
 
     initial = {
         name: tf.zeros([0, *spec.shape], spec.dtype) for name, spec in steps.element_spec.items()
@@ -126,14 +130,18 @@ def episode_transitions(
     import tensorflow as tf
 
     spec = config.observation(observation or _default_observation(game))
-    stored = episode["steps"].element_spec["observation"].shape  # [H, W, C]
+    steps = episode["steps"]
+    if isinstance(steps, dict):  # read with steps_as_tensors: [T, H, W, C]
+        stored = steps["observation"].shape[1:]
+    else:
+        stored = steps.element_spec["observation"].shape  # [H, W, C]
     if stored.rank is not None and not stored.is_compatible_with(spec.frame_shape):
         raise ValueError(
             f"{game or 'episode'}: RLDS frames are {stored.as_list()}, the {spec.name} suite's "
             f"frames are {list(spec.frame_shape)}"
         )
     gamma = config.discount
-    steps = stack_steps(episode["steps"])
+    steps = stack_steps(steps)
     frames = tf.ensure_shape(steps["observation"], [None, *spec.frame_shape])  # [T, H, W, C]
     num_steps = tf.shape(frames)[0]
     num_transitions = tf.maximum(num_steps - 1, 0)

@@ -65,7 +65,8 @@ class FinetuneOfflineConfig:
       fresh_head: when `game` already has a head in the checkpoint, start it fresh anyway
         [default False: reuse it].
       checkpoint_step: which checkpoint of `checkpoint` to load (None: the latest).
-      runs, checkpoints, episode_fraction, shuffle_buffer: which data, as in PretrainConfig
+      runs, checkpoints, episode_fraction, shuffle_buffer, cache_data: which data and how it is
+        read, as in PretrainConfig
         (small data: e.g. `episode_fraction` or `checkpoints`; the paper used 1% of a run).
       eval_every: SGD steps between evaluations (0: only at the start and the end).
       eval_at_start: evaluate the initial network at step 0 [default True: the learning curve
@@ -90,6 +91,7 @@ class FinetuneOfflineConfig:
     checkpoints: tuple[int, int] | None = None
     episode_fraction: float = 1.0
     shuffle_buffer: int = 10_000
+    cache_data: bool = False
     eval_every: int = 0
     eval_at_start: bool = True
     eval_episodes: int = 10
@@ -312,7 +314,8 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
                                  episode_fraction=config.episode_fraction)
     iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
         config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed + start_step), config.data_dir, games, config.runs)
+        seed=config.seed + start_step, cache=config.cache_data), config.data_dir, games,
+        config.runs)
     logger, csv_file = make_logger(run_dir)
     learner = builder.make_learner(key, train_networks, iterator, initial_state=initial_state,
                                    logger=logger)

@@ -51,6 +51,8 @@ class PretrainConfig:
         paper's sub-optimal split).
       episode_fraction: fraction of the selected episodes to read.
       shuffle_buffer: transitions in the shuffle buffer.
+      cache_data: keep the decoded transitions in memory after the first pass (small datasets
+        such as MinAtar's; `datasets.PipelineConfig.cache`).
       eval_every: SGD steps between evaluations (0: only at the end).
       eval_episodes: episodes per game per evaluation.
       eval_epsilon: exploration during evaluation [0.001, Dopamine].
@@ -79,6 +81,7 @@ class PretrainConfig:
     checkpoints: tuple[int, int] | None = None
     episode_fraction: float = 1.0
     shuffle_buffer: int = 10_000
+    cache_data: bool = False
     eval_every: int = 0
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
@@ -238,7 +241,8 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
         note_resume(run_dir, start_step)
     iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
         config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed + start_step), config.data_dir, builder.games, config.runs)
+        seed=config.seed + start_step, cache=config.cache_data), config.data_dir,
+        builder.games, config.runs)
     logger, csv_file = make_logger(run_dir)
     learner = builder.make_learner(jax.random.PRNGKey(config.seed), networks, iterator,
                                    initial_state=initial_state, logger=logger)

@@ -134,11 +134,12 @@ def test_minatar_frames_are_compact_on_disk(tmp_path):
     assert num_steps > 200 and shard_bytes / num_steps < 150, shard_bytes / num_steps
 
 
-@pytest.mark.parametrize("stack_size", [None, 2])
-def test_transitions_of_real_minatar_data_match_numpy_reference(tmp_path, stack_size):
+@pytest.mark.parametrize("stack_size,steps_as_tensors", [(None, False), (2, False), (None, True)])
+def test_transitions_of_real_minatar_data_match_numpy_reference(tmp_path, stack_size,
+                                                                 steps_as_tensors):
     """n=3 over terminal and truncated (30-step cap) SpaceInvaders episodes with rewards, through
     TFDS; with stack 2 the observation is two frames on the channel axis, oldest first
-    ([10, 10, 20])."""
+    ([10, 10, 20]); steps read as nested datasets or as whole-episode tensors."""
     game = "minatar/SpaceInvaders"
     episodes = (_play(game, seed=5, num_episodes=2)
                 + _play(game, seed=6, num_episodes=2, max_steps=30))
@@ -149,7 +150,8 @@ def test_transitions_of_real_minatar_data_match_numpy_reference(tmp_path, stack_
     config = transitions.TransitionConfig(n_step=3, discount=0.9, stack_size=stack_size)
     run = rlu_atari.open_run(game, 1, data_dir=tmp_path)
     got = list(transitions.game_transitions(
-        run.episodes(), config, game=game, game_id=2, deterministic=True,
+        run.episodes(steps_as_tensors=steps_as_tensors), config, game=game, game_id=2,
+        deterministic=True,
         episode_cycle=1).as_numpy_iterator())
     by_id = {e.episode_id: e for e in episodes}
     order = [int(e["episode_id"]) for e in tfds.as_numpy(run.episodes())]
@@ -181,6 +183,20 @@ def test_pipeline_batches_minatar_observations(tmp_path):
     batch = next(pipeline.numpy_iterator(config))
     assert batch.observation.shape == (16, 10, 10, 10) and batch.observation.dtype == np.uint8
     assert batch.observation.max() <= 1
+
+    # cache: the first pass's transitions are kept and replayed in the same order.
+    cached = dataclasses.replace(config, cache=True)
+    stream = pipeline.game_transition_dataset(cached, 0).as_numpy_iterator()
+    one_pass = list(pipeline.game_transition_dataset(cached, 0, repeat=False).as_numpy_iterator())
+    first = [next(stream) for _ in one_pass]
+    second = [next(stream) for _ in one_pass]
+    assert len(one_pass) == sum(len(e.frames) - 1 for e in _play("minatar/Breakout", 1, 3))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.observation, b.observation)
+        assert (a.action, a.reward, a.discount) == (b.action, b.reward, b.discount)
+    key = lambda t: (t.observation.tobytes(), int(t.action), float(t.reward))  # noqa: E731
+    assert sorted(map(key, first)) == sorted(map(key, one_pass))
+    assert next(pipeline.numpy_iterator(cached)).observation.shape == (16, 10, 10, 10)
     assert pipeline.available_games(tmp_path, rlds.RLU_MINATAR) == [
         "minatar/Asterix", "minatar/Breakout"]
 

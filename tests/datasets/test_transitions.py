@@ -109,8 +109,10 @@ def test_transition_config_validates():
 
 
 @pytest.mark.slow
-def test_real_collected_data_matches_reference(collected):
-    """Through the disk path: TFDS episodes of real ALE play -> transitions, 3-step."""
+@pytest.mark.parametrize("steps_as_tensors", [False, True])
+def test_real_collected_data_matches_reference(collected, steps_as_tensors):
+    """Through the disk path: TFDS episodes of real ALE play -> transitions, 3-step; steps as
+    TFDS's nested datasets and as whole-episode tensors (the training pipeline's read)."""
     data_dir, configs, _ = collected
     config = transitions.TransitionConfig(n_step=3)
     for game_id, collect_config in enumerate(configs):
@@ -135,7 +137,7 @@ def test_real_collected_data_matches_reference(collected):
             count += len(steps) - 1
         got = list(
             transitions.game_transitions(
-                run.episodes(),
+                run.episodes(steps_as_tensors=steps_as_tensors),
                 config,
                 game=collect_config.game,
                 game_id=game_id,

@@ -176,8 +176,11 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
 
     def make_offline_dataset_iterator(self, data_dir: str, *, selection=None,
                                       layout: str | None = None, shuffle_buffer: int = 10_000,
-                                      seed: int | None = None) -> Iterator[Transition]:
-        """Batches streamed straight from RLDS datasets on disk (single-process pretraining)."""
+                                      seed: int | None = None,
+                                      cache: bool = False) -> Iterator[Transition]:
+        """Batches streamed straight from RLDS datasets on disk (single-process pretraining);
+        `cache` keeps the decoded transitions in memory after the first pass (small datasets:
+        `datasets.PipelineConfig.cache`)."""
         from scaled_ql.datasets import PipelineConfig, numpy_iterator
         from scaled_ql.datasets import rlds
 
@@ -186,7 +189,7 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
             games=self._games, data_dir=data_dir, layout=layout or rlds.AUTO_LAYOUT,
             transition=self.transition_config(),
             game_weights=self._game_weights, batch_size=self.learner_batch_size,
-            shuffle_buffer=shuffle_buffer, seed=seed, **kwargs)
+            shuffle_buffer=shuffle_buffer, seed=seed, cache=cache, **kwargs)
         return numpy_iterator(pipeline)
 
     def transition_config(self):
