@@ -112,7 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument("--env-steps", type=int, default=300_000,
                       help="online C51 steps per game (the logged dataset's size)")
     train = parser.add_argument_group("pre-training (claims 1 and 2)")
-    train.add_argument("--steps", type=int, default=3_000, help="SGD steps per run")
+    train.add_argument("--steps", type=int, default=6_000, help="SGD steps per run")
     train.add_argument("--evals", type=int, default=6,
                        help="evaluation rounds per run (learning curves)")
     train.add_argument("--width", type=float, default=0.5,
@@ -126,7 +126,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="claim 2's large network WIDTH:BLOCKS:FF (default 1:2:1024)")
     train.add_argument("--num-groups", type=int, default=8)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--learning-rate", type=float, default=3e-4)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--feature-norm", action="store_true",
+                       help="unit-L2 feature normalization (the recipe's; off by default at "
+                            "this scale, as in make demo: see docs/RESULTS.md)")
     train.add_argument("--target-update-period", type=int, default=500)
     train.add_argument("--n-step", type=int, default=3)
     train.add_argument("--cql-alpha", type=float, default=0.5, help="Scaled QL's CQL weight")
@@ -214,9 +217,11 @@ def _eval_flags(args, every: int) -> list[str]:
             "--eval-max-frames", str(args.eval_max_frames), "--eval-workers", "0"]
 
 
-def network_flags(width: float, blocks: int, ff: int, num_groups: int) -> list[str]:
+def network_flags(width: float, blocks: int, ff: int, num_groups: int,
+                  feature_norm: bool) -> list[str]:
     return ["--torso", "minatar_resnet", "--width", f"{width:g}", "--num-blocks", str(blocks),
-            "--feed-forward-size", str(ff), "--num-groups", str(num_groups)]
+            "--feed-forward-size", str(ff), "--num-groups", str(num_groups),
+            *([] if feature_norm else ["--no-feature-norm"])]
 
 
 def sizes(args) -> dict[str, tuple[float, int, int]]:
@@ -230,7 +235,8 @@ def _pretrain_job(args, out, experiment, label, method, network, method_flags, i
     every = _every(args.steps, args.evals)
     command = (*CLI, "pretrain", "--data", str(out / "data"),
                "--games", ",".join(PRETRAIN_GAMES), "--checkpoints", f"{ids[0]}-{ids[1]}",
-               "--steps", str(args.steps), *network_flags(*network, args.num_groups),
+               "--steps", str(args.steps),
+               *network_flags(*network, args.num_groups, args.feature_norm), "--cache-data",
                "--batch-size", str(args.batch_size), "--learning-rate", f"{args.learning_rate:g}",
                "--target-update-period", str(args.target_update_period),
                "--n-step", str(args.n_step), *method_flags, *_eval_flags(args, every),
@@ -286,7 +292,7 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
             command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
                        "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
                        "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
-                       "--episode-fraction", f"{args.finetune_fraction:g}",
+                       "--episode-fraction", f"{args.finetune_fraction:g}", "--cache-data",
                        "--steps", str(args.finetune_steps), *flags,
                        *_eval_flags(args, ft_every), "--checkpoint-every", str(ft_every),
                        "--seed", str(seed), "--name", label, "--no-progress",
@@ -994,7 +1000,9 @@ def design_section(args, counts, net, every, near_seeds) -> list[str]:
         "Scaled QL, C51 and BC all use it.",
         f"- **Training.** Batch {args.batch_size}, Adam {args.learning_rate:g}, target update "
         f"every {args.target_update_period} steps, {args.n_step}-step returns, "
-        f"{args.steps:,} SGD steps, evaluated every {every:,}.  Scaled QL = C51 + CQL weight "
+        f"{args.steps:,} SGD steps, evaluated every {every:,}, feature normalization "
+        f"{'on' if args.feature_norm else 'off (unit-norm features into linear heads keep the C51 logits near uniform for thousands of steps at this scale; docs/DEMO.md)'}"
+        f".  Scaled QL = C51 + CQL weight "
         f"{args.cql_alpha:g}; C51 = the same with CQL 0; BC = the same network trained by "
         f"cross-entropy on the data's actions.  {args.seeds} seed(s) per configuration "
         f"({near_seeds} on the near-optimal split).",

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     option("--eval-max-frames", "eval_max_episode_frames", int,
            "evaluation episode cap in frames (a MinAtar frame is one step)")
     option("--batch-size", "batch_size", int, "transitions per SGD step")
-    option("--jobs", "jobs", int, "processes at a time (collection and training)")
+    option("--jobs", "jobs", int, "training processes at a time (collection: up to twice as many games)")
     parser.add_argument("--split", default=None,
                         help="checkpoint ids the offline learners train on, FIRST-LAST "
                              "(default: 0-1, the sub-optimal split; MinAtar only)")
