@@ -26,7 +26,6 @@ oldest slot of a ring of four frames, and the observation is one `cv2.merge` of 
 (Throughput) for what this costs next to raw ALE.
 """
 
-import operator
 import struct
 
 import cv2
@@ -36,6 +35,7 @@ from dm_env import specs
 
 from scaled_ql import types
 from scaled_ql.environments import games
+from scaled_ql.environments.base import GameEnvironment, check_common_arguments
 
 FRAME_SIZE = types.ATARI_OBSERVATION.frame_shape[0]  # 84: frames are square.
 STACK_SIZE = types.ATARI_OBSERVATION.stack_size  # 4
@@ -54,7 +54,7 @@ def _quiet_ale():
     return ale_py
 
 
-class AtariEnvironment(dm_env.Environment):
+class AtariEnvironment(GameEnvironment):
     """An ALE Atari game with DQN-style preprocessing as a dm_env environment.
 
     Timesteps: reward is the raw (unclipped) game score change of the step, float32; discount
@@ -173,14 +173,9 @@ class AtariEnvironment(dm_env.Environment):
             raise ValueError(f"{info.name} is a {info.suite} game, not an ALE one (make it with "
                              "scaled_ql.environments.suites.make_environment)")
         info.check_variant(mode, difficulty)
-        if not 0.0 <= sticky_action_prob <= 1.0:
-            raise ValueError(f"sticky_action_prob must be in [0, 1], got {sticky_action_prob}")
-        if max_episode_frames < 1:
-            raise ValueError(f"max_episode_frames must be >= 1, got {max_episode_frames}")
+        check_common_arguments(sticky_action_prob, max_episode_frames, seed, _MAX_SEED)
         if frame_skip < 2:
             raise ValueError(f"frame_skip must be >= 2 (max over two frames), got {frame_skip}")
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
-            raise ValueError(f"seed must be an int in [0, {_MAX_SEED}], got {seed!r}")
         return info
 
     # --- dm_env.Environment -----------------------------------------------------------------
@@ -202,15 +197,7 @@ class AtariEnvironment(dm_env.Environment):
         """Plays `action` (index into the action set) for `frame_skip` emulator frames."""
         if self._needs_reset:
             return self.reset()
-        try:
-            index = operator.index(action)  # ints, numpy ints and 0-d integer arrays.
-        except TypeError:
-            index = -1
-        if not 0 <= index < len(self._actions):
-            raise ValueError(
-                f"{self._info.name}: action must be an int in [0, {len(self._actions)}), "
-                f"got {action!r}"
-            )
+        index = self._action_index(action)
         ale = self._ale
         act, game_over, ale_action = ale.act, ale.game_over, self._actions[index]
         reward = 0
@@ -264,15 +251,6 @@ class AtariEnvironment(dm_env.Environment):
         rgb = specs.BoundedArray(self._rgb.shape, np.uint8, 0, 255, name="rgb")
         return {"pixels": pixels, "rgb": rgb}
 
-    def action_spec(self) -> specs.DiscreteArray:
-        return specs.DiscreteArray(len(self._actions), dtype=np.int32, name="action")
-
-    def reward_spec(self) -> specs.Array:
-        return specs.Array((), np.float32, name="reward")
-
-    def discount_spec(self) -> specs.BoundedArray:
-        return specs.BoundedArray((), np.float32, 0.0, 1.0, name="discount")
-
     def close(self) -> None:
         self._ale = None
 
@@ -299,15 +277,6 @@ class AtariEnvironment(dm_env.Environment):
     # --- Extras -------------------------------------------------------------------------------
 
     @property
-    def game(self) -> games.GameInfo:
-        """The catalogue entry of this environment's game."""
-        return self._info
-
-    @property
-    def num_actions(self) -> int:
-        return len(self._actions)
-
-    @property
     def ale_actions(self) -> tuple:
         """The ALE actions that action indices 0..num_actions-1 stand for."""
         return self._actions
@@ -316,16 +285,6 @@ class AtariEnvironment(dm_env.Environment):
     def game_over(self) -> bool:
         """Whether the emulated game itself is over (not just a life lost or truncated)."""
         return self._ale.game_over(with_truncation=False)
-
-    @property
-    def max_episode_frames(self) -> int:
-        """The emulator-frame cap after which an episode is truncated (discount 1)."""
-        return self._max_episode_frames
-
-    @property
-    def episode_frames(self) -> int:
-        """Emulator frames played since the game was last reset."""
-        return self._episode_frames
 
     @property
     def ale(self):

@@ -18,14 +18,13 @@ interface `AtariEnvironment` has, so the rest of scaled-ql treats both suites al
   bonus can be larger).
 """
 
-import operator
-
 import dm_env
 import numpy as np
 from dm_env import specs
 
 from scaled_ql import types
 from scaled_ql.environments import games
+from scaled_ql.environments.base import GameEnvironment, check_common_arguments
 
 DEFAULT_STICKY_ACTION_PROB = 0.1  # MinAtar's default (minatar.Environment).
 DEFAULT_MAX_EPISODE_FRAMES = 10_000
@@ -48,7 +47,7 @@ def _minatar():
     return minatar
 
 
-class MinAtarEnvironment(dm_env.Environment):
+class MinAtarEnvironment(GameEnvironment):
     """A MinAtar game as a dm_env environment with scaled-ql's conventions (module docstring).
 
     Timesteps: reward float32 (raw); discount 0.0 when the game ends, 1.0 otherwise (also on
@@ -110,12 +109,7 @@ class MinAtarEnvironment(dm_env.Environment):
             raise ValueError(f"{info.name} is an ALE game, not a MinAtar one (MinAtar games are "
                              f"named {', '.join(games.MINATAR_GAMES)})")
         info.check_variant(mode, difficulty)
-        if not 0.0 <= sticky_action_prob <= 1.0:
-            raise ValueError(f"sticky_action_prob must be in [0, 1], got {sticky_action_prob}")
-        if max_episode_frames < 1:
-            raise ValueError(f"max_episode_frames must be >= 1, got {max_episode_frames}")
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
-            raise ValueError(f"seed must be an int in [0, {_MAX_SEED}], got {seed!r}")
+        check_common_arguments(sticky_action_prob, max_episode_frames, seed, _MAX_SEED)
         return info
 
     # --- dm_env.Environment -----------------------------------------------------------------
@@ -130,14 +124,7 @@ class MinAtarEnvironment(dm_env.Environment):
     def step(self, action) -> dm_env.TimeStep:
         if self._needs_reset:
             return self.reset()
-        try:
-            index = operator.index(action)
-        except TypeError:
-            index = -1
-        if not 0 <= index < len(self._actions):
-            raise ValueError(
-                f"{self._info.name}: action must be an int in [0, {len(self._actions)}), "
-                f"got {action!r}")
+        index = self._action_index(action)
         reward, terminal = self._env.act(self._actions[index])
         self._episode_frames += 1
         observation = self._observe()
@@ -154,15 +141,6 @@ class MinAtarEnvironment(dm_env.Environment):
         return specs.BoundedArray(types.MINATAR_OBSERVATION.shape, np.uint8, 0, 1,
                                   name="objects")
 
-    def action_spec(self) -> specs.DiscreteArray:
-        return specs.DiscreteArray(len(self._actions), dtype=np.int32, name="action")
-
-    def reward_spec(self) -> specs.Array:
-        return specs.Array((), np.float32, name="reward")
-
-    def discount_spec(self) -> specs.BoundedArray:
-        return specs.BoundedArray((), np.float32, 0.0, 1.0, name="discount")
-
     def close(self) -> None:
         self._env = None
 
@@ -176,22 +154,6 @@ class MinAtarEnvironment(dm_env.Environment):
         self._needs_reset = True
 
     # --- Extras -------------------------------------------------------------------------------
-
-    @property
-    def game(self) -> games.GameInfo:
-        return self._info
-
-    @property
-    def num_actions(self) -> int:
-        return len(self._actions)
-
-    @property
-    def max_episode_frames(self) -> int:
-        return self._max_episode_frames
-
-    @property
-    def episode_frames(self) -> int:
-        return self._episode_frames
 
     @property
     def game_over(self) -> bool:
