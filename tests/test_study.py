@@ -68,7 +68,8 @@ def test_scaling_verdict(study):
 # --- the job list ------------------------------------------------------------------------------
 
 def test_jobs_per_claim_with_five_seeds(study, tmp_path):
-    jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
+    jobs = study.build_jobs(args, tmp_path)
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
     assert counts == {"claim1": 15, "claim1_near_optimal": 5, "claim2": 10, "claim3a": 15,
                       "claim3b": 10}
@@ -83,7 +84,9 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
         if job.experiment.startswith("claim3"):
             assert job.after == (base,)
             assert job.command[job.command.index("--checkpoint") + 1] == str(base.run_dir)
-            assert job.command[job.command.index("--checkpoint-step") + 1] == "3000"
+            # claim 3 starts from the final checkpoint of claim 1's Scaled QL seed 0
+            assert job.command[job.command.index("--checkpoint-step") + 1] == str(args.steps)
+            assert args.steps == 6000
         if job.kind == "pretrain":
             games = job.command[job.command.index("--games") + 1].split(",")
             assert "minatar/SpaceInvaders" not in games and len(games) == 4
