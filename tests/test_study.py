@@ -89,10 +89,10 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             assert args.steps == 6000
         if job.kind == "pretrain":
             games = job.command[job.command.index("--games") + 1].split(",")
-            assert "minatar/SpaceInvaders" not in games and len(games) == 4
+            assert "minatar/Freeway" not in games and len(games) == 4
     held_out = {j.command[j.command.index("--game") + 1] for j in jobs
                 if j.experiment == "claim3a"}
-    assert held_out == {"minatar/SpaceInvaders"}
+    assert held_out == {"minatar/Freeway"}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.experiment == "claim1_near_optimal" for j in one) == 1
