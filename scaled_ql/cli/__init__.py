@@ -1,29 +1,47 @@
 """The `scaled-ql` command line.
 
 Each subcommand lives in its own module under `scaled_ql.cli` and defines
-`register(subparsers) -> None`, which adds an argparse sub-parser whose `func(args) -> int`
-runs the command.  Heavy imports (TF, JAX, ALE) happen inside `func`, so `scaled-ql --help`
-stays fast.
+`register(subparsers) -> None`, which adds an argparse sub-parser and makes its `run(args) ->
+int` the command with `common.command` (which also maps config fields to the flags, for
+errors).  Heavy imports (TF, JAX, ALE) happen inside `run`, so `scaled-ql --help` stays fast.
+
+Every subcommand reports a user error the same way: one line `scaled-ql COMMAND: error: ...`
+on stderr (argparse's own errors too, after the usage line) and exit status 2.
 """
 
-import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 from typing import Sequence
 
 from scaled_ql._quiet import quiet_third_party
+from scaled_ql.cli.common import Parser
 
 # Order = order in `scaled-ql --help`.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
                                      "evaluate", "report", "games", "collect", "data")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+DISTRIBUTION = "scaled-ql"  # pyproject.toml's project name
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when the package
+    runs from a source tree that was never installed."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="scaled-ql",
         description="Scaled Q-Learning (Kumar et al., ICLR 2023) on DeepMind Acme.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                        help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(f"scaled_ql.cli.{name}").register(subparsers)
@@ -31,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Errors caused by the user's input (a bad game name, a missing dataset, a run directory in
-# use, ...): printed as one line naming what is wrong, exit status 2.  Anything else is a bug
-# and keeps its traceback.  SCALED_QL_DEBUG=1 shows tracebacks for these too.
+# use, ...): printed as one line naming what is wrong (config fields named by their flags),
+# exit status 2.  Anything else is a bug and keeps its traceback.  SCALED_QL_DEBUG=1 shows
+# tracebacks for these too.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
@@ -52,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         if os.environ.get("SCALED_QL_DEBUG"):
             raise
-        print(f"scaled-ql {args.command}: error: {error}", file=sys.stderr)
+        args.func.error(str(error))
         return 2
 
 

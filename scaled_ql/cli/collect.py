@@ -2,7 +2,9 @@
 datasets."""
 
 import argparse
-import sys
+
+from scaled_ql.cli.common import command
+from scaled_ql.cli.pretrain import MAX_FRAMES_HELP
 
 
 def register(subparsers) -> None:
@@ -23,30 +25,32 @@ def register(subparsers) -> None:
              "(minatar/Breakout,minatar/Asterix)")
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument(
-        "--steps", type=int, help="environment steps per game (last episode truncated)"
-    )
-    budget.add_argument("--episodes", type=int, help="complete episodes per game")
+        "--steps", type=int,
+        help="environment steps per game (MinAtar: steps; ALE: agent steps of 4 emulator "
+             "frames); the last episode is truncated (default: none, use --episodes)")
+    budget.add_argument("--episodes", type=int,
+                        help="complete episodes per game (default: none, use --steps)")
     parser.add_argument(
         "--policy", default="random",
-        help="behaviour policy: random (default), checkpoint (epsilon-greedy with a saved "
+        help="behaviour policy: random, checkpoint (epsilon-greedy with a saved "
              "network: --checkpoint RUN_DIR [--epsilon E]), or online_c51 (an online C51 agent "
              "that learns while it plays, over --steps steps; use the "
              "rlu_atari_checkpoints_ordered layout to keep each tenth of its training apart), "
              "or scripted_ram (a Breakout player reading the RAM, with --epsilon noise)")
-    parser.add_argument("--checkpoint", default=None, help="run directory, for --policy checkpoint")
+    parser.add_argument("--checkpoint", default=None,
+                        help="run directory, for --policy checkpoint (default: none)")
     parser.add_argument("--epsilon", type=float, default=0.01,
-                        help="exploration of --policy checkpoint or scripted_ram (default "
-                             "0.01)")
+                        help="exploration of --policy checkpoint or scripted_ram")
     parser.add_argument("--out", required=True, help="TFDS data_dir to write into")
     parser.add_argument(
-        "--run", type=int, default=1, help="run number k of {Game}_run_{k} (default 1)"
+        "--run", type=int, default=1, help="run number k of {Game}_run_{k}"
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed; each game gets its own")
     parser.add_argument("--sticky-action-prob", type=float, default=None,
-                        help="default: the suite's (ALE 0.25, MinAtar 0.1)")
+                        help="probability of repeating the previous action (default: the "
+                             "suite's: ALE 0.25, MinAtar 0.1)")
     parser.add_argument("--max-episode-frames", type=int, default=None,
-                        help="episode cap; default: the suite's (ALE 108000 frames, "
-                             "MinAtar 10000 steps)")
+                        help=MAX_FRAMES_HELP)
     parser.add_argument(
         "--layout",
         choices=("rlu_atari", "rlu_atari_checkpoints_ordered", "rlu_minatar",
@@ -55,22 +59,23 @@ def register(subparsers) -> None:
         help="one train split, or one split per checkpoint; the rlu_atari names mean the same "
              "for MinAtar games, which are stored as rlu_minatar[_checkpoints_ordered]",
     )
-    parser.add_argument("--episodes-per-shard", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=None, help="parallel processes")
+    parser.add_argument("--episodes-per-shard", type=int, default=100,
+                        help="episodes per TFRecord shard file")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parallel processes (default: one per game, at most one per CPU "
+                             "core)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing datasets")
-    parser.set_defaults(func=run)
+    command(parser, run, {"num_steps": "--steps", "num_episodes": "--episodes",
+                          "max_episodes_per_shard": "--episodes-per-shard"},
+            replacements=(("the step/episode budget", "--steps/--episodes"),))
 
 
 def run(args: argparse.Namespace) -> int:
     from scaled_ql.datasets.collect import CollectConfig, collect_games
 
     games = [g.strip() for g in args.games.split(",") if g.strip()]
-    try:
-        configs = _configs(args, games, CollectConfig)
-        paths = collect_games(configs, args.out, num_workers=args.workers)
-    except (ValueError, FileExistsError) as error:
-        print(f"scaled-ql collect: error: {error}", file=sys.stderr)
-        return 2
+    configs = _configs(args, games, CollectConfig)
+    paths = collect_games(configs, args.out, num_workers=args.workers)
     for path in paths:
         print(path)
     return 0

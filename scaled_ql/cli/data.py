@@ -1,11 +1,15 @@
 """`scaled-ql data info DIR` and `scaled-ql data validate DIR`: what an RLDS data_dir holds.
 
 Both list every dataset of every layout (`rlds.LAYOUTS`: `rlu_atari...` for ALE games,
-`rlu_minatar...` for MinAtar games) with its game suite, size and bytes per RLDS step.
+`rlu_minatar...` for MinAtar games) with its game suite, size and bytes per RLDS step.  A
+dataset that fails its checks is reported as an error line (`scaled-ql data validate: error:
+...`) and the others are still checked; the exit status is then 2, as for every user error.
 """
 
 import argparse
 import sys
+
+from scaled_ql.cli.common import command
 
 
 def register(subparsers) -> None:
@@ -18,13 +22,15 @@ def register(subparsers) -> None:
         description="Reads every episode's metadata and flags (frames are not decoded).",
     )
     info.add_argument("path", help="a TFDS data_dir, or one dataset folder")
-    info.set_defaults(func=run_info)
+    command(info, run_info)
     validate = commands.add_parser(
         "validate",
         help="check schema, shards and every episode (decodes all frames)",
+        description="Checks each dataset's schema and shards and decodes every episode and "
+                    "frame; a dataset that fails is reported and the others still checked.",
     )
     validate.add_argument("path", help="a TFDS data_dir, or one dataset folder")
-    validate.set_defaults(func=run_validate)
+    command(validate, run_validate)
 
 
 def _runs(path: str):
@@ -40,20 +46,15 @@ def _runs(path: str):
     return [open_directory(p) for p in complete], unfinished
 
 
-def _inspect(path: str, decode_frames: bool) -> int:
+def _inspect(args: argparse.Namespace, decode_frames: bool) -> int:
     import numpy as np
 
-    from scaled_ql.datasets.rlu_atari import DatasetNotFoundError, DatasetSuiteError
     from scaled_ql.datasets.validation import DatasetValidationError, inspect_run
 
-    try:
-        runs, unfinished = _runs(path)
-    except (DatasetNotFoundError, DatasetSuiteError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    path = args.path
+    runs, unfinished = _runs(path)
     if not runs:
-        print(f"error: no rlu_atari or rlu_minatar dataset under {path}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"no rlu_atari or rlu_minatar dataset under {path}")
     failed = 0
     width = max(16, *(len(run.game) + 2 for run in runs))
     header = (
@@ -66,7 +67,7 @@ def _inspect(path: str, decode_frames: bool) -> int:
         try:
             report = inspect_run(run, decode_frames=decode_frames)
         except DatasetValidationError as error:
-            print(f"ERROR {error}", file=sys.stderr)
+            args.func.error(str(error))
             failed += 1
             continue
         total_bytes += report.bytes_on_disk
@@ -90,12 +91,12 @@ def _inspect(path: str, decode_frames: bool) -> int:
     print(
         f"total: {len(runs) - failed} dataset(s) OK, {failed} failed, {total_bytes / 2**20:.2f} MiB"
     )
-    return 1 if failed else 0
+    return 2 if failed else 0
 
 
 def run_info(args: argparse.Namespace) -> int:
-    return _inspect(args.path, decode_frames=False)
+    return _inspect(args, decode_frames=False)
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    return _inspect(args.path, decode_frames=True)
+    return _inspect(args, decode_frames=True)

@@ -2,6 +2,8 @@
 
 import argparse
 
+from scaled_ql.cli.common import command
+
 
 def register(subparsers) -> None:
     from scaled_ql.runners.demo import DemoConfig, atari_demo_config  # light: dataclasses only
@@ -22,8 +24,10 @@ def register(subparsers) -> None:
                                  f"atari: {getattr(atari, field)!s})".replace("%", "%%"))
 
     parser.add_argument("--suite", choices=("minatar", "atari"), default="minatar",
-                        help="which demo to run (default: minatar)")
-    parser.add_argument("--out", default=minatar.out_dir, help="output folder (default: demo_out; make demo-atari: demo_atari_out)")
+                        help="which demo to run")
+    parser.add_argument("--out", default=minatar.out_dir,
+                        help="output folder (default: demo_out; make demo-atari: "
+                             "demo_atari_out)")
     parser.add_argument("--games", default=None,
                         help=f"comma-separated games (default: {','.join(minatar.games)}; "
                              f"atari: {','.join(atari.games)})")
@@ -35,12 +39,13 @@ def register(subparsers) -> None:
     option("--eval-max-frames", "eval_max_episode_frames", int,
            "evaluation episode cap in frames (a MinAtar frame is one step)")
     option("--batch-size", "batch_size", int, "transitions per SGD step")
-    option("--jobs", "jobs", int, "training processes at a time (collection: up to twice as many games)")
+    option("--jobs", "jobs", int,
+           "training processes at a time (collection: up to twice as many games)")
     parser.add_argument("--split", default=None,
                         help="checkpoint ids the offline learners train on, FIRST-LAST "
                              "(default: 0-1, the sub-optimal split; MinAtar only)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.set_defaults(func=run)
+    command(parser, run, {"eval_max_episode_frames": "--eval-max-frames", "out_dir": "--out"})
 
 
 def config_from_args(args: argparse.Namespace):

@@ -3,7 +3,8 @@ returns."""
 
 import argparse
 
-from scaled_ql.cli.pretrain import MAX_FRAMES_HELP
+from scaled_ql.cli.common import command
+from scaled_ql.cli.pretrain import EVAL_WORKERS_HELP, MAX_FRAMES_HELP
 
 
 def register(subparsers) -> None:
@@ -14,20 +15,23 @@ def register(subparsers) -> None:
                     "Atari 0.25 and 108k frames, MinAtar 0.1 and 10k steps) and writes a JSON "
                     "of per-episode returns.")
     parser.add_argument("--checkpoint", required=True, help="run directory (its latest checkpoint)")
-    parser.add_argument("--step", type=int, default=None, help="a specific checkpoint step")
+    parser.add_argument("--step", type=int, default=None,
+                        help="which checkpoint of the run, by SGD step (default: the latest)")
     parser.add_argument("--games", default=None, help="comma-separated subset (default: all heads)")
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--epsilon", type=float, default=0.001)
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per game")
+    parser.add_argument("--epsilon", type=float, default=0.001,
+                        help="probability of a random action at each step")
     parser.add_argument("--sticky-action-prob", type=float, default=None,
-                        help="default: the suite's (Atari 0.25, MinAtar 0.1)")
+                        help="probability of repeating the previous action (default: the "
+                             "suite's: Atari 0.25, MinAtar 0.1)")
     parser.add_argument("--max-frames", type=int, default=None,
                         help=MAX_FRAMES_HELP)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help=EVAL_WORKERS_HELP)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the games and the policy")
     parser.add_argument("--out", default=None,
                         help="results JSON (default: RUN_DIR/evaluate_step<STEP>.json)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(func=run)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    command(parser, run, {"max_episode_frames": "--max-frames"})
 
 
 def run(args: argparse.Namespace) -> int:

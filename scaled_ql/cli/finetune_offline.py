@@ -3,17 +3,31 @@
 import argparse
 import dataclasses
 
-from scaled_ql.cli.pretrain import DATA_HELP, MAX_FRAMES_HELP, _range
+from scaled_ql.cli.common import command
+from scaled_ql.cli.pretrain import (
+    AGENT_FIELDS,
+    DATA_HELP,
+    TRAINING_FIELDS,
+    _range,
+    add_evaluation_arguments,
+    add_reading_arguments,
+)
+
+_CHECKPOINTS = "(default: the pre-trained run's)"
 
 
 def add_learner_overrides(parser: argparse.ArgumentParser) -> None:
     """Learner settings that may differ from the checkpoint's (default: the checkpoint's)."""
     group = parser.add_argument_group("learner (default: the pre-trained run's values)")
-    group.add_argument("--cql-alpha", type=float, default=None, help="CQL weight")
-    group.add_argument("--learning-rate", type=float, default=None)
-    group.add_argument("--batch-size", type=int, default=None)
-    group.add_argument("--target-update-period", type=int, default=None)
-    group.add_argument("--sgd-steps-per-call", type=int, default=None)
+    group.add_argument("--cql-alpha", type=float, default=None, help=f"CQL weight {_CHECKPOINTS}")
+    group.add_argument("--learning-rate", type=float, default=None,
+                       help=f"Adam step size {_CHECKPOINTS}")
+    group.add_argument("--batch-size", type=int, default=None,
+                       help=f"transitions per SGD step {_CHECKPOINTS}")
+    group.add_argument("--target-update-period", type=int, default=None,
+                       help=f"SGD steps between target-network refreshes {_CHECKPOINTS}")
+    group.add_argument("--sgd-steps-per-call", type=int, default=None,
+                       help=f"SGD steps per jitted update call {_CHECKPOINTS}")
 
 
 def learner_overrides(args: argparse.Namespace) -> dict:
@@ -25,12 +39,19 @@ def learner_overrides(args: argparse.Namespace) -> dict:
 
 
 def finetune_agent(checkpoint: str, overrides: dict, step: int | None = None):
-    """The checkpoint's learner config with `overrides` applied (None if there are none)."""
+    """The checkpoint's learner config with `overrides` applied (None if there are none).
+
+    The overrides are checked first (`ScaledQLConfig`'s ranges), so a bad value is reported
+    before the checkpoint is read.
+    """
     if not overrides:
         return None
     import pathlib
 
+    from scaled_ql.agents.scaled_ql import ScaledQLConfig
     from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_from_json
+
+    ScaledQLConfig(**overrides)  # raises on a bad value; the default loss weights are valid
 
     directory = pathlib.Path(checkpoint) / "checkpoints"
     if not directory.is_dir():
@@ -53,7 +74,7 @@ def register(subparsers) -> None:
                     "initialisation (the baseline).")
     parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
     parser.add_argument("--checkpoint-step", type=int, default=None,
-                        help="which checkpoint of the run (default: the latest)")
+                        help="which checkpoint of the run, by SGD step (default: the latest)")
     parser.add_argument("--game", required=True,
                         help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
                              "minatar/Seaquest")
@@ -69,27 +90,26 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2")
     parser.add_argument("--checkpoints", type=_range, default=None,
-                        help="checkpoint_id range FIRST-LAST of the data")
+                        help="checkpoint_id range FIRST-LAST of the data (default: all)")
     parser.add_argument("--episode-fraction", type=float, default=1.0,
                         help="fraction of the selected episodes to read (small data)")
-    parser.add_argument("--shuffle-buffer", type=int, default=10_000)
-    parser.add_argument("--cache-data", action="store_true",
-                        help="keep the decoded transitions in memory after the first pass "
-                             "(small datasets such as MinAtar's: 2 KB per transition)")
-    parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help=MAX_FRAMES_HELP)
-    parser.add_argument("--eval-workers", type=int, default=None)
+    add_reading_arguments(parser)
+    add_evaluation_arguments(
+        parser, "SGD steps between evaluations (0: only at the start and the end)")
     parser.add_argument("--no-eval-at-start", action="store_true",
                         help="skip the evaluation of the initial network at step 0")
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
-    parser.add_argument("--log-every", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=None, help="configuration name in reports")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--checkpoint-every", type=int, default=1000,
+                        help="SGD steps between checkpoints (a final one is always written)")
+    parser.add_argument("--log-every", type=int, default=100,
+                        help="SGD steps between updates of the loss shown by the progress bar")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the new head, data order and evaluation")
+    parser.add_argument("--name", default=None,
+                        help="configuration name in reports (default: the method: finetune, "
+                             "finetune_frozen_torso or scratch)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_learner_overrides(parser)
-    parser.set_defaults(func=run)
+    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS})
 
 
 def finetune_config(args: argparse.Namespace):

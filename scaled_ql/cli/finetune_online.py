@@ -1,9 +1,23 @@
 """`scaled-ql finetune-online`: fine-tune a pre-trained network online on a game variant."""
 
 import argparse
+import dataclasses
 
+from scaled_ql.cli.common import command
 from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
-from scaled_ql.cli.pretrain import MAX_FRAMES_HELP, _range
+from scaled_ql.cli.pretrain import (
+    AGENT_FIELDS,
+    MAX_FRAMES_HELP,
+    TRAINING_FIELDS,
+    _range,
+    add_evaluation_arguments,
+)
+
+# The run directory's "already holds checkpoints" error suggests --resume, which this command
+# does not have (an online run's replay is not checkpointed).
+_NO_RESUME = ("pass --resume to continue that run, or choose another --out",
+              "online runs cannot be resumed (their replay is not checkpointed): choose "
+              "another --out")
 
 
 def register(subparsers) -> None:
@@ -16,19 +30,25 @@ def register(subparsers) -> None:
                     "variant, and the program stops after --env-steps environment steps. "
                     "--from-scratch: the single-game baseline in the same program.")
     parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
-    parser.add_argument("--checkpoint-step", type=int, default=None)
+    parser.add_argument("--checkpoint-step", type=int, default=None,
+                        help="which checkpoint of the run, by SGD step (default: the latest)")
     parser.add_argument("--game", required=True,
                         help="of the checkpoint's suite, e.g. Breakout or minatar/Asterix")
-    parser.add_argument("--mode", type=int, default=None, help="ALE mode (default: the ROM's)")
+    parser.add_argument("--mode", type=int, default=None,
+                        help="ALE mode (default: the ROM's; `scaled-ql games` lists them)")
     parser.add_argument("--difficulty", type=int, default=None,
                         help="ALE difficulty; MinAtar: 1 = difficulty ramping (Asterix, "
-                             "Seaquest, SpaceInvaders)")
+                             "Seaquest, SpaceInvaders) (default: the ROM's; MinAtar: 0)")
     parser.add_argument("--env-steps", required=True, type=int,
-                        help="environment steps to collect (the stop condition)")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--launch", choices=("local_mt", "local_mp"), default="local_mp")
+                        help="environment steps to collect over all actors (the stop "
+                             "condition)")
+    parser.add_argument("--out", required=True,
+                        help="run directory (a new one: online runs cannot be resumed)")
+    parser.add_argument("--launch", choices=("local_mt", "local_mp"), default="local_mp",
+                        help="Launchpad launch type: threads or processes")
     parser.add_argument("--timeout", type=float, default=None,
-                        help="stop everything after this many seconds (exit 124)")
+                        help="stop everything after this many seconds, exit status 124 "
+                             "(default: no time limit)")
     init = parser.add_mutually_exclusive_group()
     init.add_argument("--from-scratch", action="store_true",
                       help="random initialisation of the same architecture (baseline)")
@@ -36,43 +56,72 @@ def register(subparsers) -> None:
     parser.add_argument("--fresh-head", action="store_true",
                         help="start the game's head fresh even if the checkpoint has one")
     parser.add_argument("--online-cql-alpha", type=float, default=0.01,
-                        help="CQL weight online (default 0.01; --cql-alpha overrides it too)")
+                        help="CQL weight online (--cql-alpha overrides it too)")
     parser.add_argument("--offline-data", default=None,
-                        help="TFDS data_dir with the base game's rlu_atari data to mix in")
+                        help="TFDS data_dir with the base game's rlu_atari data to mix in "
+                             "(default: none, online data only)")
     parser.add_argument("--offline-ratio", type=float, default=0.0,
                         help="fraction of each batch from the offline data")
-    parser.add_argument("--offline-runs", default="1")
-    parser.add_argument("--offline-checkpoints", type=_range, default=None)
-    parser.add_argument("--num-actors", type=int, default=1)
-    parser.add_argument("--train-epsilon", type=float, default=0.01)
-    parser.add_argument("--variable-update-period", type=int, default=100)
-    parser.add_argument("--replay-size", type=int, default=100_000)
-    parser.add_argument("--replay-min-size", type=int, default=1_000)
-    parser.add_argument("--samples-per-insert", type=float, default=8.0)
-    parser.add_argument("--eval-every", type=int, default=0,
-                        help="learner steps between evaluation rounds")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help=MAX_FRAMES_HELP)
-    parser.add_argument("--eval-workers", type=int, default=None)
+    parser.add_argument("--offline-runs", default="1",
+                        help="dataset runs of the offline data, e.g. 1,2")
+    parser.add_argument("--offline-checkpoints", type=_range, default=None,
+                        help="checkpoint_id range FIRST-LAST of the offline data (default: all)")
+    parser.add_argument("--num-actors", type=int, default=1, help="actor nodes")
+    parser.add_argument("--train-epsilon", type=float, default=0.01,
+                        help="the actors' exploration epsilon")
+    parser.add_argument("--variable-update-period", type=int, default=100,
+                        help="actor environment steps between parameter pulls from the learner")
+    parser.add_argument("--replay-size", type=int, default=100_000,
+                        help="transitions in the online replay table (first in, first out)")
+    parser.add_argument("--replay-min-size", type=int, default=1_000,
+                        help="transitions in the online table before the learner samples it")
+    parser.add_argument("--samples-per-insert", type=float, default=8.0,
+                        help="learner samples per inserted transition")
+    add_evaluation_arguments(
+        parser, "learner steps between evaluation rounds (0: at the start and the end only)")
     parser.add_argument("--actor-max-frames", type=int, default=None,
-                        help=MAX_FRAMES_HELP)
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=None, help="configuration name in reports")
+                        help=f"actors' {MAX_FRAMES_HELP}")
+    parser.add_argument("--checkpoint-every", type=int, default=1000,
+                        help="learner steps between checkpoints (a final one is always "
+                             "written)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds initialisation, the actors' games and evaluation")
+    parser.add_argument("--name", default=None,
+                        help="configuration name in reports (default: the method: "
+                             "online_finetune, online_finetune_frozen_torso or online_scratch)")
     add_learner_overrides(parser)
-    parser.set_defaults(func=run)
+    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS,
+                          "replay_max_size": "--replay-size",
+                          "actor_max_episode_frames": "--actor-max-frames"},
+            replacements=(_NO_RESUME,))
+
+
+def check_variant(game: str, mode: int | None, difficulty: int | None) -> None:
+    """Raises ValueError naming --mode or --difficulty unless the game has that variant."""
+    from scaled_ql.environments.games import get_game
+
+    info = get_game(game)
+    for flag, field, value in (("--mode", "mode", mode),
+                               ("--difficulty", "difficulty", difficulty)):
+        try:
+            info.check_variant(**{field: value})
+        except ValueError as error:
+            # The catalogue's "(or None for the default)" is the API's word for leaving it out.
+            raise ValueError(str(error).replace(
+                f"has no {field}", f"has no {flag}").replace(
+                "(or None for the default)", f"(or leave out {flag} for the game's default)")
+            ) from None
 
 
 def online_config(args: argparse.Namespace):
+    """The FinetuneOnlineConfig the flags describe; its own settings are checked before the
+    checkpoint is read (so a bad value is reported as such, whatever --checkpoint is)."""
     from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
 
-    return FinetuneOnlineConfig(
+    check_variant(args.game, args.mode, args.difficulty)
+    config = FinetuneOnlineConfig(
         checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
         mode=args.mode, difficulty=args.difficulty, out_dir=args.out, env_steps=args.env_steps,
-        agent=finetune_agent(args.checkpoint,
-                             {"cql_alpha": args.online_cql_alpha, **learner_overrides(args)},
-                             args.checkpoint_step),
         online_cql_alpha=args.online_cql_alpha, from_scratch=args.from_scratch,
         freeze_torso=args.freeze_torso, fresh_head=args.fresh_head,
         offline_data=args.offline_data, offline_ratio=args.offline_ratio,
@@ -84,6 +133,9 @@ def online_config(args: argparse.Namespace):
         eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
         eval_workers=args.eval_workers, actor_max_episode_frames=args.actor_max_frames,
         checkpoint_every=args.checkpoint_every, seed=args.seed, run_name=args.name)
+    return dataclasses.replace(config, agent=finetune_agent(
+        args.checkpoint, {"cql_alpha": args.online_cql_alpha, **learner_overrides(args)},
+        args.checkpoint_step))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ import argparse
 import json
 import math
 
+from scaled_ql.cli.common import command
+
 SUITE_CHOICES = ("atari", "minatar", "all")
 
 
@@ -33,15 +35,15 @@ def register(subparsers) -> None:
         "--suite",
         choices=SUITE_CHOICES,
         default="atari",
-        help="which games: atari (default), minatar, or all (both sections)",
+        help="which games: atari, minatar, or all (both sections)",
     )
     parser.add_argument(
         "--pool",
         choices=("all", "train", "held_out"),
         default="all",
-        help="only the games of this pool (default: all)",
+        help="only the games of this pool",
     )
-    parser.set_defaults(func=run)
+    command(parser, run)
 
 
 def _names(suite: str, pool: str) -> list:

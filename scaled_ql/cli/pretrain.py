@@ -2,9 +2,20 @@
 
 import argparse
 
-MAX_FRAMES_HELP = ("episode cap in frames (default: the suite's: 108,000 Atari frames; 10,000 "
-                   "MinAtar steps, a MinAtar frame being a step)")
+from scaled_ql.cli.common import command
+
+MAX_FRAMES_HELP = ("episode cap in emulator frames (default: the suite's: 108,000 Atari "
+                   "frames; 10,000 MinAtar steps, a MinAtar frame being a step)")
 DATA_HELP = "TFDS data_dir with rlu_atari/<Game>_run_<k>/ (MinAtar: rlu_minatar/<Game>_run_<k>/)"
+EVAL_WORKERS_HELP = ("evaluation worker processes (default: one per CPU core; 0: in this "
+                     "process)")
+# Config fields whose names differ from their flag's dest, shared by the training commands.
+TRAINING_FIELDS = {"data_dir": "--data", "out_dir": "--out", "run_name": "--name",
+                   "eval_max_episode_frames": "--eval-max-frames"}
+# ScaledQLConfig / NetworkConfig fields (also as `agent.<field>`, `agent.network.<field>` in
+# config.json) whose names differ from their flag's dest.
+AGENT_FIELDS = {"width_multiplier": "--width", "num_sgd_steps_per_step": "--sgd-steps-per-call",
+                "compute_dtype": "--bfloat16", "feature_norm": "--no-feature-norm"}
 
 
 def _games(text: str) -> tuple[str, ...]:
@@ -26,27 +37,50 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """Network and loss flags shared by the training commands."""
     group = parser.add_argument_group("network and loss")
     group.add_argument("--torso", default=None,
-                       help="Atari: nature, impala, resnet18/34/50/101 (default resnet18); "
+                       help="Atari: nature, impala, resnet18/34/50/101 (default: resnet18); "
                             "MinAtar: minatar_resnet (default), minatar_dqn")
     group.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     group.add_argument("--num-blocks", type=int, default=None,
-                       help="residual blocks of minatar_resnet (default 2)")
+                       help="residual blocks of minatar_resnet (default: 2)")
     group.add_argument("--num-groups", type=int, default=32, help="GroupNorm groups")
-    group.add_argument("--feed-forward-size", type=int, default=512)
+    group.add_argument("--feed-forward-size", type=int, default=512,
+                       help="units of the feed-forward layer after the torso")
     group.add_argument("--no-feature-norm", action="store_true",
                        help="disable unit-L2 feature normalization")
     group.add_argument("--td-loss", default="c51", help="c51, hl_gauss, mse or huber")
     group.add_argument("--cql-alpha", type=float, default=None,
-                       help="CQL weight (default 0.1; 0: plain C51)")
+                       help="CQL weight (default: 0.1; 0: plain C51)")
     group.add_argument("--bc", action="store_true",
                        help="behaviour cloning baseline (td weight 0, CQL 0, BC weight 1)")
-    group.add_argument("--batch-size", type=int, default=256)
-    group.add_argument("--learning-rate", type=float, default=6.25e-5)
-    group.add_argument("--target-update-period", type=int, default=2000)
+    group.add_argument("--batch-size", type=int, default=256,
+                       help="transitions per SGD step, all games mixed")
+    group.add_argument("--learning-rate", type=float, default=6.25e-5, help="Adam step size")
+    group.add_argument("--target-update-period", type=int, default=2000,
+                       help="SGD steps between target-network refreshes")
     group.add_argument("--sgd-steps-per-call", type=int, default=1,
                        help="SGD steps per jitted update call")
-    group.add_argument("--n-step", type=int, default=1)
+    group.add_argument("--n-step", type=int, default=1,
+                       help="return horizon in environment steps")
     group.add_argument("--bfloat16", action="store_true", help="bfloat16 torso activations")
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser, every_help: str) -> None:
+    """The evaluation flags of the training commands (`every_help`: what --eval-every counts)."""
+    parser.add_argument("--eval-every", type=int, default=0, help=every_help)
+    parser.add_argument("--eval-episodes", type=int, default=10,
+                        help="episodes per game per evaluation")
+    parser.add_argument("--eval-max-frames", type=int, default=None,
+                        help=f"evaluation {MAX_FRAMES_HELP}")
+    parser.add_argument("--eval-workers", type=int, default=None, help=EVAL_WORKERS_HELP)
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the offline commands read their data."""
+    parser.add_argument("--shuffle-buffer", type=int, default=10_000,
+                        help="transitions in the shuffle buffer")
+    parser.add_argument("--cache-data", action="store_true",
+                        help="keep the decoded transitions in memory after the first pass "
+                             "(small datasets such as MinAtar's: 2 KB per transition)")
 
 
 # The torso when --torso is not given, by the games' suite.
@@ -91,25 +125,24 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2,3")
     parser.add_argument("--checkpoints", type=_range, default=None,
-                        help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data)")
-    parser.add_argument("--eval-every", type=int, default=0, help="SGD steps between evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help=MAX_FRAMES_HELP)
-    parser.add_argument("--eval-workers", type=int, default=None)
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
-    parser.add_argument("--shuffle-buffer", type=int, default=10_000)
-    parser.add_argument("--cache-data", action="store_true",
-                        help="keep the decoded transitions in memory after the first pass "
-                             "(small datasets such as MinAtar's: 2 KB per transition)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=None, help="configuration name in reports")
-    parser.add_argument("--method", default=None, help="method name in reports")
+                        help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data; "
+                             "default: all)")
+    add_evaluation_arguments(parser, "SGD steps between evaluations (0: only the final one)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000,
+                        help="SGD steps between checkpoints (a final one is always written)")
+    add_reading_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds parameters, data order and evaluation")
+    parser.add_argument("--name", default=None,
+                        help="configuration name in reports (default: METHOD-TORSO)")
+    parser.add_argument("--method", default=None,
+                        help="method name in reports (default: bc with --bc, c51 with "
+                             "--cql-alpha 0, else scaled_ql)")
     parser.add_argument("--launch", choices=("none", "local_mt", "local_mp"), default="none",
-                        help="run as a Launchpad program (default: one process)")
-    parser.add_argument("--no-progress", action="store_true")
+                        help="run as a Launchpad program (default: none, one process)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_network_arguments(parser)
-    parser.set_defaults(func=run)
+    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS})
 
 
 def pretrain_config(args: argparse.Namespace):

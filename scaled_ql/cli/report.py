@@ -6,8 +6,9 @@ probability of improvement, scaling) and `DIR/summary.json`.  See docs/EVALUATIO
 """
 
 import argparse
-import sys
 from pathlib import Path
+
+from scaled_ql.cli.common import command
 
 
 def register(subparsers) -> None:
@@ -22,22 +23,16 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="directory for report.md, the PNG plots and summary.json")
     parser.add_argument("--reps", type=int, default=2000,
-                        help="bootstrap repetitions per confidence interval (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.set_defaults(func=run)
+                        help="bootstrap repetitions per confidence interval")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    command(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Writes the report; bad input is reported on stderr with exit status 2."""
-    from scaled_ql.evaluation import ResultsFormatError, write_report
+    """Writes the report; prints its path."""
+    from scaled_ql.evaluation import write_report
 
     if args.reps < 1:
-        print("scaled-ql report: error: --reps must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        path = write_report(args.run_dirs, args.out, reps=args.reps, seed=args.seed)
-    except (FileNotFoundError, ResultsFormatError, ValueError) as err:
-        print(f"scaled-ql report: error: {err}", file=sys.stderr)
-        return 2
-    print(path)
+        raise ValueError(f"--reps must be at least 1, got {args.reps}")
+    print(write_report(args.run_dirs, args.out, reps=args.reps, seed=args.seed))
     return 0

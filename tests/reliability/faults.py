@@ -44,6 +44,7 @@ _RVB = "tests/reliability/test_reverb_faults.py"
 _CKPT = "tests/reliability/test_checkpoint_safety.py"
 _BAD = "tests/reliability/test_bad_inputs.py"
 _SIG = "tests/reliability/test_signals.py"
+_CLI = "tests/cli/test_errors.py"
 _CLI_ERR = "exit status 2, one line on stderr"
 
 ROWS = (
@@ -131,12 +132,13 @@ ROWS = (
     Row("invalid_mode", BAD, "ALE mode the game does not have",
         "`scaled-ql finetune-online --game Breakout --mode 5`",
         _CLI_ERR + ", before ALE loads the ROM (which would kill the process).",
-        "scaled-ql finetune-online: error: Breakout has no mode 5; valid mode values for "
-        "Breakout: 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44 (or None for the default)", _BAD),
+        "scaled-ql finetune-online: error: Breakout has no --mode 5; valid mode values for "
+        "Breakout: 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44 (or leave out --mode for the "
+        "game's default)", _BAD),
     Row("invalid_difficulty", BAD, "ALE difficulty the game does not have",
         "`scaled-ql finetune-online --game Pong --difficulty 7`", _CLI_ERR + ".",
-        "scaled-ql finetune-online: error: Pong has no difficulty 7; valid difficulty values "
-        "for Pong: 0, 1, 2, 3 (or None for the default)", _BAD),
+        "scaled-ql finetune-online: error: Pong has no --difficulty 7; valid difficulty values "
+        "for Pong: 0, 1, 2, 3 (or leave out --difficulty for the game's default)", _BAD),
     Row("observation_shape", BAD, "a batch observation of the wrong shape (3 stacked frames)",
         "`ScaledQLLearner.step()` (any data iterator)", "ValueError before the update.",
         "batch observation is uint8 (16, 84, 84, 3); the network takes uint8 [B, 84, 84, 4] "
@@ -167,7 +169,7 @@ ROWS = (
         "Pong,Alien`", _CLI_ERR + ", saying where it looked.",
         "scaled-ql pretrain: error: Alien run 1: no complete rlu_atari/Alien_run_1 at "
         "{data_dir}/rlu_atari/Alien_run_1/1.3.0; the real rlu_atari must be prepared into "
-        "data_dir beforehand (docs/DATA.md) (nor a rlu_atari_checkpoints_ordered dataset)", _BAD),
+        "--data beforehand (docs/DATA.md) (nor a rlu_atari_checkpoints_ordered dataset)", _BAD),
     Row("missing_shard", BAD, "a shard file deleted from a dataset", "`scaled-ql pretrain`",
         _CLI_ERR + ", before training.",
         "scaled-ql pretrain: error: Pong run 1: missing shard {shard}", _BAD),
@@ -180,9 +182,10 @@ ROWS = (
         "scaled-ql pretrain: error: reading the training data failed ({tf_error}): Pong run 1: "
         "shard {shard} is corrupted after 0 readable episode(s): {tf_error}", _BAD),
     Row("flipped_bytes_validate", BAD, "a shard with flipped bytes", "`scaled-ql data validate`",
-        "exit status 1; every other dataset is still checked.",
-        "ERROR Pong run 1: shard {shard} is corrupted after 0 readable episode(s): {tf_error}",
-        _BAD),
+        "one error line per failing dataset on stderr, exit status 2; every other dataset is "
+        "still checked.",
+        "scaled-ql data validate: error: Pong run 1: shard {shard} is corrupted after 0 "
+        "readable episode(s): {tf_error}", _BAD),
     Row("checkpoint_other_games", BAD, "a checkpoint of another game set", "`Checkpointer.restore` "
         "(resume, evaluation, fine-tuning loads)", "`CheckpointMismatchError` (a ValueError) "
         "before any array is read.",
@@ -207,7 +210,7 @@ ROWS = (
         "`scaled-ql pretrain --resume --torso impala ...`",
         _CLI_ERR + ", listing each changed setting.",
         "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
-        "agent.network.torso: was 'nature', now 'impala'; run_name: was 'scaled_ql-nature', now "
+        "--torso: was 'nature', now 'impala'; --name: was 'scaled_ql-nature', now "
         "'scaled_ql-impala'. Resume with the original settings, or choose another --out", _BAD),
     Row("existing_run_without_resume", BAD, "an existing run directory without `--resume`",
         "`scaled-ql pretrain --out RUN`", _CLI_ERR + "; nothing is overwritten.",
@@ -215,11 +218,11 @@ ROWS = (
         "continue that run, or choose another --out", _BAD),
     Row("contradictory_replay_sizes", BAD, "`--replay-min-size` above `--replay-size`",
         "`scaled-ql finetune-online`", _CLI_ERR + ".",
-        "scaled-ql finetune-online: error: FinetuneOnlineConfig.replay_min_size (5000) must be <= "
-        "replay_max_size (100)", _BAD),
+        "scaled-ql finetune-online: error: --replay-min-size (5000) must be <= --replay-size "
+        "(100)", _BAD),
     Row("contradictory_checkpoint_range", BAD, "a checkpoint range whose first is after its last",
         "`scaled-ql pretrain --checkpoints 9-0`", _CLI_ERR + ".",
-        "scaled-ql pretrain: error: checkpoints must be (first, last), 0 <= first <= last: "
+        "scaled-ql pretrain: error: --checkpoints must be (first, last), 0 <= first <= last: "
         "got (9, 0)", _BAD),
     Row("contradictory_bc_cql", BAD, "behaviour cloning asked for together with a CQL weight",
         "`scaled-ql pretrain --bc --cql-alpha 0.5`", _CLI_ERR + "; nothing is created.",
@@ -229,6 +232,25 @@ ROWS = (
         "cql_alpha=0, bc_weight=0)`", "ValueError at construction.",
         "ScaledQLConfig.td_weight/cql_alpha/bc_weight: at least one loss weight must be positive",
         _BAD),
+    Row("flag_out_of_range", BAD, "a flag's value out of range, e.g. `--steps 0`",
+        "`scaled-ql pretrain --steps 0` (every validated flag of every subcommand)",
+        _CLI_ERR + " naming the flag as typed (the API's error names the config field: "
+        "`PretrainConfig.steps must be >= 1`); nothing is created.",
+        "scaled-ql pretrain: error: --steps must be >= 1, got 0", _CLI),
+    Row("learner_flag_out_of_range", BAD, "a learner flag out of range, e.g. `--batch-size 0`",
+        "`scaled-ql pretrain --batch-size 0` (likewise the fine-tuning commands' learner "
+        "flags, checked before the checkpoint is read)",
+        _CLI_ERR + " naming the flag (the API's: `ScaledQLConfig.batch_size`).",
+        "scaled-ql pretrain: error: --batch-size: must be >= 1, got 0", _CLI),
+    Row("online_existing_run", BAD, "a run directory that holds checkpoints as `--out`",
+        "`scaled-ql finetune-online --out RUN`", _CLI_ERR + "; nothing is overwritten, and "
+        "no `--resume` is suggested (the command has none).",
+        "scaled-ql finetune-online: error: {run_dir} already holds checkpoints: online runs "
+        "cannot be resumed (their replay is not checkpointed): choose another --out", _CLI),
+    Row("existing_dataset", BAD, "a dataset that exists already",
+        "`scaled-ql collect` into a data_dir holding that game and run", _CLI_ERR + " naming "
+        "`--overwrite` (the API's: `overwrite=True`); the dataset is untouched.",
+        "minatar/Breakout run 1: {path} already exists (pass --overwrite)", _CLI),
 )
 
 # The last long sweep (`pytest tests/reliability --reliability-sweep 12`), for the doc.

@@ -221,9 +221,9 @@ def test_data_validate_names_the_flipped_shard_and_checks_the_rest(capsys, train
                                                                    tmp_path):
     data_dir, shard = _damaged_copy(training_data, tmp_path, "flipped_bytes")
     capsys.readouterr()
-    assert main(["data", "validate", str(data_dir)]) == 1
+    assert main(["data", "validate", str(data_dir)]) == 2
     out, err = capsys.readouterr()
-    (line,) = [x for x in err.splitlines() if x.startswith("ERROR ")]
+    (line,) = [x for x in err.splitlines() if x.startswith("scaled-ql data validate: error: ")]
     tf_error = line.rsplit("readable episode(s): ", 1)[-1]
     assert "corrupted record" in tf_error
     faults.check("flipped_bytes_validate", line, shard=shard, tf_error=tf_error)
