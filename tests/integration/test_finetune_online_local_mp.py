@@ -99,5 +99,5 @@ def test_invalid_variant_is_a_clear_cli_error(pretrained, tmp_path):
     result, leftovers, _ = _run(["--checkpoint", pretrained, "--game", "Breakout", "--mode", "3",
                                  "--env-steps", "10", "--out", str(tmp_path / "x")], timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "Breakout has no mode 3; valid mode values for Breakout: 0, 4, 8" in result.stderr
+    assert "Breakout has no --mode 3; valid mode values for Breakout: 0, 4, 8" in result.stderr
     assert not leftovers
