@@ -248,8 +248,9 @@ ROWS = (
         "scaled-ql finetune-online: error: {run_dir} already holds checkpoints: online runs "
         "cannot be resumed (their replay is not checkpointed): choose another --out", _CLI),
     Row("existing_dataset", BAD, "a dataset that exists already",
-        "`scaled-ql collect` into a data_dir holding that game and run", _CLI_ERR + " naming "
-        "`--overwrite` (the API's: `overwrite=True`); the dataset is untouched.",
+        "`scaled-ql collect` into a data_dir holding that game and run", _CLI_ERR + " "
+        "(`scaled-ql collect: error: ` and this message) naming `--overwrite` (the API's: "
+        "`overwrite=True`); the dataset is untouched.",
         "minatar/Breakout run 1: {path} already exists (pass --overwrite)", _CLI),
 )
 
