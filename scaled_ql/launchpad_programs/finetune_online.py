@@ -397,7 +397,9 @@ class Learner:
         iterator = _PatientSampler(self._address, keys, weights, builder.learner_batch_size,
                                    config.sampler_poll_ms, config.sampler_timeout_ms,
                                    self.budget_spent)
-        self._counter = counting.Counter(self._counter_handle, time_delta=0.0)
+        # time_delta=0: every step reaches the counter node; the learner counts `steps`,
+        # this prefix makes them 'learner_steps' (as in Acme's layouts).
+        self._counter = counting.Counter(self._counter_handle, "learner", time_delta=0.0)
         self._logger, self._csv_file = make_logger(self._run_dir)
         self._learner = builder.make_learner(
             jax.random.PRNGKey(config.seed),

@@ -56,10 +56,11 @@ class Learner:
             self._start_step = meta.step
         if resume:
             note_resume(self._run_dir, self._start_step)  # log rows after it are trained again
-        # time_delta=0: every step reaches the counter node, so the limiter sees exact counts.
-        self._counter = counting.Counter(counter, time_delta=0.0)
+        # time_delta=0: every step reaches the counter node, so the limiter sees exact counts;
+        # the learner counts `steps`, this prefix makes them 'learner_steps' (as in Acme).
+        self._counter = counting.Counter(counter, "learner", time_delta=0.0)
         if self._start_step:
-            self._counter.increment(learner_steps=self._start_step)
+            self._counter.increment(steps=self._start_step)
         self._logger, self._csv_file = make_logger(self._run_dir)
         self._learner = builder.make_learner(
             jax.random.PRNGKey(config.seed), networks, builder.make_dataset_iterator(replay),

@@ -80,7 +80,9 @@ class ScaledQLLearner(core.Learner):
             config.num_sgd_steps_per_step` examples ([S*B, ...]; reshaped to [S, B, ...]).
           random_key: initialises parameters unless `initial_state` is given.
           games: game names in head order, used to name per-game metrics.
-          counter: counts 'learner_steps' (SGD steps).
+          counter: counts SGD steps as `steps`, Acme's learner convention: the caller's
+            counter prefixes them (`counting.Counter(parent, "learner")`, as Acme's layouts
+            pass it: 'learner_steps' in the parent).  Default: a counter prefixed "learner".
           logger: receives the scalar metrics of every step.
           max_consecutive_skips: skipped (non-finite) updates in a row before aborting.
           initial_state: start from this state (a restored checkpoint, a pre-trained network).
@@ -92,7 +94,7 @@ class ScaledQLLearner(core.Learner):
         self._iterator = iterator
         self._games = tuple(games) if games is not None else tuple(
             f"game_{g}" for g in range(networks.num_games))
-        self._counter = counter or counting.Counter()
+        self._counter = counter or counting.Counter(prefix="learner")
         self._logger = logger or loggers.make_default_logger("learner", asynchronous=False,
                                                              print_fn=lambda *_: None)
         self._max_consecutive_skips = max_consecutive_skips
@@ -173,7 +175,7 @@ class ScaledQLLearner(core.Learner):
                 f"{self._consecutive_skips} consecutive updates had a non-finite loss or "
                 f"gradient (last finite parameters kept, step {int(metrics['step'])}); "
                 "check the data for NaN/inf rewards or lower the learning rate")
-        counts = self._counter.increment(learner_steps=self._config.num_sgd_steps_per_step)
+        counts = self._counter.increment(steps=self._config.num_sgd_steps_per_step)
         self.last_metrics = self._flatten(metrics)
         self._logger.write({**counts, **self.last_metrics})
 

@@ -31,7 +31,7 @@ def test_learner_trains_on_real_rlds_data(training_data):
     learner = builder.make_learner(
         jax.random.PRNGKey(0), networks,
         builder.make_offline_dataset_iterator(training_data, shuffle_buffer=200, seed=0),
-        counter=counter)
+        counter=counting.Counter(counter, "learner", time_delta=0.0))  # as Acme's layouts do
     before = learner.get_variables(["policy"])[0]
     for _ in range(3):
         learner.step()
