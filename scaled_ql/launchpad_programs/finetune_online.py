@@ -48,10 +48,10 @@ import time
 import numpy as np
 
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.replay import DataEnded
 from scaled_ql.launchpad_programs import supervision
 
 LAUNCH_TYPES = ("local_mt", "local_mp")
-ONLINE_SUFFIX = "/online"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,19 +199,14 @@ class FinetuneOnlineConfig:
         return f"{self.game} (mode {self.mode}, difficulty {self.difficulty})"
 
 
-def online_table_key(game: str) -> str:
-    """The online table's key for `datasets.table_name` ('transitions/<Game>/online')."""
-    return f"{game}{ONLINE_SUFFIX}"
-
-
 def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
     """Validates the game, variant and checkpoint (its suite must be the game's); returns
     `config` with the game's catalogue name, the learner config and the suite's episode
     settings filled in (what the nodes receive)."""
     from scaled_ql.agents.scaled_ql.checkpointing import (
-        Checkpointer,
         check_suite,
         config_from_json,
+        read_run_meta,
     )
     from scaled_ql.environments.games import get_game
     from scaled_ql.runners.finetune_offline import resolve_agent
@@ -219,16 +214,8 @@ def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
 
     info = get_game(config.game)
     info.check_variant(config.mode, config.difficulty)
-    directory = pathlib.Path(config.checkpoint) / "checkpoints"
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{config.checkpoint} has no checkpoints/ folder: is it a run "
-                                "directory?")
-    checkpointer = Checkpointer(directory)
-    try:
-        meta = checkpointer.read_meta(config.checkpoint_step)
-    finally:
-        checkpointer.close()
-    check_suite(meta, (info.name,), f"{checkpointer.directory}/{meta.step}")
+    meta, where = read_run_meta(config.checkpoint, config.checkpoint_step)
+    check_suite(meta, (info.name,), where)
     pretrained = config_from_json(meta.config)
     agent = config.agent or dataclasses.replace(pretrained, cql_alpha=config.online_cql_alpha)
     agent = resolve_agent(agent, pretrained)
@@ -257,11 +244,33 @@ def flat_config(config: FinetuneOnlineConfig) -> dict:
 
 
 def _builder(config: FinetuneOnlineConfig):
-    from scaled_ql.agents.scaled_ql.builder import ActingConfig, ScaledQLBuilder
+    """The run's `ScaledQLBuilder` (config resolved): every node builds its parts with it.
 
-    return ScaledQLBuilder(config.agent, (config.game,), acting=ActingConfig(
-        eval_epsilon=config.eval_epsilon, train_epsilon=config.train_epsilon,
-        variable_update_period=config.variable_update_period))
+    Its learner starts from the checkpoint (`FinetuneConfig`); its replay is online: the
+    game's online table (sample-to-insert limiter) written by the actors' adders, plus the
+    base game's offline table when mixing.  An actor keeps at most one written transition
+    unconfirmed (module docstring, Pacing); its writes and the learner's samples wait in
+    `sampler_poll_ms` slices, up to `sampler_timeout_ms`.
+    """
+    from scaled_ql.agents.scaled_ql.builder import ActingConfig, FinetuneConfig, ScaledQLBuilder
+    from scaled_ql.agents.scaled_ql.replay import ReplayConfig
+
+    replay = ReplayConfig(
+        max_size=config.replay_max_size, min_size=config.replay_min_size,
+        samples_per_insert=config.samples_per_insert,
+        samples_per_insert_tolerance=config.samples_per_insert_tolerance,
+        offline_ratio=config.offline_ratio, offline_max_size=config.offline_replay_size,
+        offline_min_size=min(config.replay_min_size, config.offline_replay_size),
+        sampler_timeout_ms=config.sampler_timeout_ms, sampler_poll_ms=config.sampler_poll_ms,
+        adder_max_in_flight_items=1, adder_timeout_ms=config.sampler_timeout_ms)
+    finetune = FinetuneConfig(
+        checkpoint=config.checkpoint, checkpoint_step=config.checkpoint_step,
+        reuse_heads=not config.fresh_head, from_scratch=config.from_scratch,
+        freeze_torso=config.freeze_torso)
+    return ScaledQLBuilder(config.agent, (config.game,), replay=replay, finetune=finetune,
+                           acting=ActingConfig(eval_epsilon=config.eval_epsilon,
+                                               train_epsilon=config.train_epsilon,
+                                               variable_update_period=config.variable_update_period))
 
 
 def _offline_feeder_config(config: FinetuneOnlineConfig):
@@ -269,80 +278,24 @@ def _offline_feeder_config(config: FinetuneOnlineConfig):
     from scaled_ql.launchpad_programs.nodes import ProgramOptions
     from scaled_ql.runners.pretrain import PretrainConfig
 
+    replay = _builder(config).replay
     pretrain = PretrainConfig(games=(config.game,), data_dir=config.offline_data,
                               out_dir=config.out_dir, steps=1, agent=config.agent,
                               runs=tuple(config.offline_runs),
                               checkpoints=config.offline_checkpoints, seed=config.seed,
                               progress=False)
-    return pretrain, ProgramOptions(num_evaluators=0, replay_max_size=config.offline_replay_size,
-                                    replay_min_size=min(config.replay_min_size,
-                                                        config.offline_replay_size))
+    return pretrain, ProgramOptions(num_evaluators=0, replay_max_size=replay.offline_max_size,
+                                    replay_min_size=replay.offline_min_size)
 
 
 @dataclasses.dataclass(frozen=True)
 class _TableFactory:
-    """Picklable `() -> tables` for `lp.ReverbNode`: the online table (sample-to-insert rate
-    limiter) and, when mixing, the base game's offline table (MinSize limiter)."""
+    """Picklable `() -> tables` for `lp.ReverbNode`: the builder's tables."""
 
     config: FinetuneOnlineConfig
 
     def __call__(self) -> list:
-        from scaled_ql.datasets import ReplayTablesConfig, make_tables
-
-        config = self.config
-        tables = make_tables(ReplayTablesConfig(
-            games=(online_table_key(config.game),), max_size=config.replay_max_size,
-            min_size_to_sample=config.replay_min_size,
-            samples_per_insert=config.samples_per_insert,
-            samples_per_insert_tolerance=config.samples_per_insert_tolerance))
-        if config.offline_ratio > 0:
-            _, options = _offline_feeder_config(config)
-            tables += make_tables(ReplayTablesConfig(
-                games=(config.game,), max_size=options.replay_max_size,
-                min_size_to_sample=options.replay_min_size))
-        return tables
-
-
-# -- the learner's data stream ------------------------------------------------------------------
-
-
-class DataEnded(Exception):
-    """The sampler is blocked and the run's environment-step budget is spent."""
-
-
-class _PatientSampler:
-    """`ReverbSampler` over the online (and offline) tables that waits in short slices.
-
-    A slice that times out rebuilds the stream, unless `should_end()` says the actors are done
-    (then `DataEnded`) or `timeout_ms` passed in total (then the `SamplerTimeoutError`).
-    """
-
-    def __init__(self, address: str, keys: tuple[str, ...], weights: tuple[float, ...],
-                 batch_size: int, poll_ms: int, timeout_ms: int, should_end):
-        self._args = dict(server_address=address, games=keys, batch_size=batch_size,
-                          weights=weights, rate_limiter_timeout_ms=poll_ms)
-        self._timeout_s = timeout_ms / 1000
-        self._should_end = should_end
-        self._sampler = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        from scaled_ql.datasets import ReverbSampler, SamplerTimeoutError
-
-        started = time.monotonic()
-        while True:
-            if self._sampler is None:
-                self._sampler = ReverbSampler(**self._args)
-            try:
-                return next(self._sampler)
-            except SamplerTimeoutError:
-                self._sampler = None
-                if self._should_end():
-                    raise DataEnded() from None
-                if time.monotonic() - started > self._timeout_s or supervision.stop_requested():
-                    raise
+        return _builder(self.config).make_replay_tables()
 
 
 # -- nodes ------------------------------------------------------------------------------------
@@ -370,41 +323,31 @@ class Learner:
         import jax
         from acme.utils import counting
 
+        import reverb
+
         from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
-        from scaled_ql.agents.scaled_ql.finetune import freeze_torso
         from scaled_ql.runners import run_dir as run_dir_lib
-        from scaled_ql.runners.evaluate import load_checkpoint
-        from scaled_ql.runners.finetune_offline import fresh_state, initial_params
         from scaled_ql.runners.pretrain import make_logger
 
         config = self._config
         self._run_dir = pathlib.Path(config.out_dir)
         self._builder = builder = _builder(config)
-        loaded = None if config.from_scratch else load_checkpoint(config.checkpoint,
-                                                                  config.checkpoint_step)
-        self._pretrained_games = [] if loaded is None else list(loaded.meta.games)
-        init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
-        networks, params, self._reused = initial_params(
-            loaded, config.agent, builder.games, from_scratch=config.from_scratch,
-            reuse_heads=not config.fresh_head, key=init_key)
-        state = fresh_state(networks, config.agent, params, state_key)
+        self._pretrained_games = ([] if config.from_scratch
+                                  else list(builder.pretrained_meta()[0].games))
+        self._reused = builder.reused_heads()
         self._checkpointer = Checkpointer(self._run_dir / run_dir_lib.CHECKPOINT_DIR,
                                           config.keep_checkpoints)
-        keys, weights = (online_table_key(config.game),), (1.0,)
-        if config.offline_ratio > 0:
-            keys += (config.game,)
-            weights = (1.0 - config.offline_ratio, config.offline_ratio)
-        iterator = _PatientSampler(self._address, keys, weights, builder.learner_batch_size,
-                                   config.sampler_poll_ms, config.sampler_timeout_ms,
-                                   self.budget_spent)
+        iterator = builder.make_dataset_iterator(reverb.Client(self._address),
+                                                 should_end=self.budget_spent,
+                                                 should_stop=supervision.stop_requested)
         # time_delta=0: every step reaches the counter node; the learner counts `steps`,
         # this prefix makes them 'learner_steps' (as in Acme's layouts).
         self._counter = counting.Counter(self._counter_handle, "learner", time_delta=0.0)
         self._logger, self._csv_file = make_logger(self._run_dir)
+        # The initial state is the builder's: the checkpoint on this game's head list.
         self._learner = builder.make_learner(
-            jax.random.PRNGKey(config.seed),
-            freeze_torso(networks) if config.freeze_torso else networks, iterator,
-            counter=self._counter, initial_state=state, logger=self._logger)
+            jax.random.PRNGKey(config.seed), builder.make_networks(), iterator,
+            counter=self._counter, logger=self._logger)
         self._step = 0
 
     def env_steps(self) -> int:
@@ -553,23 +496,16 @@ class Actor:
         import jax
         import reverb
 
-        from scaled_ql.agents.scaled_ql.adder import TransitionAdder
-        from scaled_ql.datasets import table_name
-
         config = self._config
         builder = _builder(config)
         networks = builder.make_networks()
-        transition = builder.transition_config()
         self._env = builder.make_environment(
             config.game, mode=config.mode, difficulty=config.difficulty,
             sticky_action_prob=config.actor_sticky_action_prob,
             max_episode_frames=config.actor_max_episode_frames,
             seed=(config.seed * 1009 + self._index + 1) % (2**31 - 1))
-        self._adder = TransitionAdder(
-            reverb.Client(self._address), table_name(online_table_key(config.game)),
-            game_id=0, n_step=transition.n_step, discount=transition.discount,
-            clip_rewards=transition.clip_rewards, should_stop=self._should_stop,
-            timeout_ms=config.sampler_timeout_ms, max_in_flight_items=1)
+        self._adder = builder.make_adder(reverb.Client(self._address),
+                                         should_stop=self._should_stop)
         policy = builder.make_policy(networks, config.game, evaluation=False)
         self._actor = builder.make_actor(jax.random.PRNGKey(config.seed + 7 + self._index),
                                          policy, adder=self._adder,

@@ -91,11 +91,12 @@ def split_games(games: tuple[str, ...], num_groups: int, what: str) -> list[tupl
 
 def make_builder(config: PretrainConfig, options: ProgramOptions):
     """The `ScaledQLBuilder` every node builds its parts with."""
+    from scaled_ql.agents.scaled_ql.replay import ReplayConfig
     from scaled_ql.runners.pretrain import make_builder as make_run_builder
 
-    return make_run_builder(config, replay_max_size=options.replay_max_size,
-                            replay_min_size=options.replay_min_size,
-                            sampler_timeout_ms=options.sampler_timeout_ms)
+    return make_run_builder(config, replay=ReplayConfig(
+        max_size=options.replay_max_size, min_size=options.replay_min_size,
+        sampler_timeout_ms=options.sampler_timeout_ms))
 
 
 def make_replay_tables(config: PretrainConfig, options: ProgramOptions) -> list:

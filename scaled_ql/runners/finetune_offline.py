@@ -30,9 +30,12 @@ from collections.abc import Mapping, Sequence
 import jax
 import numpy as np
 
-from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
+from scaled_ql.agents.scaled_ql.checkpointing import (
+    Checkpointer,
+    config_to_json,
+    read_run_meta,
+)
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
-from scaled_ql.environments import suites
 from scaled_ql.runners import run_dir as run_dir_lib
 from scaled_ql.runners.evaluate import make_evaluator
 from scaled_ql.runners.loop import finish
@@ -144,47 +147,6 @@ def resolve_agent(agent: ScaledQLConfig | None, pretrained: ScaledQLConfig) -> S
     return agent
 
 
-def initial_params(loaded, agent: ScaledQLConfig, games: Sequence[str], *,
-                   from_scratch: bool, reuse_heads: bool, key: jax.Array):
-    """(networks, params, reused head games) of the fine-tuning network for `games`.
-
-    `loaded` is a `runners.evaluate.LoadedCheckpoint` (None only from scratch); from scratch its
-    parameters are ignored.  Either way `games` must belong to its suite.
-
-    Raises:
-      SuiteMismatchError: `games` are of another suite than the checkpoint.
-    """
-    from scaled_ql.agents.scaled_ql.checkpointing import check_suite
-    from scaled_ql.agents.scaled_ql.finetune import rehead_params
-    from scaled_ql.environments.games import get_game
-    from scaled_ql.networks import make_networks
-
-    num_actions = tuple(get_game(g).num_actions for g in games)
-    suite = (suites.suite_of(games) if loaded is None
-             else check_suite(loaded.meta, games, loaded.where))
-    if from_scratch:
-        networks = make_networks(agent.network, num_actions, observation=suite.observation)
-        return networks, jax.device_get(networks.init(key)), ()
-    return rehead_params(
-        loaded.params, network=agent.network, source_games=loaded.meta.games,
-        source_num_actions=loaded.meta.num_actions, games=tuple(games),
-        num_actions=num_actions, key=key, reuse_heads=reuse_heads,
-        observation=loaded.meta.observation)
-
-
-def fresh_state(networks, agent: ScaledQLConfig, params, key: jax.Array):
-    """A TrainingState starting at `params`: target = params, fresh Adam state, step 0."""
-    import jax.numpy as jnp
-
-    from scaled_ql.agents.scaled_ql.learning import TrainingState, make_optimizer
-
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    return TrainingState(
-        params=params, target_params=jax.tree_util.tree_map(jnp.copy, params),
-        opt_state=make_optimizer(agent).init(params), step=jnp.zeros((), jnp.int32),
-        rng_key=key, num_skipped_updates=jnp.zeros((), jnp.int32))
-
-
 # -- learning curve ---------------------------------------------------------------------------
 
 
@@ -271,13 +233,15 @@ def flat_config(config: FinetuneOfflineConfig, agent: ScaledQLConfig) -> dict:
 def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
                          ) -> PretrainSummary:
     """Fine-tunes (or continues fine-tuning) as described by `config`; returns the summary."""
-    from scaled_ql.agents.scaled_ql.builder import ActingConfig, ScaledQLBuilder
-    from scaled_ql.agents.scaled_ql.finetune import freeze_torso
-    from scaled_ql.agents.scaled_ql.learning import init_training_state
+    from scaled_ql.agents.scaled_ql.builder import (
+        ActingConfig,
+        FinetuneConfig,
+        ScaledQLBuilder,
+    )
+    from scaled_ql.agents.scaled_ql.checkpointing import config_from_json
     from scaled_ql.datasets import EpisodeSelection
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
-    from scaled_ql.runners.evaluate import load_checkpoint
     from scaled_ql.runners.pretrain import (
         NamedDataErrors,
         data_position,
@@ -286,30 +250,31 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
     )
 
     game = get_game(config.game).name  # unknown game: ValueError before anything heavy
-    loaded = load_checkpoint(config.checkpoint, config.checkpoint_step)
-    agent = resolve_agent(config.agent, loaded.config)
     games = (game,)
+    finetune = FinetuneConfig(checkpoint=config.checkpoint,
+                              checkpoint_step=config.checkpoint_step,
+                              reuse_heads=not config.fresh_head,
+                              from_scratch=config.from_scratch, freeze_torso=config.freeze_torso)
+    pretrained, _ = read_run_meta(config.checkpoint, config.checkpoint_step)
+    agent = resolve_agent(config.agent, config_from_json(pretrained.config))
+    builder = ScaledQLBuilder(agent, games, finetune=finetune,
+                              acting=ActingConfig(eval_epsilon=config.eval_epsilon))
     key = jax.random.PRNGKey(config.seed)
-    init_key, state_key = jax.random.split(key)
-    # Another suite's checkpoint fails here, before the run directory is made.
-    networks, params, reused = initial_params(
-        loaded, agent, games, from_scratch=config.from_scratch,
-        reuse_heads=not config.fresh_head, key=init_key)
+    # The checkpoint moved onto the new head list; another suite's checkpoint fails here,
+    # before the run directory is made.
+    initial_state = builder.make_initial_state(key)
+    reused = builder.reused_heads()
     flat = flat_config(config, agent)
     run_dir = run_dir_lib.prepare(config.out_dir, flat, resume)
-    builder = ScaledQLBuilder(agent, games, acting=ActingConfig(eval_epsilon=config.eval_epsilon))
+    networks = builder.make_networks()
     checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
     start_step = 0
     if resume and checkpointer.latest_step() is not None:
-        template = init_training_state(networks, agent, state_key)
-        initial_state, meta = checkpointer.restore(template, games=games,
+        initial_state, meta = checkpointer.restore(initial_state, games=games,
                                                    num_actions=builder.num_actions)
         start_step = meta.step
-    else:
-        initial_state = fresh_state(networks, agent, params, state_key)
     if resume:
         note_resume(run_dir, start_step)
-    train_networks = freeze_torso(networks) if config.freeze_torso else networks
     selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
                                  episode_fraction=config.episode_fraction)
     iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
@@ -317,7 +282,8 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
         seed=config.seed + start_step, cache=config.cache_data), config.data_dir, games,
         config.runs)
     logger, csv_file = make_logger(run_dir)
-    learner = builder.make_learner(key, train_networks, iterator, initial_state=initial_state,
+    # make_learner freezes the torso (finetune.freeze_torso); `networks` evaluate.
+    learner = builder.make_learner(key, networks, iterator, initial_state=initial_state,
                                    logger=logger)
     num_params = networks.parameter_counts(learner.state.params)["total_used"]
     run_info = RunInfo(name=flat["run_name"], method=flat["method"], seed=config.seed,
@@ -332,7 +298,7 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
         checkpointer.save(learner.state, games=games, num_actions=builder.num_actions,
                           config=agent, extra={
                               "run_name": flat["run_name"], "finetuned_from": flat["checkpoint"],
-                              "pretrained_games": list(loaded.meta.games),
+                              "pretrained_games": list(pretrained.games),
                               "reused_heads": list(reused), "freeze_torso": config.freeze_torso,
                               "from_scratch": config.from_scratch,
                               **data_position(config.seed + start_step, start_step, step,

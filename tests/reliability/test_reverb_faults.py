@@ -9,6 +9,7 @@ import pytest
 import reverb
 
 from scaled_ql.agents.scaled_ql.builder import ScaledQLBuilder
+from scaled_ql.agents.scaled_ql.replay import ReplayConfig
 from scaled_ql.datasets import pipeline
 from scaled_ql.datasets import reverb_tables as rt
 from tests.conftest import TRAINING_GAMES, tiny_agent_config
@@ -29,8 +30,8 @@ def _real_transitions(data_dir: str, game: str, count: int) -> list:
     ("reverb_starved_table", {"Pong": 40, "Breakout": 3}),
 ])
 def test_starved_tables_time_the_learner_out_with_table_sizes(training_data, row, fed):
-    builder = ScaledQLBuilder(tiny_agent_config(), TRAINING_GAMES, replay_min_size=20,
-                              replay_max_size=100, sampler_timeout_ms=TIMEOUT_MS)
+    builder = ScaledQLBuilder(tiny_agent_config(), TRAINING_GAMES, replay=ReplayConfig(
+        min_size=20, max_size=100, sampler_timeout_ms=TIMEOUT_MS))
     server = reverb.Server(builder.make_replay_tables(), port=None)
     try:
         client = reverb.Client(rt.address(server))

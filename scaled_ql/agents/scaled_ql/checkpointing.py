@@ -229,6 +229,25 @@ class Checkpointer:
         self._manager.close()
 
 
+def read_run_meta(run_dir: str | os.PathLike, step: int | None = None
+                  ) -> tuple[CheckpointMeta, str]:
+    """(metadata, 'DIR/checkpoints/STEP' for messages) of a run directory's latest (or `step`)
+    checkpoint, without reading its arrays.
+
+    Raises:
+      FileNotFoundError: `run_dir` has no checkpoints/ folder, or no such checkpoint.
+    """
+    directory = os.path.join(os.fspath(run_dir), "checkpoints")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
+    checkpointer = Checkpointer(directory)
+    try:
+        meta = checkpointer.read_meta(step)
+    finally:
+        checkpointer.close()
+    return meta, f"{checkpointer.directory}/{meta.step}"
+
+
 def config_from_json(data: Mapping[str, Any]) -> ScaledQLConfig:
     """Inverse of `config_to_json` (unknown keys are an error: a newer checkpoint format)."""
     from scaled_ql.networks import NetworkConfig

@@ -62,11 +62,19 @@ def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
 
 
 def init_training_state(
-    networks: ScaledQLNetworks, config: ScaledQLConfig, key: jax.Array
+    networks: ScaledQLNetworks, config: ScaledQLConfig, key: jax.Array, params=None
 ) -> TrainingState:
-    """Fresh parameters (target = online), optimizer state, step 0."""
+    """Fresh parameters, or `params` (e.g. a pre-trained network moved onto new heads:
+    `finetune.rehead_params`), with target = online, a fresh optimizer state, step 0.
+
+    `key` splits into (initialisation key, the state's rng_key); the first goes unused when
+    `params` are given.
+    """
     init_key, state_key = jax.random.split(key)
-    params = networks.init(init_key)
+    if params is None:
+        params = networks.init(init_key)
+    else:
+        params = jax.tree_util.tree_map(jnp.asarray, params)
     return TrainingState(
         params=params,
         # A copy, not an alias: the update donates the state's buffers, and XLA refuses to
