@@ -267,10 +267,10 @@ def _builder(config: FinetuneOnlineConfig):
         checkpoint=config.checkpoint, checkpoint_step=config.checkpoint_step,
         reuse_heads=not config.fresh_head, from_scratch=config.from_scratch,
         freeze_torso=config.freeze_torso)
-    return ScaledQLBuilder(config.agent, (config.game,), replay=replay, finetune=finetune,
-                           acting=ActingConfig(eval_epsilon=config.eval_epsilon,
-                                               train_epsilon=config.train_epsilon,
-                                               variable_update_period=config.variable_update_period))
+    acting = ActingConfig(eval_epsilon=config.eval_epsilon, train_epsilon=config.train_epsilon,
+                          variable_update_period=config.variable_update_period)
+    return ScaledQLBuilder(config.agent, (config.game,), acting=acting, replay=replay,
+                           finetune=finetune)
 
 
 def _offline_feeder_config(config: FinetuneOnlineConfig):
