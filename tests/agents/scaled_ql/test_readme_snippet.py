@@ -8,7 +8,8 @@ import numpy as np
 README = pathlib.Path(__file__).resolve().parents[3] / "README.md"
 
 
-def _snippet(name: str) -> str:
+def readme_snippet(name: str) -> str:
+    """The python block of README.md marked `<!-- snippet: name -->`."""
     text = README.read_text()
     match = re.search(rf"<!-- snippet: {name} -->\s*```python\n(.*?)```", text, re.DOTALL)
     assert match, f"README.md has no python block marked 'snippet: {name}'"
@@ -17,7 +18,7 @@ def _snippet(name: str) -> str:
 
 def test_acme_loop_snippet_runs_on_real_data_and_ale(training_data):
     namespace = {"DATA_DIR": training_data}
-    exec(compile(_snippet("acme-loop"), str(README), "exec"), namespace)  # noqa: S102
+    exec(compile(readme_snippet("acme-loop"), str(README), "exec"), namespace)  # noqa: S102
     learner, result = namespace["learner"], namespace["result"]
     assert learner.num_steps == 10
     assert result["episode_length"] > 0 and np.isfinite(result["episode_return"])
