@@ -27,16 +27,28 @@ def minatar_data(tmp_path_factory):
     return collect_minatar(tmp_path_factory.mktemp("layout_data"), games=PRETRAIN_GAMES)
 
 
-def wait_until_every_node_ended(manager, timeout_s: float) -> None:
-    """Waits for the worker threads of a `test_mt` launch; fails the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(not worker.thread.is_alive()
-               for workers in manager._active_workers.values()  # noqa: SLF001
-               for worker in workers):
-            return
+def run_until_it_stops_itself(program, test_case, workdir: str, counter_key: str) -> dict:
+    """Launches `program` (`test_mt`), waits until every node's thread has ended (the test
+    fails after STOP_WITHIN_S) and checks that a node stopped it (`lp.stop()`); returns the
+    counts Acme's counter node checkpointed at the stop (saved under `counter_key`)."""
+    import launchpad as lp
+    from acme.utils import counting
+
+    started = time.monotonic()
+    manager = lp.launch(program, launch_type="test_mt", test_case=test_case)
+    while any(worker.thread.is_alive()
+              for workers in manager._active_workers.values()  # noqa: SLF001
+              for worker in workers):
+        if time.monotonic() - started > STOP_WITHIN_S:
+            raise AssertionError(f"the program did not stop by itself within {STOP_WITHIN_S} s")
         time.sleep(0.2)
-    raise AssertionError(f"the program did not stop by itself within {timeout_s} s")
+    test_case.assertTrue(manager.wait_for_stop(0))  # lp.stop(), called by Acme's limiter
+    counts = restore_acme_checkpoint(counting.Counter(), workdir, "counter",
+                                     counter_key).get_counts()
+    # Evaluator counts: however far it got before the stop.
+    print(f"{type(test_case).__name__}: the program stopped by itself after {time.monotonic() - started:.1f} s; "
+          f"counts: {counts}")
+    return counts
 
 
 def restore_acme_checkpoint(saveable, workdir: str, subdirectory: str, key: str):
@@ -56,24 +68,13 @@ class OfflineDistributedLayoutTest(unittest.TestCase):
         self.data_dir, self.workdir = minatar_data, str(tmp_path / "acme")
 
     def test_readme_snippet_trains_evaluates_and_stops_by_itself(self):
-        import launchpad as lp
+        from acme.utils import counting
 
         namespace = {"DATA_DIR": self.data_dir, "WORKDIR": self.workdir}
         exec(compile(readme_snippet("acme-layout"), str(README), "exec"), namespace)  # noqa: S102
         program = namespace["program"]
         self.assertEqual(set(program.groups), {"counter", "learner", "evaluator"})
-        started = time.monotonic()
-        manager = lp.launch(program, launch_type="test_mt", test_case=self)
-        wait_until_every_node_ended(manager, STOP_WITHIN_S)
-        self.assertTrue(manager.wait_for_stop(0))  # lp.stop(), called by Acme's limiter
-        print(f"OfflineDistributedLayout stopped by itself after "
-              f"{time.monotonic() - started:.1f} s")
-
-        from acme.utils import counting
-
-        counts = restore_acme_checkpoint(counting.Counter(), self.workdir, "counter",
-                                         "wrapped").get_counts()
-        print("counts at the stop:", counts)  # evaluator counts: however far it got
+        counts = run_until_it_stops_itself(program, self, self.workdir, "wrapped")
         # Acme's learner counter prefixes our learner's `steps`: the limiter's key, past 30.
         self.assertGreater(counts["learner_steps"], 30)
 
@@ -125,9 +126,7 @@ class DistributedLayoutOnlineTest(unittest.TestCase):
         import functools
 
         import jax
-        import launchpad as lp
         from acme.jax.layouts import distributed_layout
-        from acme.utils import counting
 
         from scaled_ql.agents.scaled_ql.builder import (
             ActingConfig,
@@ -162,16 +161,7 @@ class DistributedLayoutOnlineTest(unittest.TestCase):
         program = layout.build()
         self.assertEqual(set(program.groups),
                          {"replay", "counter", "learner", "evaluator", "actor"})
-        started = time.monotonic()
-        manager = lp.launch(program, launch_type="test_mt", test_case=self)
-        wait_until_every_node_ended(manager, STOP_WITHIN_S)
-        self.assertTrue(manager.wait_for_stop(0))  # lp.stop(), called by Acme's limiter
-        print(f"DistributedLayout (online) stopped by itself after "
-              f"{time.monotonic() - started:.1f} s")
-
-        counts = restore_acme_checkpoint(counting.Counter(), self.workdir, "counter",
-                                         "counter").get_counts()
-        print("counts at the stop:", counts)  # evaluator counts: however far it got
+        counts = run_until_it_stops_itself(program, self, self.workdir, "counter")
         self.assertGreater(counts["actor_steps"], 60)  # Acme's limiter: actor steps
 
         # Acme saved our learner when the program stopped.  It had trained on batches of
