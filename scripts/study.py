@@ -316,9 +316,13 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
 
 def fingerprint(command) -> list[str]:
     """The command without what a resumed run may change (RESUMABLE_FLAGS and their values,
-    SWITCHES_IGNORED): two commands with the same fingerprint make the same run."""
+    SWITCHES_IGNORED) and without the interpreter's path: two commands with the same fingerprint
+    make the same run, whichever checkout's virtual environment runs them."""
     kept, skip = [], False
-    for part in command:
+    parts = list(command)
+    if parts and os.path.basename(parts[0]).startswith("python"):
+        parts[0] = "python"
+    for part in parts:
         if skip:
             skip = False
         elif part in RESUMABLE_FLAGS:
@@ -347,7 +351,7 @@ def job_state(job: Job) -> str:
     if not run_dir.exists():
         return "fresh"
     record = run_dir / JOB_FILE
-    if record.exists() and json.loads(record.read_text())["fingerprint"] != fingerprint(
+    if record.exists() and fingerprint(json.loads(record.read_text())["command"]) != fingerprint(
             job.command):
         return "stale"
     if (run_dir / "summary.json").exists():

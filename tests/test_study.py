@@ -108,6 +108,21 @@ def test_fingerprint_ignores_step_budget_and_evaluation(study):
     assert study.fingerprint(a) != study.fingerprint(a[:-2] + ("1e-4",))
 
 
+
+def test_fingerprint_ignores_which_checkout_runs_it(study, tmp_path):
+    # A study resumed from another clone (another venv's python) continues the same runs.
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1", "--steps", "100"])
+    job = study.build_jobs(args, tmp_path)[0]
+    other = ("/elsewhere/.venv/bin/python3", *job.command[1:])
+    assert study.fingerprint(other) == study.fingerprint(job.command)
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / study.JOB_FILE).write_text(json.dumps(
+        {"command": list(other), "fingerprint": study.fingerprint(other)}))
+    assert study.job_state(job) == "fresh"  # not 'stale': nothing made yet, nothing deleted
+    (job.run_dir / study.JOB_FILE).write_text(json.dumps(
+        {"command": list(other[:-1]) + ["elsewhere"], "fingerprint": []}))
+    assert study.job_state(job) == "stale"
+
 # --- when a run is done ------------------------------------------------------------------------
 
 def fake_run(study, job, step, summary=True, checkpoint=False):
