@@ -27,6 +27,8 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   scratch, frozen torso
               claim3b             online fine-tuning on a training game with difficulty
                                   ramping: pre-trained, from scratch
+              claim1_tried        what was tried when claim 1 did not reproduce: Scaled QL M
+                                  with CQL 0.1, CQL 2, twice the SGD steps (--tried-seeds)
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -62,7 +64,13 @@ COLLECT_LAYOUT = "rlu_atari_checkpoints_ordered"  # stored as rlu_minatar_checkp
 COLLECT_SEED_STRIDE = 7919  # scaled-ql collect: seed + 7919 * (index of the game in --games)
 SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
 NEAR_OPTIMAL = (0, 9)  # all of it
-EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b")
+EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried")
+# Claim 1 did not reproduce against the data and BC in a first pass: what was tried, as variants
+# of claim 1's Scaled QL M (label, CQL weight or None for --cql-alpha, SGD steps or None for
+# --steps).  docs/DEMO.md has the earlier single-seed tries (learning rate, target period,
+# feature normalization).
+TRIED = (("Scaled QL M, CQL 0.1", 0.1, None), ("Scaled QL M, CQL 2", 2.0, None),
+         ("Scaled QL M, 2x steps", None, 2))
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -106,6 +114,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="print each run's state and command; run nothing")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
+    parser.add_argument("--tried-seeds", type=int, default=2,
+                        help="seeds of each claim1_tried variant")
     parser.add_argument("--near-optimal-seeds", type=int, default=None,
                         help="seeds of Scaled QL on the near-optimal split (default: --seeds)")
     data = parser.add_argument_group("data")
@@ -230,19 +240,23 @@ def sizes(args) -> dict[str, tuple[float, int, int]]:
             "L": tuple(args.size_l)}
 
 
-def _pretrain_job(args, out, experiment, label, method, network, method_flags, ids, seed):
+def _pretrain_job(args, out, experiment, label, method, network, method_flags, ids, seed,
+                  steps=None):
+    """A `scaled-ql pretrain` job; `steps` (default --steps) with the evaluation and checkpoint
+    period of --steps, so that longer runs' curves share their first points."""
     run_dir = out / "runs" / "pretrain" / _slug(label) / f"seed{seed}"
     every = _every(args.steps, args.evals)
+    steps = steps or args.steps
     command = (*CLI, "pretrain", "--data", str(out / "data"),
                "--games", ",".join(PRETRAIN_GAMES), "--checkpoints", f"{ids[0]}-{ids[1]}",
-               "--steps", str(args.steps),
+               "--steps", str(steps),
                *network_flags(*network, args.num_groups, args.feature_norm), "--cache-data",
                "--batch-size", str(args.batch_size), "--learning-rate", f"{args.learning_rate:g}",
                "--target-update-period", str(args.target_update_period),
                "--n-step", str(args.n_step), *method_flags, *_eval_flags(args, every),
                "--checkpoint-every", str(every), "--seed", str(seed), "--name", label,
                "--method", method, "--no-progress", "--out", str(run_dir))
-    return Job(experiment, label, seed, "pretrain", run_dir, command, args.steps)
+    return Job(experiment, label, seed, "pretrain", run_dir, command, steps)
 
 
 SCALED_QL_M = "Scaled QL M"
@@ -311,6 +325,12 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                        "--name", label, "--out", str(run_dir))
             jobs.append(Job("claim3b", label, seed, "finetune_online", run_dir, command,
                             args.online_env_steps, (base,)))
+    for seed in range(args.tried_seeds):  # after everything else: the investigation
+        for label, cql, factor in TRIED:
+            jobs.append(_pretrain_job(
+                args, out, "claim1_tried", label, "scaled_ql", net["M"],
+                ["--cql-alpha", f"{args.cql_alpha if cql is None else cql:g}"], SUBOPTIMAL,
+                seed, steps=args.steps * (factor or 1)))
     return jobs
 
 
@@ -829,12 +849,15 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     online = args.online_game.split("/")[-1]
     labels_3a = tuple(f"{held}: {n}" for n in ("pre-trained", "from scratch", "frozen torso"))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
+    tried_labels = tuple(label for label, _, _ in TRIED)
     report_runs = {
         "claim1": done_runs(jobs, claim1_labels) + ([data_sub] if data_sub else []),
         "claim1_near_optimal": done_runs(jobs, (near_label,)) + ([data_all] if data_all else []),
         "claim2": done_runs(jobs, size_labels),
         "claim3a": done_runs(jobs, labels_3a),
         "claim3b": done_runs(jobs, labels_3b),
+        "claim1_tried": (done_runs(jobs, (SCALED_QL_M, "BC M", *tried_labels))
+                         + ([data_sub] if data_sub else [])),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -957,6 +980,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                       "![online curves](results/claim3b_env_steps.png)", ""]
     else:
         lines += ["(no run done yet)", ""]
+    lines += tried_section(args, reports["claim1_tried"], tried_labels, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1076,6 +1100,34 @@ def data_section(args, out: pathlib.Path, table: dict) -> list[str]:
     return lines + ["", "![data](results/data_checkpoints.png)", ""]
 
 
+def tried_section(args, summary: dict | None, tried_labels, results: pathlib.Path) -> list[str]:
+    """Claim 1's investigation: the variants of Scaled QL M against the data and BC."""
+    lines = ["## Claim 1: what was tried", "",
+             f"Claim 1 did not reproduce against the data and BC at the study's settings, so "
+             f"Scaled QL M was rerun with one setting changed at a time ({args.tried_seeds} "
+             "seed(s) each; experiment `claim1_tried`): a weaker and a stronger CQL weight "
+             f"(the default is {args.cql_alpha:g}) and twice the SGD steps (evaluated every "
+             f"{_every(args.steps, args.evals):,} steps as the others, so its curve extends "
+             "theirs).  Earlier single-seed tries on the demo's data (docs/DEMO.md): Adam 1e-3 "
+             "instead of 3e-4 and no feature normalization helped (now the study's settings); "
+             "a target update every 100 steps instead of 500 and CQL 0.1 did not.", ""]
+    if not summary or not any(group(summary, label) for label in tried_labels):
+        return lines + ["(no run done yet)", ""]
+    shown = ("data, ids 0-1", SCALED_QL_M, "BC M", *tried_labels)
+    lines += [*_table_rows(summary, tuple(l for l in shown if group(summary, l)),
+                           PRETRAIN_GAMES), ""]
+    for label in tried_labels:
+        if iqm(summary, label) is None:
+            continue
+        for other, is_data in (("data, ids 0-1", True), ("BC M", False)):
+            _, text = verdict(iqm(summary, label), iqm(summary, other), other_is_data=is_data,
+                              claim=f"{label} beats {'the behaviour policy' if is_data else other}")
+            lines.append(f"- {text}")
+    return lines + ["", *_figures(results, "claim1_tried", ("learning_curves_iqm",)),
+                    "", "Report: [results/claim1_tried/report.md](results/claim1_tried/report.md).",
+                    ""]
+
+
 def pixels_section(out: pathlib.Path) -> list[str]:
     summary = out / "pixels" / "summary.md"
     state = ("its results are in that page" if summary.exists() else
@@ -1096,7 +1148,9 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "|---|---:|---:|---:|---|"]
     steps = {"claim1": f"{args.steps:,} SGD", "claim1_near_optimal": f"{args.steps:,} SGD",
              "claim2": f"{args.steps:,} SGD", "claim3a": f"{args.finetune_steps:,} SGD",
-             "claim3b": f"{args.online_env_steps:,} env"}
+             "claim3b": f"{args.online_env_steps:,} env",
+             "claim1_tried": ", ".join(f"{args.steps * (f or 1):,}" for _, _, f in TRIED)
+             + " SGD"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)
