@@ -4,11 +4,12 @@ Per example (vmapped over the batch; `_tm1` is the transition's first state, `_t
 bootstraps from; `action_mask` marks the actions that exist in the example's game):
 
 - `categorical_td_loss`: C51 (Bellemare et al. 2017): cross-entropy between the prediction and
-  the target distribution `r + discount * Z(s_t, a*)` projected back onto the support with
-  `rlax.categorical_l2_project`.
+  the target distribution `r + discount * Z(s_t, a*)` projected back onto the support:
+  `rlax.categorical_double_q_learning` with a* chosen among the game's valid actions.
 - `hl_gauss_td_loss`: HL-Gauss (Farebrother et al. 2024): cross-entropy to a Gaussian of
   width sigma centred on the scalar target `r + discount * Q(s_t, a*)`, integrated over bins.
-- `scalar_td_loss`: squared or Huber TD error on the expected Q (ablations).
+- `scalar_td_loss`: squared or Huber TD error on the expected Q (ablations):
+  `rlax.double_q_learning` with a* chosen among the game's valid actions.
 - `cql_loss`: discrete CQL(H) (Kumar et al. 2020): `logsumexp_a Q(s,a) - Q(s, a_data)` over the
   game's valid actions.
 - `bc_loss`: behaviour cloning, cross-entropy of softmax(policy_logits) on the data action.
@@ -41,6 +42,11 @@ def _masked_cross_entropy(logits: jax.Array, label: jax.Array, action_mask: jax.
     """-log softmax(logits over valid actions)[label]; padded actions add nothing."""
     lse = jax.nn.logsumexp(jnp.where(action_mask, logits, -jnp.inf))
     return lse - logits[label]
+
+
+def _valid_selector(q_t_selector: jax.Array, action_mask: jax.Array) -> jax.Array:
+    """Selector values with padded actions at -inf: rlax's argmax then picks `masked_argmax`."""
+    return jnp.where(action_mask, q_t_selector, -jnp.inf)
 
 
 def _check_transition(q_or_logits_tm1, a_tm1, r_t, discount_t, action_mask):
@@ -76,14 +82,11 @@ def categorical_td_loss(
     Returns:
       [] cross-entropy H(projected target, prediction); no gradient flows into the target.
     """
-    chex.assert_rank([logits_tm1, logits_t, q_t_selector, atoms], [2, 2, 1, 1])
     chex.assert_equal_shape([logits_tm1, logits_t])
     _check_transition(logits_tm1, a_tm1, r_t, discount_t, action_mask)
-    a_t = masked_argmax(q_t_selector, action_mask)
-    probs_t = jax.nn.softmax(logits_t[a_t])  # [N]
-    z_t = r_t + discount_t * atoms  # [N], the shifted and shrunk support
-    target_tm1 = jax.lax.stop_gradient(rlax.categorical_l2_project(z_t, probs_t, atoms))  # [N]
-    return -jnp.sum(target_tm1 * jax.nn.log_softmax(logits_tm1[a_tm1]))
+    return rlax.categorical_double_q_learning(
+        atoms, logits_tm1, a_tm1, r_t, discount_t, atoms, logits_t,
+        _valid_selector(q_t_selector, action_mask))
 
 
 def hl_gauss_target(target: jax.Array, atoms: jax.Array, sigma: float) -> jax.Array:
@@ -136,11 +139,9 @@ def scalar_td_loss(
     huber_delta: float | None = None,
 ) -> jax.Array:
     """0.5 * td^2 (huber_delta None) or Huber(td) on expected Q values, for ablations."""
-    chex.assert_rank([q_tm1, q_t, q_t_selector], 1)
     _check_transition(q_tm1, a_tm1, r_t, discount_t, action_mask)
-    a_t = masked_argmax(q_t_selector, action_mask)
-    target_tm1 = jax.lax.stop_gradient(r_t + discount_t * q_t[a_t])
-    td = target_tm1 - q_tm1[a_tm1]
+    td = rlax.double_q_learning(q_tm1, a_tm1, r_t, discount_t, q_t,
+                                _valid_selector(q_t_selector, action_mask))
     if huber_delta is None:
         return 0.5 * jnp.square(td)
     return rlax.huber_loss(td, huber_delta)
@@ -191,6 +192,30 @@ def check_batch(batch: Transition, observation: ObservationSpec) -> None:
 
 
 LossFn = Callable[[dict, dict, Transition], tuple[jax.Array, Metrics]]
+# (logits_tm1 [B, A, N], q_tm1 [B, A], logits_t [B, A, N], q_t [B, A], selector_t [B, A],
+#  action [B], reward [B], discount [B], action_mask [B, A], atoms [N]) -> TD loss [B].
+BatchTDLoss = Callable[..., jax.Array]
+
+
+def make_td_loss(config: ScaledQLConfig) -> BatchTDLoss:
+    """`config.td_loss` as one batch function over the network's outputs (chosen once)."""
+
+    def c51(logits_tm1, q_tm1, logits_t, q_t, selector_t, a, r, d, mask, atoms):
+        del q_tm1, q_t
+        return categorical_td_loss(logits_tm1, a, r, d, logits_t, selector_t, mask, atoms)
+
+    def hl_gauss(logits_tm1, q_tm1, logits_t, q_t, selector_t, a, r, d, mask, atoms):
+        del q_tm1, logits_t
+        sigma = config.hl_gauss_sigma_ratio * (atoms[1] - atoms[0])
+        return hl_gauss_td_loss(logits_tm1, a, r, d, q_t, selector_t, mask, atoms, sigma)
+
+    def scalar(logits_tm1, q_tm1, logits_t, q_t, selector_t, a, r, d, mask, atoms):
+        del logits_tm1, logits_t, atoms
+        delta = config.huber_delta if config.td_loss == "huber" else None
+        return scalar_td_loss(q_tm1, a, r, d, q_t, selector_t, mask, delta)
+
+    per_example = {"c51": c51, "hl_gauss": hl_gauss}.get(config.td_loss, scalar)
+    return jax.vmap(per_example, in_axes=(0,) * 9 + (None,))
 
 
 def make_loss_fn(networks: ScaledQLNetworks, config: ScaledQLConfig) -> LossFn:
@@ -204,6 +229,7 @@ def make_loss_fn(networks: ScaledQLNetworks, config: ScaledQLConfig) -> LossFn:
     """
     num_games = networks.num_games
     dtype = config.compute_dtype
+    td_loss = make_td_loss(config)
 
     def loss_fn(params, target_params, batch: Transition) -> tuple[jax.Array, Metrics]:
         check_batch(batch, networks.observation)
@@ -221,18 +247,8 @@ def make_loss_fn(networks: ScaledQLNetworks, config: ScaledQLConfig) -> LossFn:
             if config.double_q:
                 online_t = networks.apply(params, batch.next_observation, batch.game_id, dtype)
                 selector_t = jax.lax.stop_gradient(online_t.q_values)
-            transition = (batch.action, batch.reward, batch.discount)
-            if config.td_loss == "c51":
-                td = jax.vmap(categorical_td_loss, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
-                    out_tm1.logits, *transition, out_t.logits, selector_t, mask, atoms)
-            elif config.td_loss == "hl_gauss":
-                sigma = config.hl_gauss_sigma_ratio * (atoms[1] - atoms[0])
-                td = jax.vmap(hl_gauss_td_loss, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None))(
-                    out_tm1.logits, *transition, q_t, selector_t, mask, atoms, sigma)
-            else:
-                delta = config.huber_delta if config.td_loss == "huber" else None
-                td = jax.vmap(scalar_td_loss, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
-                    q_tm1, *transition, q_t, selector_t, mask, delta)
+            td = td_loss(out_tm1.logits, q_tm1, out_t.logits, q_t, selector_t, batch.action,
+                         batch.reward, batch.discount, mask, atoms)  # [B]
             chex.assert_shape(td, batch.reward.shape)
             total += config.td_weight * td
             one_hot_game = jax.nn.one_hot(batch.game_id, num_games)  # [B, G]
