@@ -42,7 +42,6 @@ import json
 import pathlib
 import shutil
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -50,6 +49,7 @@ import numpy as np
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.replay import DataEnded
 from scaled_ql.launchpad_programs import supervision
+from scaled_ql.launchpad_programs.rounds import EvaluationRounds
 
 LAUNCH_TYPES = ("local_mt", "local_mp")
 
@@ -311,11 +311,9 @@ class Learner:
         self._name = name
         self._counter_handle = counter
         self._address = replay.server_address
-        self._lock = threading.Lock()
-        self._rounds: dict[int, tuple] = {}  # step -> (env_steps, params), until fetched
-        self._round_steps: list[int] = []
-        self._recorded = -1
-        self._final_step: int | None = None
+        # One evaluator group; a round's payload is (env_steps, params).
+        self._rounds = EvaluationRounds(config.num_evaluators and 1)
+        self._step = 0
         with supervision.guarded(status_dir, name):
             self._build()
 
@@ -384,15 +382,13 @@ class Learner:
             self._csv_file.flush()
             self._write_stats()
             self._publish(self._step, final=True)
-            with self._lock:
-                self._final_step = self._step
             return self._step
 
     def run(self) -> None:
         self.start()  # guarded itself
         supervision.run_learner_node(
             self._status_dir, self._name, keep_going=lambda: not self.budget_spent(),
-            step=self.step, backlog=self._pending, max_backlog=self._config.max_pending_rounds,
+            step=self.step, backlog=self._rounds.waiting, max_backlog=self._config.max_pending_rounds,
             finish=self.finish, close=self._close, ended_by=DataEnded)
 
     def _close(self) -> None:
@@ -438,40 +434,22 @@ class Learner:
         return self._learner.get_variables(names)
 
     def _publish(self, step: int, final: bool = False) -> None:
-        if not self._config.num_evaluators:
-            return
         import jax
 
-        with self._lock:
-            if step in self._round_steps:
-                return
-            self._rounds[step] = (self.env_steps(), jax.device_get(self._learner.state.params))
-            self._round_steps.append(step)
+        self._rounds.publish(
+            step, lambda: (self.env_steps(), jax.device_get(self._learner.state.params)), final)
 
-    def _pending(self) -> int:
-        with self._lock:
-            return len(self._rounds)
+    def next_round(self, group: int, after_step: int):
+        """The first round after `after_step` as (step, (env_steps, params), is_final), or
+        None if none yet."""
+        return self._rounds.next_round(group, after_step)
 
-    def next_round(self, after_step: int):
-        """The first round after `after_step`: (step, env_steps, params, is_final), or None."""
-        with self._lock:
-            steps = [s for s in self._round_steps if s > after_step]
-            if not steps:
-                return None
-            step = steps[0]
-            env_steps, params = self._rounds.pop(step)
-            return step, env_steps, params, step == self._final_step
-
-    def round_recorded(self, step: int) -> None:
-        with self._lock:
-            self._recorded = max(self._recorded, step)
+    def round_recorded(self, group: int, step: int) -> None:
+        self._rounds.recorded(group, step)
 
     def status(self) -> dict:
-        with self._lock:
-            final = self._final_step
-            finished = final is not None and (not self._config.num_evaluators
-                                              or self._recorded >= final)
-            return {"step": int(self._step), "final_step": final, "finished": bool(finished)}
+        """Step, final step (None while training) and whether the run's work is complete."""
+        return self._rounds.status(self._step)
 
 
 class Actor:
@@ -605,10 +583,10 @@ class Evaluator:
         from scaled_ql.runners.finetune_offline import curve_row, write_learning_curve
 
         with supervision.guarded(self._status_dir, self._name):
-            reply = self._learner.next_round(self._last_step)
+            reply = self._learner.next_round(0, self._last_step)
             if reply is None:
                 return None
-            step, env_steps, params, final = reply
+            step, (env_steps, params), final = reply
             self._setup()
             config = self._config
             started = time.time()
@@ -623,7 +601,7 @@ class Evaluator:
             write_learning_curve(config.out_dir, row, x="env_steps",
                                  title=f"{config.variant}: {flat['method']}")
             self._last_step = step
-            self._learner.round_recorded(step)
+            self._learner.round_recorded(0, step)
             return {"step": step, "env_steps": env_steps, "final": bool(final),
                     "mean_return": row["mean_return"]}
 
@@ -636,53 +614,6 @@ class Evaluator:
                 elif result["final"]:
                     break
         supervision.wait_or_stop(None)
-
-
-class Limiter:
-    """Ends the program once the environment-step budget is spent and the final work is on
-    disk: writes the summary, records the normal end, calls `lp.stop()`."""
-
-    def __init__(self, config: FinetuneOnlineConfig, counter, learner, status_dir: str | None,
-                 name: str = "limiter/0", poll_s: float = 0.5):
-        self._config = config
-        self._counter = counter
-        self._learner = learner
-        self._status_dir = status_dir
-        self._name = name
-        self._poll_s = poll_s
-
-    def check(self) -> bool:
-        steps = int(self._counter.get_counts().get("actor_steps", 0))
-        return steps >= self._config.env_steps and bool(self._learner.status()["finished"])
-
-    def write_summary(self, step: int) -> dict:
-        from scaled_ql.evaluation import read_results
-        from scaled_ql.runners.pretrain import PretrainSummary, format_table, summarize
-        from scaled_ql.runners.pretrain import write_summary
-
-        config = self._config
-        rounds = [e for e in read_results(config.out_dir).evaluations if e.step == step]
-        if not rounds:
-            raise RuntimeError(f"{config.out_dir}: no evaluation at the final step {step}")
-        mean_returns, normalized, iqm, ci = summarize((config.game,), rounds[0].episodes,
-                                                      seed=config.seed)
-        summary = PretrainSummary(config.out_dir, step, None, mean_returns, normalized, iqm, ci)
-        write_summary(pathlib.Path(config.out_dir), summary)
-        print(format_table(summary), flush=True)
-        return mean_returns
-
-    def run(self) -> None:
-        import launchpad as lp
-
-        with supervision.guarded(self._status_dir, self._name):
-            while not self.check():
-                if supervision.wait_or_stop(self._poll_s):
-                    return
-            status = self._learner.status()
-            if self._config.num_evaluators:
-                self.write_summary(status["final_step"])
-            supervision.mark_done(self._status_dir, {"step": status["final_step"]})
-            lp.stop()
 
 
 # -- the program --------------------------------------------------------------------------------
@@ -728,8 +659,11 @@ def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None)
             program.add_node(lp.CourierNode(Evaluator, config, learner, status_dir,
                                             "evaluator/0"))
     with program.group("limiter"):
-        program.add_node(lp.CourierNode(Limiter, config, counter, learner, status_dir,
-                                        "limiter/0"))
+        program.add_node(lp.CourierNode(
+            nodes_lib.Limiter, counter, learner, counter_key="actor_steps",
+            limit=config.env_steps, out_dir=config.out_dir, games=(config.game,),
+            seed=config.seed, summarize=bool(config.num_evaluators), status_dir=status_dir,
+            name="limiter/0"))
     return program
 
 

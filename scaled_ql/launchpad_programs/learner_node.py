@@ -1,13 +1,13 @@
 """The learner node: trains, checkpoints, serves variables and schedules evaluation rounds.
 
-See `nodes.py` for how evaluation rounds are scheduled and recorded in order.
+See `rounds.py` for how evaluation rounds are scheduled and recorded in order.
 """
 
 import pathlib
-import threading
 
 from scaled_ql.launchpad_programs import supervision
 from scaled_ql.launchpad_programs.nodes import ProgramOptions, is_round_step, make_builder
+from scaled_ql.launchpad_programs.rounds import EvaluationRounds
 from scaled_ql.runners.pretrain import PretrainConfig
 
 
@@ -24,12 +24,8 @@ class Learner:
         self._config = config
         self._options = options
         self._name = name
-        self._lock = threading.Lock()
-        self._rounds: dict[int, dict] = {}  # step -> parameters, until every group fetched it
-        self._fetched: dict[int, set[int]] = {}
-        self._round_steps: list[int] = []  # every round published by this launch, in order
-        self._recorded = [-1] * options.num_evaluators  # last round step each group appended
-        self._final_step: int | None = None
+        self._rounds = EvaluationRounds(options.num_evaluators)
+        self._step = 0
         with supervision.guarded(options.status_dir, name):
             self._build(resume, replay, counter)
 
@@ -87,16 +83,14 @@ class Learner:
             self._save()
             self._logger.close()  # flushes learner.csv and the TensorBoard events
             self._csv_file.flush()
-            self._publish(self._step)
-            with self._lock:
-                self._final_step = self._step
+            self._publish(self._step, final=True)
             return self._step
 
     def run(self) -> None:
         supervision.run_learner_node(
             self._options.status_dir, self._name,
             keep_going=lambda: self._step < self._config.steps, step=self.step,
-            backlog=self._rounds_waiting, max_backlog=self._options.max_pending_rounds,
+            backlog=self._rounds.waiting, max_backlog=self._options.max_pending_rounds,
             finish=self.finish, close=self._close)
 
     def _close(self) -> None:
@@ -120,56 +114,22 @@ class Learner:
         """Acme VariableSource: the current online parameters (numpy) for each name."""
         return self._learner.get_variables(names)
 
-    def _publish(self, step: int) -> None:
-        if not self._options.num_evaluators:
-            return
+    def _publish(self, step: int, final: bool = False) -> None:
         import jax
 
-        with self._lock:
-            if step in self._round_steps:
-                return
-            self._rounds[step] = jax.device_get(self._learner.state.params)
-            self._fetched[step] = set()
-            self._round_steps.append(step)
-
-    def _rounds_waiting(self) -> int:
-        with self._lock:
-            return len(self._rounds)
+        self._rounds.publish(step, lambda: jax.device_get(self._learner.state.params), final)
 
     def next_round(self, group: int, after_step: int):
-        """The first round after `after_step` as (step, params, is_final), or None if none yet.
-
-        The snapshot is dropped once every group has fetched it.
-        """
-        with self._lock:
-            steps = [s for s in self._round_steps if s > after_step]
-            if not steps:
-                return None
-            step = steps[0]
-            if step not in self._rounds:
-                raise RuntimeError(f"evaluator group {group} asked for round {step} after "
-                                   "every group fetched it (two evaluators for one group?)")
-            params = self._rounds[step]
-            self._fetched[step].add(group)
-            if len(self._fetched[step]) == self._options.num_evaluators:
-                del self._rounds[step], self._fetched[step]
-            return step, params, step == self._final_step
+        """The first round after `after_step` as (step, params, is_final), or None if none yet."""
+        return self._rounds.next_round(group, after_step)
 
     def may_record(self, group: int, step: int) -> bool:
         """Whether every group has appended the round before `step` (so appending keeps order)."""
-        del group
-        with self._lock:
-            earlier = [s for s in self._round_steps if s < step]
-            return not earlier or min(self._recorded) >= earlier[-1]
+        return self._rounds.may_record(group, step)
 
     def round_recorded(self, group: int, step: int) -> None:
-        with self._lock:
-            self._recorded[group] = max(self._recorded[group], step)
+        self._rounds.recorded(group, step)
 
     def status(self) -> dict:
         """Step, final step (None while training) and whether the run's work is complete."""
-        with self._lock:
-            final = self._final_step
-            recorded = final is not None and (not self._options.num_evaluators
-                                              or min(self._recorded) >= final)
-            return {"step": int(self._step), "final_step": final, "finished": bool(recorded)}
+        return self._rounds.status(self._step)

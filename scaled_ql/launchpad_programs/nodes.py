@@ -1,5 +1,6 @@
-"""The nodes of the distributed pretraining program (see `pretrain.py` for the picture);
-the learner is in `learner_node.py`.
+"""The nodes of the distributed programs (see `pretrain.py` for the picture): the pretraining
+feeders and evaluators, and the `Limiter` every program ends with; the pretraining learner is
+in `learner_node.py`, the online fine-tuning program's own nodes in `finetune_online.py`.
 
 Every constructor takes plain, picklable values (the frozen `PretrainConfig`, a frozen
 `ProgramOptions`, game tuples, strings) and Launchpad handles; heavy objects (TF datasets,
@@ -11,13 +12,7 @@ Evaluation rounds.  The learner publishes a snapshot of its parameters at the sa
 the single-process runner: every step with `step % eval_every < num_sgd_steps_per_step`
 below `steps`, and the final step.  Every evaluator group evaluates every round, in order,
 and appends its games' episodes to `eval_results.json` (`append_evaluation` merges the groups
-of one step).  Two rules keep that file right:
-  - a group appends round `s` only after every group has appended the round before `s`
-    (`append_evaluation` drops rounds later than the one being appended, so out-of-order
-    appends would lose results);
-  - the learner keeps at most `max_pending_rounds` snapshots that some group has not fetched
-    yet, and waits for the evaluators beyond that (the single-process runner waits for every
-    evaluation; here training overlaps evaluation by up to that many rounds).
+of one step), under the rules of `rounds.EvaluationRounds`.
 """
 
 import dataclasses
@@ -277,24 +272,33 @@ class Evaluator:
         supervision.wait_or_stop(None)
 
 
-# -- step limiter ----------------------------------------------------------------------------
+# -- limiter ----------------------------------------------------------------------------------
 
 
-class StepLimiter:
-    """Ends the program: at `config.steps` learner steps, once the final work is on disk.
+class Limiter:
+    """Ends a program: once the counter's `counter_key` reaches `limit` and the final work is
+    on disk.
 
-    It watches the counter's `learner_steps`; when the limit is reached it waits until the
-    learner reports the final checkpoint saved and the final round recorded by every
-    evaluator group, writes `summary.json` / `summary.md` (as the single-process runner does),
-    records the normal end and calls `lp.stop()`.
+    Pretraining counts `learner_steps` up to its SGD steps, online fine-tuning `actor_steps`
+    up to its environment steps.  When the limit is reached it waits until the learner
+    reports the final checkpoint saved and the final round recorded by every evaluator group,
+    writes `summary.json` / `summary.md` from that round (as the single-process runner does;
+    not when `summarize` is False: no evaluators), records the normal end and calls
+    `lp.stop()`.
     """
 
-    def __init__(self, config: PretrainConfig, options: ProgramOptions, counter, learner,
+    def __init__(self, counter, learner, *, counter_key: str, limit: int, out_dir: str,
+                 games: tuple[str, ...], seed: int, summarize: bool, status_dir: str | None,
                  name: str = "limiter/0", poll_s: float = 0.5):
-        self._config = config
-        self._options = options
         self._counter = counter
         self._learner = learner
+        self._key = counter_key
+        self._limit = limit
+        self._out_dir = out_dir
+        self._games = tuple(games)
+        self._seed = seed
+        self._summarize = summarize
+        self._status_dir = status_dir
         self._name = name
         self._poll_s = poll_s
 
@@ -303,41 +307,39 @@ class StepLimiter:
         from scaled_ql.evaluation import read_results
         from scaled_ql.runners.pretrain import (
             PretrainSummary,
-            write_summary,
             format_table,
             summarize,
+            write_summary,
         )
 
-        results = read_results(self._config.out_dir)
-        rounds = [e for e in results.evaluations if e.step == step]
+        rounds = [e for e in read_results(self._out_dir).evaluations if e.step == step]
         if not rounds:
-            raise RuntimeError(f"{self._config.out_dir}: no evaluation at the final step {step}")
-        games = self._config.games
-        missing = sorted(set(games) - {e.game for e in rounds[0].episodes})
+            raise RuntimeError(f"{self._out_dir}: no evaluation at the final step {step}")
+        missing = sorted(set(self._games) - {e.game for e in rounds[0].episodes})
         if missing:
             raise RuntimeError(f"the final evaluation (step {step}) lacks games {missing}")
-        mean_returns, normalized, iqm, ci = summarize(games, rounds[0].episodes,
-                                                      seed=self._config.seed)
-        summary = PretrainSummary(str(pathlib.Path(self._config.out_dir).absolute()), step, None,
+        mean_returns, normalized, iqm, ci = summarize(self._games, rounds[0].episodes,
+                                                      seed=self._seed)
+        summary = PretrainSummary(str(pathlib.Path(self._out_dir).absolute()), step, None,
                                   mean_returns, normalized, iqm, ci)
         write_summary(pathlib.Path(summary.run_dir), summary)
         print(format_table(summary), flush=True)
         return mean_returns
 
     def check(self) -> bool:
-        """Whether the program's work is complete (step limit reached and final work done)."""
-        steps = self._counter.get_counts().get("learner_steps", 0)
-        return steps >= self._config.steps and bool(self._learner.status()["finished"])
+        """Whether the program's work is complete (limit reached and final work done)."""
+        count = int(self._counter.get_counts().get(self._key, 0))
+        return count >= self._limit and bool(self._learner.status()["finished"])
 
     def run(self) -> None:
         import launchpad as lp
 
-        with supervision.guarded(self._options.status_dir, self._name):
+        with supervision.guarded(self._status_dir, self._name):
             while not self.check():
                 if supervision.wait_or_stop(self._poll_s):
                     return
             status = self._learner.status()
-            if self._options.num_evaluators:
+            if self._summarize:
                 self.write_summary(status["final_step"])
-            supervision.mark_done(self._options.status_dir, {"step": status["final_step"]})
+            supervision.mark_done(self._status_dir, {"step": status["final_step"]})
             lp.stop()

@@ -94,8 +94,10 @@ def make_program(config: PretrainConfig, *, resume: bool = False, num_feeders: i
             program.add_node(lp.CourierNode(nodes_lib.Evaluator, config, opts, games, j, learner,
                                             _node_name("evaluator", j, games)))
     with program.group("limiter"):
-        program.add_node(lp.CourierNode(nodes_lib.StepLimiter, config, opts, counter, learner,
-                                        "limiter/0"))
+        program.add_node(lp.CourierNode(
+            nodes_lib.Limiter, counter, learner, counter_key="learner_steps",
+            limit=config.steps, out_dir=config.out_dir, games=config.games, seed=config.seed,
+            summarize=bool(num_evaluators), status_dir=opts.status_dir, name="limiter/0"))
     return program
 
 
