@@ -49,7 +49,7 @@ import numpy as np
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.replay import DataEnded
 from scaled_ql.launchpad_programs import supervision
-from scaled_ql.launchpad_programs.rounds import EvaluationRounds
+from scaled_ql.launchpad_programs.learner_node import LearnerNode
 
 LAUNCH_TYPES = ("local_mt", "local_mp")
 
@@ -301,52 +301,42 @@ class _TableFactory:
 # -- nodes ------------------------------------------------------------------------------------
 
 
-class Learner:
-    """Trains from the replay tables, serves variables, checkpoints, publishes eval rounds."""
+class Learner(LearnerNode):
+    """The online program's learner: starts from the checkpoint (the builder's
+    `FinetuneConfig`), samples the online (and offline) tables until the environment-step
+    budget is spent; its rounds carry the environment steps; `online_stats.json` at the end."""
+
+    ended_by = (DataEnded,)
 
     def __init__(self, config: FinetuneOnlineConfig, replay, counter, status_dir: str | None,
                  name: str = "learner/0"):
         self._config = config
-        self._status_dir = status_dir
-        self._name = name
         self._counter_handle = counter
         self._address = replay.server_address
-        # One evaluator group; a round's payload is (env_steps, params).
-        self._rounds = EvaluationRounds(config.num_evaluators and 1)
-        self._step = 0
-        with supervision.guarded(status_dir, name):
-            self._build()
+        super().__init__(num_evaluator_groups=config.num_evaluators and 1,
+                         checkpoint_every=config.checkpoint_every,
+                         sgd_steps_per_call=config.agent.num_sgd_steps_per_step,
+                         max_pending_rounds=config.max_pending_rounds, status_dir=status_dir,
+                         name=name)
 
     def _build(self) -> None:
         import jax
-        from acme.utils import counting
-
         import reverb
 
-        from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
-        from scaled_ql.runners import run_dir as run_dir_lib
-        from scaled_ql.runners.pretrain import make_logger
-
         config = self._config
-        self._run_dir = pathlib.Path(config.out_dir)
         self._builder = builder = _builder(config)
         self._pretrained_games = ([] if config.from_scratch
                                   else list(builder.pretrained_meta()[0].games))
         self._reused = builder.reused_heads()
-        self._checkpointer = Checkpointer(self._run_dir / run_dir_lib.CHECKPOINT_DIR,
-                                          config.keep_checkpoints)
+        counter = self._attach(pathlib.Path(config.out_dir), self._counter_handle,
+                               config.keep_checkpoints)
         iterator = builder.make_dataset_iterator(reverb.Client(self._address),
                                                  should_end=self.budget_spent,
                                                  should_stop=supervision.stop_requested)
-        # time_delta=0: every step reaches the counter node; the learner counts `steps`,
-        # this prefix makes them 'learner_steps' (as in Acme's layouts).
-        self._counter = counting.Counter(self._counter_handle, "learner", time_delta=0.0)
-        self._logger, self._csv_file = make_logger(self._run_dir)
         # The initial state is the builder's: the checkpoint on this game's head list.
         self._learner = builder.make_learner(
             jax.random.PRNGKey(config.seed), builder.make_networks(), iterator,
-            counter=self._counter, logger=self._logger)
-        self._step = 0
+            counter=counter, logger=self._logger)
 
     def env_steps(self) -> int:
         return int(self._counter_handle.get_counts().get("actor_steps", 0))
@@ -354,7 +344,23 @@ class Learner:
     def budget_spent(self) -> bool:
         return self.env_steps() >= self._config.env_steps
 
-    # -- training ------------------------------------------------------------------------------
+    def _keep_going(self) -> bool:
+        return not self.budget_spent()
+
+    def _is_round_step(self, step: int) -> bool:
+        every = self._config.eval_every
+        return bool(every) and step % every < self._config.agent.num_sgd_steps_per_step
+
+    def _round_payload(self):
+        return self.env_steps(), super()._round_payload()
+
+    def _checkpoint_extra(self) -> dict:
+        config = self._config
+        return {"run_name": config.run_name or config.method_name,
+                "finetuned_from": config.checkpoint, "pretrained_games": self._pretrained_games,
+                "reused_heads": list(self._reused), "mode": config.mode,
+                "difficulty": config.difficulty, "env_steps": self.env_steps(),
+                "from_scratch": config.from_scratch, "freeze_torso": config.freeze_torso}
 
     def start(self) -> None:
         """The evaluation round of the initial network (step 0), if configured."""
@@ -362,51 +368,9 @@ class Learner:
             if self._config.eval_at_start:
                 self._publish(0)
 
-    def step(self) -> int:
-        """One update (raises `DataEnded` when blocked after the budget); returns the step."""
-        with supervision.guarded(self._status_dir, self._name):
-            self._learner.step()  # DataEnded propagates: the budget is spent
-            self._step = self._learner.num_steps
-            per_call = self._config.agent.num_sgd_steps_per_step
-            if self._step % self._config.checkpoint_every < per_call:
-                self._save()
-            if self._config.eval_every and self._step % self._config.eval_every < per_call:
-                self._publish(self._step)
-            return self._step
-
-    def finish(self) -> int:
-        """Final checkpoint, replay statistics and final evaluation round; the final step."""
-        with supervision.guarded(self._status_dir, self._name):
-            self._save()
-            self._logger.close()
-            self._csv_file.flush()
-            self._write_stats()
-            self._publish(self._step, final=True)
-            return self._step
-
     def run(self) -> None:
         self.start()  # guarded itself
-        supervision.run_learner_node(
-            self._status_dir, self._name, keep_going=lambda: not self.budget_spent(),
-            step=self.step, backlog=self._rounds.waiting, max_backlog=self._config.max_pending_rounds,
-            finish=self.finish, close=self._close, ended_by=DataEnded)
-
-    def _close(self) -> None:
-        self._checkpointer.close()
-        self._csv_file.close()
-
-    def _save(self) -> None:
-        if self._checkpointer.latest_step() == self._step:
-            return
-        config = self._config
-        self._checkpointer.save(
-            self._learner.state, games=self._builder.games, num_actions=self._builder.num_actions,
-            config=config.agent, extra={
-                "run_name": config.run_name or config.method_name, "launch": "launchpad",
-                "finetuned_from": config.checkpoint, "pretrained_games": self._pretrained_games,
-                "reused_heads": list(self._reused), "mode": config.mode,
-                "difficulty": config.difficulty, "env_steps": self.env_steps(),
-                "from_scratch": config.from_scratch, "freeze_torso": config.freeze_torso})
+        super().run()
 
     def replay_stats(self) -> dict:
         """Per table: current size, completed inserts and samples (from the Reverb server)."""
@@ -418,7 +382,8 @@ class Learner:
                        "samples": int(table.rate_limiter_info.sample_stats.completed)}
                 for name, table in info.items()}
 
-    def _write_stats(self) -> None:
+    def _before_final_round(self) -> None:
+        """online_stats.json: environment and learner steps, the variant, the tables."""
         stats = {"env_steps": self.env_steps(), "learner_steps": int(self._step),
                  "variant": {"game": self._config.game, "mode": self._config.mode,
                              "difficulty": self._config.difficulty},
@@ -426,30 +391,6 @@ class Learner:
         tmp = self._run_dir / "online_stats.json.tmp"
         tmp.write_text(json.dumps(stats, indent=2))
         tmp.replace(self._run_dir / "online_stats.json")
-
-    # -- variables and evaluation rounds ------------------------------------------------------
-
-    def get_variables(self, names):
-        """Acme VariableSource: the current online parameters (numpy) for each name."""
-        return self._learner.get_variables(names)
-
-    def _publish(self, step: int, final: bool = False) -> None:
-        import jax
-
-        self._rounds.publish(
-            step, lambda: (self.env_steps(), jax.device_get(self._learner.state.params)), final)
-
-    def next_round(self, group: int, after_step: int):
-        """The first round after `after_step` as (step, (env_steps, params), is_final), or
-        None if none yet."""
-        return self._rounds.next_round(group, after_step)
-
-    def round_recorded(self, group: int, step: int) -> None:
-        self._rounds.recorded(group, step)
-
-    def status(self) -> dict:
-        """Step, final step (None while training) and whether the run's work is complete."""
-        return self._rounds.status(self._step)
 
 
 class Actor:
