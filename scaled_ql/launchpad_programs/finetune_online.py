@@ -44,9 +44,7 @@ import shutil
 import tempfile
 import time
 
-import numpy as np
-
-from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.config import EVAL_EPSILON, ScaledQLConfig
 from scaled_ql.agents.scaled_ql.replay import DataEnded
 from scaled_ql.launchpad_programs import supervision
 from scaled_ql.launchpad_programs.learner_node import LearnerNode
@@ -139,7 +137,7 @@ class FinetuneOnlineConfig:
     eval_every: int = 0
     eval_at_start: bool = True
     eval_episodes: int = 10
-    eval_epsilon: float = 0.001
+    eval_epsilon: float = EVAL_EPSILON
     eval_sticky_action_prob: float | None = None
     eval_max_episode_frames: int | None = None
     eval_workers: int | None = None
@@ -493,30 +491,17 @@ class Evaluator:
     def _setup(self) -> None:
         if self._evaluate is not None:
             return
-        import jax
-
-        from scaled_ql.agents.scaled_ql.actor import make_multi_game_policy
-        from scaled_ql.environments.vector import evaluate_policy
+        from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
 
         config = self._config
         self._networks = networks = _builder(config).make_networks()
-        policy = jax.jit(make_multi_game_policy(networks, config.eval_epsilon,
-                                                config.agent.compute_dtype))
-
-        def evaluate(params, step: int) -> list:
-            keys = iter(jax.random.split(jax.random.PRNGKey(config.seed + 7919 * step), 1 << 16))
-
-            def act(observations, game_ids):
-                return np.asarray(policy(params, next(keys), observations, game_ids))
-
-            return evaluate_policy(
-                act, (config.game,), config.eval_episodes, seed=config.seed + step,
-                sticky_action_prob=config.eval_sticky_action_prob,
-                max_episode_frames=config.eval_max_episode_frames,
-                num_workers=config.eval_workers, mode=config.mode,
-                difficulty=config.difficulty, progress=False)
-
-        self._evaluate = evaluate
+        protocol = EvalProtocol(
+            episodes=config.eval_episodes, epsilon=config.eval_epsilon,
+            sticky_action_prob=config.eval_sticky_action_prob,
+            max_episode_frames=config.eval_max_episode_frames, workers=config.eval_workers,
+            seed=config.seed, progress=False, mode=config.mode, difficulty=config.difficulty)
+        self._evaluate = make_evaluator(networks, (config.game,), protocol,
+                                        config.agent.compute_dtype)
 
     def evaluate_next(self) -> dict | None:
         """Evaluates the next published round and records it; None if there is none yet."""

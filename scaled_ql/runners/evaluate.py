@@ -48,6 +48,8 @@ class EvalProtocol:
       workers: worker processes (None: one per core; 0: in this process).
       seed: base seed of the episodes.
       progress: show a progress bar.
+      mode, difficulty: the game variant played (None: the default game; ALE modes and
+        difficulties, MinAtar difficulty ramping `difficulty=1`).
     """
 
     episodes: int = 10
@@ -57,6 +59,8 @@ class EvalProtocol:
     workers: int | None = None
     seed: int = 0
     progress: bool = True
+    mode: int | None = None
+    difficulty: int | None = None
 
     def __post_init__(self):
         if self.episodes < 1:
@@ -102,7 +106,7 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
             act, games, protocol.episodes, seed=protocol.seed + step,
             sticky_action_prob=sticky_action_prob,
             max_episode_frames=max_episode_frames, num_workers=protocol.workers,
-            progress=protocol.progress)
+            mode=protocol.mode, difficulty=protocol.difficulty, progress=protocol.progress)
 
     return evaluate
 

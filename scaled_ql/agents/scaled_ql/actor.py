@@ -12,11 +12,11 @@ import jax.numpy as jnp
 from acme.agents.jax import actor_core, actors
 from acme.jax import variable_utils
 
+from scaled_ql.agents.scaled_ql.config import EVAL_EPSILON  # noqa: F401 (re-exported)
 from scaled_ql.agents.scaled_ql.learner import POLICY_VARIABLES
 from scaled_ql.agents.scaled_ql.losses import masked_argmax
 from scaled_ql.networks import ScaledQLNetworks
 
-EVAL_EPSILON = 0.001
 
 # (params, key, observation uint8 [B, *networks.observation.shape], game_id int32 [B])
 #   -> action int32 [B]   (Atari: [B, 84, 84, 4]; MinAtar: [B, 10, 10, 10])

@@ -10,10 +10,13 @@ import math
 
 from scaled_ql.networks.factory import NetworkConfig
 
-__all__ = ["COMPUTE_DTYPES", "TD_LOSSES", "NetworkConfig", "ScaledQLConfig"]
+__all__ = ["COMPUTE_DTYPES", "EVAL_EPSILON", "TD_LOSSES", "NetworkConfig", "ScaledQLConfig"]
 
 TD_LOSSES = ("c51", "hl_gauss", "mse", "huber")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# Exploration of evaluation policies: Dopamine's evaluation epsilon, the default of every
+# evaluation protocol (runs, `scaled-ql evaluate`, online fine-tuning's evaluator).
+EVAL_EPSILON = 0.001
 
 
 def _require(condition: bool, field: str, message: str) -> None:
