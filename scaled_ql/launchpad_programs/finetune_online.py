@@ -38,15 +38,18 @@ Not supported: `--resume` (an online run's replay is not checkpointed; start a n
 """
 
 import dataclasses
+import functools
 import json
 import pathlib
 import shutil
 import tempfile
-import time
 
 from scaled_ql.agents.scaled_ql.config import EVAL_EPSILON, ScaledQLConfig
 from scaled_ql.agents.scaled_ql.replay import DataEnded
+from scaled_ql.launchpad_programs import actor_node
+from scaled_ql.launchpad_programs import nodes as nodes_lib
 from scaled_ql.launchpad_programs import supervision
+from scaled_ql.launchpad_programs.actor_node import ActingSpec
 from scaled_ql.launchpad_programs.learner_node import LearnerNode
 
 LAUNCH_TYPES = ("local_mt", "local_mp")
@@ -273,7 +276,6 @@ def _builder(config: FinetuneOnlineConfig):
 
 def _offline_feeder_config(config: FinetuneOnlineConfig):
     """The pretraining Feeder's (config, options) for the base game's offline table."""
-    from scaled_ql.launchpad_programs.nodes import ProgramOptions
     from scaled_ql.runners.pretrain import PretrainConfig
 
     replay = _builder(config).replay
@@ -282,8 +284,9 @@ def _offline_feeder_config(config: FinetuneOnlineConfig):
                               runs=tuple(config.offline_runs),
                               checkpoints=config.offline_checkpoints, seed=config.seed,
                               progress=False)
-    return pretrain, ProgramOptions(num_evaluators=0, replay_max_size=replay.offline_max_size,
-                                    replay_min_size=replay.offline_min_size)
+    return pretrain, nodes_lib.ProgramOptions(
+        num_evaluators=0, replay_max_size=replay.offline_max_size,
+        replay_min_size=replay.offline_min_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,8 +352,9 @@ class Learner(LearnerNode):
         every = self._config.eval_every
         return bool(every) and step % every < self._config.agent.num_sgd_steps_per_step
 
-    def _round_payload(self):
-        return self.env_steps(), super()._round_payload()
+    def _round_payload(self) -> tuple:
+        params, info = super()._round_payload()
+        return params, {**info, "env_steps": self.env_steps()}
 
     def _checkpoint_extra(self) -> dict:
         config = self._config
@@ -391,155 +395,32 @@ class Learner(LearnerNode):
         tmp.replace(self._run_dir / "online_stats.json")
 
 
-class Actor:
-    """Plays the variant with the learner's current policy, writing into the online table."""
-
-    def __init__(self, config: FinetuneOnlineConfig, replay, counter, learner, index: int,
-                 status_dir: str | None, name: str):
-        self._config = config
-        self._address = replay.server_address
-        self._counter = counter
-        self._learner = learner
-        self._index = index
-        self._status_dir = status_dir
-        self._name = name
-        self._actor = None
-        self._steps = self._episodes = 0
-        self._total = 0
-
-    def _setup(self) -> None:
-        if self._actor is not None:
-            return
-        import jax
-        import reverb
-
-        config = self._config
-        builder = _builder(config)
-        networks = builder.make_networks()
-        self._env = builder.make_environment(
-            config.game, mode=config.mode, difficulty=config.difficulty,
-            sticky_action_prob=config.actor_sticky_action_prob,
-            max_episode_frames=config.actor_max_episode_frames,
-            seed=(config.seed * 1009 + self._index + 1) % (2**31 - 1))
-        self._adder = builder.make_adder(reverb.Client(self._address),
-                                         should_stop=self._should_stop)
-        policy = builder.make_policy(networks, config.game, evaluation=False)
-        self._actor = builder.make_actor(jax.random.PRNGKey(config.seed + 7 + self._index),
-                                         policy, adder=self._adder,
-                                         variable_source=self._learner)
-        self._timestep = None
-
-    def _should_stop(self) -> bool:
-        return supervision.stop_requested() or self._budget_spent(
-            int(self._counter.get_counts().get("actor_steps", 0)))
-
-    def _budget_spent(self, total: int) -> bool:
-        return total >= self._config.env_steps
-
-    def act(self, num_steps: int) -> dict:
-        """Plays up to `num_steps` steps (fewer once the run's budget is spent), then makes sure
-        their transitions reached the table; returns this actor's totals."""
-        from scaled_ql.agents.scaled_ql.adder import AdderStopped
-
-        with supervision.guarded(self._status_dir, self._name):
-            self._setup()
-            try:
-                for _ in range(num_steps):
-                    if self._budget_spent(self._total):
-                        break
-                    self._one_step()
-                self._adder.flush()
-            except AdderStopped:
-                pass
-            return {"steps": self._steps, "episodes": self._episodes,
-                    "items": self._adder.items_written, "total_env_steps": self._total}
-
-    def _one_step(self) -> None:
-        actor = self._actor
-        if self._timestep is None or self._timestep.last():
-            self._timestep = self._env.reset()
-            actor.observe_first(self._timestep)
-        action = actor.select_action(self._timestep.observation)
-        self._timestep = self._env.step(action)
-        actor.observe(action, next_timestep=self._timestep)
-        actor.update()
-        self._steps += 1
-        self._episodes += int(self._timestep.last())
-        counts = self._counter.increment(actor_steps=1)
-        self._total = int(counts.get("actor_steps", 0))
-
-    def run(self) -> None:
-        with supervision.guarded(self._status_dir, self._name):
-            while not supervision.stop_requested() and not self._budget_spent(self._total):
-                self.act(100)
-        supervision.wait_or_stop(None)
+def acting(config: FinetuneOnlineConfig) -> ActingSpec:
+    """What the online program's actors play: the variant, with the actors' episode
+    settings, within the run's environment-step budget."""
+    return ActingSpec(
+        make_builder=functools.partial(_builder, config), game=config.game,
+        environment={"mode": config.mode, "difficulty": config.difficulty,
+                     "sticky_action_prob": config.actor_sticky_action_prob,
+                     "max_episode_frames": config.actor_max_episode_frames},
+        env_steps=config.env_steps, seed=config.seed)
 
 
-class Evaluator:
-    """Plays the variant (real ALE or MinAtar) at every round the learner publishes; writes the
-    curve."""
+def evaluation(config: FinetuneOnlineConfig) -> nodes_lib.EvaluationSpec:
+    """The online program's evaluation: the variant, the config's protocol, a learning curve
+    against environment steps."""
+    from scaled_ql.runners.evaluate import EvalProtocol
 
-    def __init__(self, config: FinetuneOnlineConfig, learner, status_dir: str | None,
-                 name: str = "evaluator/0"):
-        self._config = config
-        self._learner = learner
-        self._status_dir = status_dir
-        self._name = name
-        self._last_step = -1
-        self._evaluate = None
-
-    def _setup(self) -> None:
-        if self._evaluate is not None:
-            return
-        from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
-
-        config = self._config
-        self._networks = networks = _builder(config).make_networks()
-        protocol = EvalProtocol(
-            episodes=config.eval_episodes, epsilon=config.eval_epsilon,
-            sticky_action_prob=config.eval_sticky_action_prob,
-            max_episode_frames=config.eval_max_episode_frames, workers=config.eval_workers,
-            seed=config.seed, progress=False, mode=config.mode, difficulty=config.difficulty)
-        self._evaluate = make_evaluator(networks, (config.game,), protocol,
-                                        config.agent.compute_dtype)
-
-    def evaluate_next(self) -> dict | None:
-        """Evaluates the next published round and records it; None if there is none yet."""
-        from scaled_ql.evaluation import RunInfo, append_evaluation
-        from scaled_ql.runners.finetune_offline import curve_row, write_learning_curve
-
-        with supervision.guarded(self._status_dir, self._name):
-            reply = self._learner.next_round(0, self._last_step)
-            if reply is None:
-                return None
-            step, (env_steps, params), final = reply
-            self._setup()
-            config = self._config
-            started = time.time()
-            episodes = self._evaluate(params, step)
-            flat = flat_config(config)
-            run_info = RunInfo(name=flat["run_name"], method=flat["method"], seed=config.seed,
-                               num_params=int(self._networks.parameter_counts(params)
-                                              ["total_used"]), config=flat)
-            append_evaluation(config.out_dir, run_info, (config.game,), step, episodes,
-                              wall_time=time.time() - started)
-            row = curve_row(config.game, step, episodes, env_steps=env_steps)
-            write_learning_curve(config.out_dir, row, x="env_steps",
-                                 title=f"{config.variant}: {flat['method']}")
-            self._last_step = step
-            self._learner.round_recorded(0, step)
-            return {"step": step, "env_steps": env_steps, "final": bool(final),
-                    "mean_return": row["mean_return"]}
-
-    def run(self) -> None:
-        with supervision.guarded(self._status_dir, self._name):
-            while not supervision.stop_requested():
-                result = self.evaluate_next()
-                if result is None:
-                    supervision.wait_or_stop(0.5)
-                elif result["final"]:
-                    break
-        supervision.wait_or_stop(None)
+    flat = flat_config(config)
+    protocol = EvalProtocol(
+        episodes=config.eval_episodes, epsilon=config.eval_epsilon,
+        sticky_action_prob=config.eval_sticky_action_prob,
+        max_episode_frames=config.eval_max_episode_frames, workers=config.eval_workers,
+        seed=config.seed, progress=False, mode=config.mode, difficulty=config.difficulty)
+    return nodes_lib.EvaluationSpec(
+        make_builder=functools.partial(_builder, config), protocol=protocol,
+        out_dir=config.out_dir, run_name=flat["run_name"], method=flat["method"],
+        seed=config.seed, config=flat, curve_title=f"{config.variant}: {flat['method']}")
 
 
 # -- the program --------------------------------------------------------------------------------
@@ -555,7 +436,6 @@ def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None)
     import launchpad as lp
     from acme.utils import counting
 
-    from scaled_ql.launchpad_programs import nodes as nodes_lib
     from scaled_ql.runners import run_dir as run_dir_lib
 
     config = resolve(config)
@@ -578,11 +458,12 @@ def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None)
                                                   "learner/0"))
     with program.group("actor"):
         for i in range(config.num_actors):
-            program.add_node(lp.CourierNode(Actor, config, replay, counter, learner, i,
-                                            status_dir, f"actor/{i}"))
+            program.add_node(lp.CourierNode(actor_node.Actor, acting(config), replay, counter,
+                                            learner, i, status_dir, f"actor/{i}"))
     if config.num_evaluators:
         with program.group("evaluator"):
-            program.add_node(lp.CourierNode(Evaluator, config, learner, status_dir,
+            program.add_node(lp.CourierNode(nodes_lib.Evaluator, evaluation(config),
+                                            (config.game,), 0, learner, status_dir,
                                             "evaluator/0"))
     with program.group("limiter"):
         program.add_node(lp.CourierNode(

@@ -25,7 +25,8 @@ class LearnerNode:
     A program's learner fills in: `_build` (sets `_builder`, `_learner`, `_checkpointer`,
     `_logger`, `_csv_file`; `_attach` makes the last three), `_keep_going`, `_is_round_step`,
     `_checkpoint_extra` (what its checkpoints record beside the state), and optionally
-    `_round_payload` (what a round carries: the parameters), `_before_final_round` and
+    `_round_payload` (what a round carries: the parameters and an info dict),
+    `_before_final_round` and
     `ended_by` (exceptions of `step` that mean the data ended).
     """
 
@@ -58,10 +59,11 @@ class LearnerNode:
     def _checkpoint_extra(self) -> dict:
         raise NotImplementedError
 
-    def _round_payload(self):
+    def _round_payload(self) -> tuple:
+        """(parameters as numpy, what else the round records: a dict)."""
         import jax
 
-        return jax.device_get(self._learner.state.params)
+        return jax.device_get(self._learner.state.params), {}
 
     def _before_final_round(self) -> None:
         pass
@@ -134,8 +136,8 @@ class LearnerNode:
         self._rounds.publish(step, self._round_payload, final)
 
     def next_round(self, group: int, after_step: int):
-        """The first round after `after_step` as (step, payload, is_final), or None if none yet
-        (the payload: `_round_payload()` at that step)."""
+        """The first round after `after_step` as (step, (params, info), is_final), or None if
+        none yet (`_round_payload()` at that step)."""
         return self._rounds.next_round(group, after_step)
 
     def may_record(self, group: int, step: int) -> bool:

@@ -16,8 +16,11 @@ of one step), under the rules of `rounds.EvaluationRounds`.
 """
 
 import dataclasses
+import functools
 import pathlib
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -185,51 +188,79 @@ class Feeder:
 # -- evaluators ------------------------------------------------------------------------------
 
 
-class Evaluator:
-    """Evaluates its games (real ALE or MinAtar) at every round the learner publishes."""
+@dataclasses.dataclass(frozen=True)
+class EvaluationSpec:
+    """What a program's evaluator nodes play and where they record it (picklable values).
 
-    def __init__(self, config: PretrainConfig, options: ProgramOptions, games: tuple[str, ...],
-                 group: int, learner, name: str):
-        self._config = config
-        self._options = options
+    Attributes:
+      make_builder: `() -> ScaledQLBuilder` of the run (a `functools.partial` of a module-level
+        function): the networks, and `builder.games` as the heads.
+      protocol: how episodes are played (`runners.evaluate.EvalProtocol`, with the variant).
+      out_dir: the run directory (its eval_results.json).
+      run_name, method, seed, config: the run as `evaluation.RunInfo` records it.
+      curve_title: also draw learning_curve.csv/.png against environment steps under this
+        title (online fine-tuning, whose rounds carry `env_steps`); None: no curve.
+    """
+
+    make_builder: Callable[[], Any]
+    protocol: Any
+    out_dir: str
+    run_name: str
+    method: str
+    seed: int
+    config: dict
+    curve_title: str | None = None
+
+
+def pretrain_evaluation(config: PretrainConfig, options: ProgramOptions) -> EvaluationSpec:
+    """The pretraining program's evaluation: the runner's protocol, without progress bars."""
+    from scaled_ql.runners.pretrain import eval_protocol, flat_config
+
+    return EvaluationSpec(
+        make_builder=functools.partial(make_builder, config, options),
+        protocol=dataclasses.replace(eval_protocol(config), progress=False),
+        out_dir=config.out_dir, run_name=config.run_name, method=config.method,
+        seed=config.seed, config=flat_config(config))
+
+
+class Evaluator:
+    """Evaluates its games (real ALE or MinAtar) at every round the learner publishes, in
+    order, and appends the episodes to the run's eval_results.json (and a point of the
+    learning curve when `spec.curve_title` is set)."""
+
+    def __init__(self, spec: EvaluationSpec, games: tuple[str, ...], group: int, learner,
+                 status_dir: str | None, name: str):
+        self._spec = spec
         self._games = tuple(games)
         self._group = group
         self._learner = learner
+        self._status_dir = status_dir
         self._name = name
         self._last_step = -1
         self._params = None
+        self._info: dict = {}
         self._final = False
         self._evaluate = None
 
     def _setup(self) -> None:
         if self._evaluate is not None:
             return
-        from scaled_ql.evaluation import RunInfo
         from scaled_ql.runners.evaluate import make_evaluator
-        from scaled_ql.runners.pretrain import eval_protocol, flat_config
 
-        config = self._config
-        builder = make_builder(config, self._options)
-        networks = builder.make_networks()
-        protocol = dataclasses.replace(eval_protocol(config), progress=False)
-        evaluate_heads = make_evaluator(networks, builder.games, protocol,
-                                        config.agent.compute_dtype)
-
-        def evaluate(params, step: int) -> list:
-            return evaluate_heads(params, step, self._games)
-
-        self._evaluate = evaluate
-        self._networks = networks
-        self._flat = flat_config(config)
-        self._run_info_type = RunInfo
+        builder = self._spec.make_builder()
+        self._networks = builder.make_networks()
+        self._run_games = tuple(builder.games)
+        self._evaluate = make_evaluator(self._networks, builder.games, self._spec.protocol,
+                                        builder.config.compute_dtype)
 
     def fetch_round(self) -> int | None:
-        """Pulls the next evaluation round's parameters from the learner; its step or None."""
+        """Pulls the next evaluation round from the learner; its step or None if none yet."""
         reply = self._learner.next_round(self._group, self._last_step)
         if reply is None:
             return None
-        step, params, final = reply
-        self._params, self._last_step, self._final = params, int(step), bool(final)
+        step, (params, info), final = reply
+        self._params, self._info = params, dict(info)
+        self._last_step, self._final = int(step), bool(final)
         return self._last_step
 
     def parameters(self):
@@ -238,36 +269,52 @@ class Evaluator:
 
     def evaluate_round(self) -> dict[str, float]:
         """Evaluates the fetched round, appends it in order; returns mean return per game."""
-        from scaled_ql.evaluation import append_evaluation
+        from scaled_ql.evaluation import RunInfo, append_evaluation
+        from scaled_ql.runners.finetune_offline import curve_row, write_learning_curve
 
         if self._params is None:
             raise RuntimeError("no round fetched yet: call fetch_round() first")
         self._setup()
-        step = self._last_step
+        spec, step = self._spec, self._last_step
         started = time.time()
-        episodes = self._evaluate(self._params, step)
+        episodes = self._evaluate(self._params, step, self._games)
         wall = time.time() - started
         while not self._learner.may_record(self._group, step):
             if supervision.wait_or_stop(0.2):
                 return {}
         num_params = self._networks.parameter_counts(self._params)["total_used"]
-        run_info = self._run_info_type(name=self._config.run_name, method=self._config.method,
-                                       seed=self._config.seed, num_params=int(num_params),
-                                       config=self._flat)
-        append_evaluation(self._config.out_dir, run_info, self._config.games, step, episodes,
+        run_info = RunInfo(name=spec.run_name, method=spec.method, seed=spec.seed,
+                           num_params=int(num_params), config=spec.config)
+        append_evaluation(spec.out_dir, run_info, self._run_games, step, episodes,
                           wall_time=wall)
+        if spec.curve_title is not None:
+            for game in self._games:
+                write_learning_curve(spec.out_dir, curve_row(
+                    game, step, episodes, env_steps=self._info.get("env_steps")),
+                    x="env_steps", title=spec.curve_title)
         self._learner.round_recorded(self._group, step)
         return {g: float(np.mean([e.episode_return for e in episodes if e.game == g]))
                 for g in self._games}
 
+    def evaluate_next(self) -> dict | None:
+        """Fetches, evaluates and records the next round: its step, environment steps (None
+        offline), whether it was the final round and the mean return over this node's
+        games; None if no round is published yet."""
+        with supervision.guarded(self._status_dir, self._name):
+            if self.fetch_round() is None:
+                return None
+            returns = self.evaluate_round()
+            return {"step": self._last_step, "env_steps": self._info.get("env_steps"),
+                    "final": self._final,
+                    "mean_return": float(np.mean(list(returns.values()))) if returns else None}
+
     def run(self) -> None:
-        with supervision.guarded(self._options.status_dir, self._name):
+        with supervision.guarded(self._status_dir, self._name):
             while not supervision.stop_requested():
-                if self.fetch_round() is None:
+                result = self.evaluate_next()
+                if result is None:
                     supervision.wait_or_stop(0.5)
-                    continue
-                self.evaluate_round()
-                if self._final:
+                elif result["final"]:
                     break
         supervision.wait_or_stop(None)
 

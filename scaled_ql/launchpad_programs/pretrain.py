@@ -89,10 +89,11 @@ def make_program(config: PretrainConfig, *, resume: bool = False, num_feeders: i
     with program.group("learner"):
         learner = program.add_node(lp.CourierNode(learner_node.Learner, config, opts, resume,
                                                   replay, counter, "learner/0"))
+    evaluation = nodes_lib.pretrain_evaluation(config, opts)
     with program.group("evaluator"):
         for j, games in enumerate(eval_groups):
-            program.add_node(lp.CourierNode(nodes_lib.Evaluator, config, opts, games, j, learner,
-                                            _node_name("evaluator", j, games)))
+            program.add_node(lp.CourierNode(nodes_lib.Evaluator, evaluation, games, j, learner,
+                                            opts.status_dir, _node_name("evaluator", j, games)))
     with program.group("limiter"):
         program.add_node(lp.CourierNode(
             nodes_lib.Limiter, counter, learner, counter_key="learner_steps",
