@@ -9,18 +9,19 @@ configurable.
 
 import dataclasses
 import itertools
-import os
-import pathlib
 from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 
 from scaled_ql.agents.scaled_ql.actor import EVAL_EPSILON, make_multi_game_policy
-from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, CheckpointMeta, config_from_json
-from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+# Re-exported: a run's checkpoint ready to act (it lives with the checkpointer).
+from scaled_ql.agents.scaled_ql.checkpointing import (  # noqa: F401
+    LoadedCheckpoint,
+    load_checkpoint,
+)
 from scaled_ql.environments import suites
-from scaled_ql.networks import ScaledQLNetworks, make_networks
+from scaled_ql.networks import ScaledQLNetworks
 
 
 def episode_settings(games: Sequence[str], sticky_action_prob: float | None = None,
@@ -109,38 +110,3 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
             mode=protocol.mode, difficulty=protocol.difficulty, progress=protocol.progress)
 
     return evaluate
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedCheckpoint:
-    """A checkpoint ready to act: its networks, online parameters and metadata, and where it
-    was read from (for messages)."""
-
-    networks: ScaledQLNetworks
-    params: dict
-    config: ScaledQLConfig
-    meta: CheckpointMeta
-    where: str = ""
-
-
-def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> LoadedCheckpoint:
-    """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it
-    (for the observations of its suite: `meta.observation`)."""
-    from scaled_ql.agents.scaled_ql.learning import init_training_state
-
-    directory = pathlib.Path(run_dir) / "checkpoints"
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
-    checkpointer = Checkpointer(directory)
-    try:
-        meta = checkpointer.read_meta(step)
-        config = config_from_json(meta.config)
-        networks = make_networks(config.network, meta.num_actions,
-                                 observation=meta.observation)
-        template = init_training_state(networks, config, jax.random.PRNGKey(0))
-        state, meta = checkpointer.restore(template, games=meta.games,
-                                           num_actions=meta.num_actions, step=meta.step)
-    finally:
-        checkpointer.close()
-    return LoadedCheckpoint(networks=networks, params=jax.device_get(state.params), config=config,
-                            meta=meta, where=f"{checkpointer.directory}/{meta.step}")

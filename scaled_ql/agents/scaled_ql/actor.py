@@ -94,7 +94,7 @@ class CheckpointPolicy:
 
     def __init__(self, num_actions: int, seed: int, *, checkpoint: str, game: str,
                  epsilon: float = 0.01, checkpoint_id: int = 0):
-        from scaled_ql.runners.evaluate import load_checkpoint
+        from scaled_ql.agents.scaled_ql.checkpointing import load_checkpoint
 
         loaded = load_checkpoint(checkpoint)
         if game not in loaded.meta.games:

@@ -355,7 +355,7 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
         if finetune.from_scratch:
             return init_training_state(networks, self._config, random_key)
         from scaled_ql.agents.scaled_ql.finetune import rehead_params
-        from scaled_ql.runners.evaluate import load_checkpoint
+        from scaled_ql.agents.scaled_ql.checkpointing import load_checkpoint
 
         loaded = load_checkpoint(finetune.checkpoint, finetune.checkpoint_step)
         init_key, _ = jax.random.split(random_key)  # as init_training_state splits it

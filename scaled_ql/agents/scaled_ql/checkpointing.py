@@ -29,6 +29,7 @@ fine-tune: an Atari torso cannot read MinAtar frames.
 import dataclasses
 import math
 import os
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,8 +38,9 @@ import numpy as np
 
 from scaled_ql import types
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
-from scaled_ql.agents.scaled_ql.learning import TrainingState
+from scaled_ql.agents.scaled_ql.learning import TrainingState, init_training_state
 from scaled_ql.environments import suites
+from scaled_ql.networks import ScaledQLNetworks, make_networks
 
 FORMAT = "scaled-ql/checkpoint"
 VERSION = 1
@@ -262,3 +264,36 @@ def config_from_json(data: Mapping[str, Any]) -> ScaledQLConfig:
     except TypeError as error:
         raise CheckpointMismatchError(f"checkpoint config does not match this version: {error}") \
             from None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint ready to act: its networks, online parameters and metadata, and where it
+    was read from (for messages)."""
+
+    networks: ScaledQLNetworks
+    params: dict
+    config: ScaledQLConfig
+    meta: CheckpointMeta
+    where: str = ""
+
+
+def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> LoadedCheckpoint:
+    """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it
+    (for the observations of its suite: `meta.observation`)."""
+    directory = pathlib.Path(run_dir) / "checkpoints"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
+    checkpointer = Checkpointer(directory)
+    try:
+        meta = checkpointer.read_meta(step)
+        config = config_from_json(meta.config)
+        networks = make_networks(config.network, meta.num_actions,
+                                 observation=meta.observation)
+        template = init_training_state(networks, config, jax.random.PRNGKey(0))
+        state, meta = checkpointer.restore(template, games=meta.games,
+                                           num_actions=meta.num_actions, step=meta.step)
+    finally:
+        checkpointer.close()
+    return LoadedCheckpoint(networks=networks, params=jax.device_get(state.params), config=config,
+                            meta=meta, where=f"{checkpointer.directory}/{meta.step}")
