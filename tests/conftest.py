@@ -1,8 +1,20 @@
 """Fixtures shared across test folders."""
 
+import importlib.util
+import pathlib
+
 import pytest
 
 TRAINING_GAMES = ("Pong", "Breakout")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    """The module of `scripts/<name>.py` (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_addoption(parser):

@@ -3,23 +3,17 @@
 No training: run directories are written by hand in the results format the runners write.
 """
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
 from scaled_ql.evaluation import RunInfo, append_evaluation, read_results
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("study", ROOT / "scripts" / "study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("study")
 
 
 def interval(estimate, lower, upper):
