@@ -1135,7 +1135,11 @@ def pixels_section(out: pathlib.Path) -> list[str]:
     return ["## From pixels, on real ALE", "",
             "Offline Scaled QL from 84x84x4 Breakout frames with data from a scripted player "
             "that reads the RAM (issue item 5): [PIXELS.md](PIXELS.md), run by "
-            f"`scripts/study_pixels.py` as this study's `pixels` stage; {state}.", ""]
+            f"`scripts/study_pixels.py` as this study's `pixels` stage; {state}.", "",
+            "Claim 2 from the same pixels at the ALE ResNet sizes (Nature CNN, ResNet-18/34/50) "
+            "on a borrowed H100: [PIXELS_GPU.md](PIXELS_GPU.md) (`scripts/gpu_pixels.py`; its "
+            "15 minutes of device time allowed 15,000 SGD steps of two sizes, one seed each: "
+            "not a test of the claim, see that page).", ""]
 
 
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
