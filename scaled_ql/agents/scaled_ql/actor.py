@@ -74,16 +74,6 @@ def make_actor(policy: FeedForwardPolicy, random_key: jax.Array, *,
     return actors.GenericActor(core, random_key, variable_client, adder=adder, backend="cpu")
 
 
-class FixedVariableSource:
-    """A `VariableSource` that always serves the same parameters (a loaded checkpoint)."""
-
-    def __init__(self, params):
-        self._params = params
-
-    def get_variables(self, names):
-        return [self._params for _ in names]
-
-
 class CheckpointPolicy:
     """Epsilon-greedy with a saved network's head for one game: a collection behaviour policy.
 

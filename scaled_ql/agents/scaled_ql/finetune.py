@@ -27,7 +27,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -185,10 +184,3 @@ def make_partitioned_optimizer(optimizer: optax.GradientTransformation, params: 
     mask = trainable_mask(params, freeze_torso)
     labels = jax.tree_util.tree_map(lambda trainable: "train" if trainable else "freeze", mask)
     return optax.multi_transform({"train": optimizer, "freeze": optax.set_to_zero()}, labels)
-
-
-def count_parameters(params: Mapping, trainable: Mapping | None = None) -> int:
-    """Number of parameters (only the True leaves of `trainable` when given)."""
-    leaves = jax.tree_util.tree_leaves(params)
-    flags = [True] * len(leaves) if trainable is None else jax.tree_util.tree_leaves(trainable)
-    return int(sum(int(np.prod(jnp.shape(x))) for x, keep in zip(leaves, flags) if keep))
