@@ -829,9 +829,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     import numpy as np
 
     results = docs / "results"
-    if results.exists():
-        shutil.rmtree(results)  # everything under it is regenerated from the runs
-    results.mkdir(parents=True)
+    for experiment in EXPERIMENTS:  # the study's folders are regenerated from the runs; other
+        shutil.rmtree(results / experiment, ignore_errors=True)  # pages' figures stay
+    results.mkdir(parents=True, exist_ok=True)
     table = data_table(out, args.jobs)
     attempts = _attempts(out)
     counts = parameter_counts(args)

@@ -219,3 +219,19 @@ def test_data_run_holds_the_split_episodes(study, tmp_path):
     assert evaluation.step == 0
     assert sorted(e.episode_return for e in evaluation.episodes) == [1.0, 3.0, 5.0]
     assert sorted(e.length for e in evaluation.episodes) == [10, 20, 30]
+
+
+def test_report_regenerates_only_the_study_folders(study, tmp_path):
+    # docs/results/ also holds other pages' figures (PIXELS_GPU.md's plot): the report
+    # rewrites its experiments' folders and leaves the rest.
+    docs = tmp_path / "docs"
+    (docs / "results" / "claim1").mkdir(parents=True)
+    (docs / "results" / "claim1" / "stale.png").write_bytes(b"old")
+    (docs / "results" / "other_page.png").write_bytes(b"keep")
+    args = study.parse_args(["--out", str(tmp_path / "out"), "--docs", str(docs),
+                             "--seeds", "1"])
+    jobs = study.build_jobs(args, tmp_path / "out")
+    page = study.write_results(args, tmp_path / "out", docs, jobs)
+    assert (docs / "results" / "other_page.png").read_bytes() == b"keep"
+    assert not (docs / "results" / "claim1" / "stale.png").exists()
+    assert f"0 of {len(jobs)} runs are done" in page.read_text()
