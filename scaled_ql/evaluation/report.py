@@ -1,12 +1,13 @@
 """Run directories -> a markdown report with PNG plots, comparing the runs.
 
 `write_report(run_dirs, out_dir)` reads each run's `eval_results.json`, groups seeds by
-`run.name` (`scaled_ql.evaluation.runs`), normalizes the mean returns with the game
+`run.name` and settings (`scaled_ql.evaluation.runs`), normalizes the mean returns with the game
 catalogue (`scores`: human-normalized for ALE games, DQN-normalized for MinAtar games; the
 report and its plots name the score by the games' suite, `scores.score_scale`), computes the
 aggregates of Agarwal et al. (2021) with stratified
 bootstrap CIs (`stats`), draws the plots (`plots`) and writes `report.md` (plus the same
-numbers as `summary.json`) into `out_dir`.  Used by `scaled-ql report` and at the end of
+numbers as `summary.json`) into `out_dir`.  Scores that include episodes cut off by the
+episode cap (before game over) are marked with a dagger and a footnote.  Used by `scaled-ql report` and at the end of
 `make demo`.
 """
 
@@ -27,6 +28,7 @@ from scaled_ql.evaluation.runs import RunGroup, group_runs, load_runs
 
 REPORT_NAME = "report.md"
 SUMMARY_NAME = "summary.json"
+TRUNCATED_MARK = "†"  # after a score that includes episodes cut off by the episode cap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +108,8 @@ def write_report(
 
     Args:
       run_dirs: run directories holding `eval_results.json` (or paths of such files).  Runs
-        with the same `run.name` are seeds of one configuration and are aggregated together.
+        with the same `run.name` and settings (`runs.settings`) are seeds of one configuration
+        and are aggregated together.
       out_dir: where the report goes (created if missing; existing files are overwritten).
       reps: bootstrap repetitions for every confidence interval.
       seed: seeds the bootstrap, so the same inputs give the same report.
@@ -220,8 +223,9 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
     lines = ["# Evaluation report", ""]
     lines += [
         f"{sum(len(a.group.runs) for a in analyses)} run(s) in {len(analyses)} group(s). "
-        "Runs with the same `run.name` are seeds of one configuration and are aggregated "
-        "together. Scores are taken at each group's final step (the last step that every run "
+        "Runs with the same `run.name` and the same settings (their config less seed, paths "
+        "and execution options) are seeds of one configuration and are aggregated together; "
+        "a name with several configurations is followed by the settings that differ. Scores are taken at each group's final step (the last step that every run "
         "of the group evaluated on every game); a run's score on a game is the mean return of "
         f"its episodes there, {scale.adjective} as {scale.formula}.",
         "",
@@ -248,6 +252,9 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
             notes.append(f"- {a.group.label}: no standard human score for "
                          f"{', '.join(a.unscored_games)} (game catalogue), so the normalized "
                          "aggregates leave them out; the per-game table gives their returns.")
+        cut = _truncated_note(a.group)
+        if cut:
+            notes.append(f"- {TRUNCATED_MARK} {a.group.label}: {cut}")
     for g in waiting:
         notes.append(f"- {g.label}: left out, no step yet at which every run evaluated every "
                      f"game ({', '.join(str(r.path) for r in g.runs)}).")
@@ -261,7 +268,8 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
                   "|---|---|---|" + "---|" * len(names)]
         for a in scored:
             cells = " | ".join(_fmt(a.aggregates[n]) for n in names)
-            lines.append(f"| {a.group.label} | {len(a.group.runs)} | {len(a.scored_games)} | "
+            mark = TRUNCATED_MARK if _final_truncated(a.group, a.scored_games).any() else ""
+            lines.append(f"| {a.group.label}{mark} | {len(a.group.runs)} | {len(a.scored_games)} | "
                          f"{cells} |")
     if improvements:
         lines += ["", "## Probability of improvement (95% CI)", "",
@@ -270,7 +278,8 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
             lines.append(f"| {x} | {y} | {_fmt(value)} | {len(common)} |")
     lines += ["", "## Per-game results at the final step", "",
               f"Mean return over runs ({scale.name} in parentheses; n/a: the game "
-              "has no standard human score).", ""]
+              f"has no standard human score; {TRUNCATED_MARK}: includes episodes cut off by "
+              "the episode cap, see the notes under Runs).", ""]
     labels = [a.group.label for a in analyses]
     lines += ["| game | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     games = list(dict.fromkeys(g for a in analyses for g in a.group.games))
@@ -282,13 +291,31 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
                 continue
             ret = a.game_returns[game].estimate[-1]
             norm = a.game_scores.get(game)
-            cells.append(f"{ret:.1f} ({norm.estimate:.3f})" if norm else f"{ret:.1f} (n/a)")
+            mark = TRUNCATED_MARK if _final_truncated(a.group, [game]).any() else ""
+            cells.append(f"{ret:.1f} ({norm.estimate:.3f}){mark}" if norm
+                         else f"{ret:.1f} (n/a){mark}")
         lines.append(f"| {game} | " + " | ".join(cells) + " |")
     lines += ["", "## Plots", ""]
     for title, path, caption in figures:
         lines += [f"### {title}", "", f"![{title}]({_relative(path, out_dir)})", "",
                   caption, ""]
     return "\n".join(lines)
+
+
+def _final_truncated(group: RunGroup, games: Sequence[str]) -> np.ndarray:
+    """[R, len(games)] episodes cut off by the episode cap at the group's final step."""
+    return group.num_truncated[:, [group.games.index(g) for g in games], -1]
+
+
+def _truncated_note(group: RunGroup) -> str:
+    """"n of m episodes at the final step cut at F frames ...", or "" if none was cut."""
+    cut = int(group.num_truncated[:, :, -1].sum())
+    if not cut:
+        return ""
+    games = [g for i, g in enumerate(group.games) if group.num_truncated[:, i, -1].any()]
+    return (f"{cut} of {int(group.num_episodes[:, :, -1].sum())} episodes at the final step "
+            f"cut at {group.truncated_frames:,} frames by the episode cap, before game over "
+            f"({', '.join(games)}); their returns are those of unfinished games.")
 
 
 def _summary(analyses, improvements, reps, seed, scale) -> dict:
@@ -314,6 +341,11 @@ def _summary(analyses, improvements, reps, seed, scale) -> dict:
                 "aggregates": {k: interval(v) for k, v in a.aggregates.items()},
                 "game_scores": {k: interval(v) for k, v in a.game_scores.items()},
                 "game_returns": {g: float(c.estimate[-1]) for g, c in a.game_returns.items()},
+                "episodes": {g: int(a.group.num_episodes[:, i, -1].sum())
+                             for i, g in enumerate(a.group.games)},
+                "truncated_episodes": {g: int(a.group.num_truncated[:, i, -1].sum())
+                                       for i, g in enumerate(a.group.games)},
+                "truncated_frames": a.group.truncated_frames,
             }
             for a in analyses
         ],

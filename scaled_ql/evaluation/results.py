@@ -4,13 +4,15 @@ Every runner (pre-training, offline and online fine-tuning, baselines) records w
 evaluators measured in this one format, so that `scaled-ql report` can compare any runs.
 The file holds the run's identity and config, the games it is evaluated on, and one entry per
 evaluation round: the learner step of the evaluated checkpoint, when the round finished, and
-every episode played (game, return, length, frames).  Learning curves are the rounds in step
+every episode played (game, return, length, frames, whether the frame cap cut it off).  Learning curves are the rounds in step
 order.  docs/EVALUATION.md documents the format field by field.
 
 Writes are atomic (a temporary file in the same directory, then `os.replace`), so a reader
-never sees half a file, even if the runner dies mid-write.  `append_evaluation` also holds an
-advisory lock (`eval_results.json.lock`, POSIX `flock`) around its read-modify-write, so that
-several evaluator processes of one run on one machine can append to the same file.
+never sees half a file, even if the runner dies mid-write; the file gets the permissions of
+any file the user creates (0666 less the umask: 0644 usually).  `append_evaluation` also holds
+an advisory lock on the file's directory (POSIX `flock`; no lock file is left behind) around
+its read-modify-write, so that several evaluator processes of one run on one machine can
+append to the same file.
 """
 
 import contextlib
@@ -19,7 +21,7 @@ import enum
 import json
 import math
 import os
-import tempfile
+import secrets
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -73,12 +75,16 @@ class Episode:
       episode_return: undiscounted sum of raw (unclipped) rewards.
       length: number of agent steps.
       frames: number of emulator frames (agent steps times frame skip).
+      truncated: whether the episode cap (`--max-frames`, the suite's 108,000 Atari frames)
+        ended the episode before game over: its return is that of an unfinished game.
+        Files written before this field existed read as False.
     """
 
     game: str
     episode_return: float
     length: int
     frames: int
+    truncated: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +139,7 @@ def to_json_dict(results: EvalResults, source: str = "<results to write>") -> di
                         "return": e.episode_return,
                         "length": e.length,
                         "frames": e.frames,
+                        "truncated": e.truncated,
                     }
                     for e in evaluation.episodes
                 ],
@@ -209,7 +216,10 @@ def _parse_episode(raw: Any, games: Sequence[str], source: str, where: str) -> E
     frames = _field(raw, "frames", int, source, f"{where}.frames")
     _check(length >= 0, source, f"{where}.length", "expected a length >= 0", length)
     _check(frames >= 0, source, f"{where}.frames", "expected frames >= 0", frames)
-    return Episode(game, float(episode_return), length, frames)
+    truncated = raw.get("truncated", False)  # absent in files of older versions: not known cut
+    _check(isinstance(truncated, bool), source, f"{where}.truncated", "expected true or false",
+           truncated)
+    return Episode(game, float(episode_return), length, frames, truncated)
 
 
 # ------------------------------------------------------------------------------------------
@@ -241,7 +251,10 @@ def write_results(run_dir_or_file: str | os.PathLike, results: EvalResults) -> P
     path = results_path(run_dir_or_file)
     text = json.dumps(to_json_dict(results, source=str(path)), indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 leaves the mode to the umask, as for any file the user creates
+    # (tempfile.mkstemp would make it 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text + "\n")
@@ -266,8 +279,9 @@ def append_evaluation(
     """Records one evaluation round of the checkpoint at learner `step`; returns the new content.
 
     Creates the file on the first call.  `episodes` may be `EpisodeResult`s of the batched
-    evaluator (anything with `game`, `episode_return`, `length`, `frames` attributes),
-    `Episode`s, or dicts with keys game, return (or episode_return), length, frames.
+    evaluator (anything with `game`, `episode_return`, `length`, `frames` attributes, and
+    optionally `truncated`), `Episode`s, or dicts with keys game, return (or episode_return),
+    length, frames and optionally truncated.
 
     Rules, so that runners can call this without bookkeeping of their own:
       - a new, later step adds an evaluation;
@@ -312,16 +326,19 @@ def append_evaluation(
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """Holds an exclusive `flock` on `path`'s directory: the directory always exists and is
+    never replaced, so, unlike a lock file, nothing is left behind and no writer can lock a
+    file that another has just removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if fcntl is None:
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _coerce_episode(item: Any, source: str, where: str) -> Episode:
@@ -337,7 +354,7 @@ def _coerce_episode(item: Any, source: str, where: str) -> Episode:
         _check(not missing, source, where,
                f"expected an episode (attributes {names}; missing {missing})", item)
         raw = {"game": item.game, "return": item.episode_return, "length": item.length,
-               "frames": item.frames}
+               "frames": item.frames, "truncated": bool(getattr(item, "truncated", False))}
     raw = {k: _plain(v) for k, v in raw.items()}
     return _parse_episode(raw, [raw.get("game")], source, where)  # Game membership: later.
 

@@ -1,10 +1,16 @@
 """Run directories -> groups of seeds -> arrays of mean returns, ready for the statistics.
 
-Grouping rule.  Runs with the same `run.name` are seeds of one configuration and form one
-group, labelled by that name.  Runs of a group must agree on the method, the number of
-parameters and the list of games (otherwise the name was reused by mistake, and the error
-names the two run files); their seeds must differ (the same run given twice is an error).
-Groups keep the order in which their first run was given.
+Grouping rule.  Runs with the same `run.name` *and the same settings* are seeds of one
+configuration and form one group.  A run's settings are its recorded `run.config` (the run's
+config.json) less what does not define the method: the seed, paths (`out_dir`, `data_dir`,
+`checkpoint`, ...) and how the run was executed (workers, progress bars, logging and
+checkpoint periods; `NOT_SETTINGS`).  So runs that share a name but differ in, say,
+`--cql-alpha` are two groups, labelled by the name plus the settings that tell them apart
+(`scaled_ql-resnet18 (cql_alpha=0.1)`); a name with one configuration is labelled by the name
+alone.  Runs of a group must agree on the method, the number of parameters and the list of
+games (otherwise the name was reused by mistake, and the error names the two run files); their
+seeds must differ (the same run given twice is an error).  Groups keep the order in which
+their first run was given.
 
 Alignment.  A run's score on a game at a step is the mean return of that game's episodes in
 the evaluation at that step.  A group's curves use the steps at which *every* run evaluated
@@ -14,14 +20,24 @@ left out, so the report can say so.
 """
 
 import dataclasses
+import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from scaled_ql.evaluation import results as results_lib
 
+# Config keys (the last part of a dotted key) that do not define a configuration: the seed,
+# names and paths, and how a run was executed rather than what it computes.
+NOT_SETTINGS = frozenset({
+    "seed", "run_name", "name", "out_dir", "out", "data_dir", "data", "checkpoint",
+    "offline_data", "progress", "no_progress", "verbose", "func", "resume", "overwrite",
+    "workers", "eval_workers", "num_evaluators", "cache_data", "log_every",
+    "checkpoint_every", "keep_checkpoints", "max_consecutive_skips", "max_pending_rounds",
+    "sampler_poll_ms", "sampler_timeout_ms", "launch",
+})
 
 @dataclasses.dataclass(frozen=True)
 class LoadedRun:
@@ -36,7 +52,8 @@ class RunGroup:
     """The seeds of one configuration, aligned on their common evaluation steps.
 
     Attributes:
-      label: the runs' `run.name`.
+      label: the runs' `run.name`, followed by the settings that tell this group from other
+        groups of the same name (`name (cql_alpha=0.1)`).
       method: their method.
       num_params: their parameter count (None if unknown).
       games: their games, in the order of the results files.
@@ -44,6 +61,9 @@ class RunGroup:
       steps: [S] the steps at which every run evaluated every game (may be empty).
       returns: [R, G, S] mean episode return of run r on game g at steps[s].
       num_episodes: [R, G, S] how many episodes each mean is over.
+      num_truncated: [R, G, S] how many of those episodes the frame cap cut off.
+      truncated_frames: the most frames a cut-off episode at `steps` played (the cap), or None
+        if none was cut off.
       dropped_steps: distinct evaluation steps of the runs that are not in `steps`.
     """
 
@@ -56,6 +76,8 @@ class RunGroup:
     returns: np.ndarray
     num_episodes: np.ndarray
     dropped_steps: int
+    num_truncated: np.ndarray
+    truncated_frames: int | None
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -86,26 +108,86 @@ def load_runs(run_dirs: Sequence[str | os.PathLike]) -> list[LoadedRun]:
     return loaded
 
 
-def _mean_returns(results: results_lib.EvalResults) -> dict[int, dict[str, tuple[float, int]]]:
-    """step -> game -> (mean return, number of episodes), for games with episodes."""
-    table: dict[int, dict[str, tuple[float, int]]] = {}
+class _Cell(NamedTuple):
+    """One run's episodes of one game at one step, summed up."""
+
+    mean_return: float
+    episodes: int
+    truncated: int
+    truncated_frames: int  # the most frames of a truncated episode (0: none truncated)
+
+
+def _cells(results: results_lib.EvalResults) -> dict[int, dict[str, _Cell]]:
+    """step -> game -> its episodes summed up, for games with episodes."""
+    table: dict[int, dict[str, _Cell]] = {}
     for evaluation in results.evaluations:
-        by_game: dict[str, list[float]] = {}
+        by_game: dict[str, list[results_lib.Episode]] = {}
         for episode in evaluation.episodes:
-            by_game.setdefault(episode.game, []).append(episode.episode_return)
-        table[evaluation.step] = {g: (float(np.mean(v)), len(v)) for g, v in by_game.items()}
+            by_game.setdefault(episode.game, []).append(episode)
+        table[evaluation.step] = {
+            game: _Cell(float(np.mean([e.episode_return for e in episodes])), len(episodes),
+                        sum(e.truncated for e in episodes),
+                        max((e.frames for e in episodes if e.truncated), default=0))
+            for game, episodes in by_game.items()}
     return table
 
 
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that define a run's configuration: its config flattened to dotted keys
+    (`agent.cql_alpha`), less `NOT_SETTINGS` (seed, paths, execution)."""
+    flat: dict[str, Any] = {}
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                visit(item, f"{key}.{name}" if key else str(name))
+        elif key.rsplit(".", 1)[-1] not in NOT_SETTINGS:
+            flat[key] = value
+
+    visit(config, "")
+    return flat
+
+
+def _differences(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in all `configs`, in first-seen order."""
+    keys = list(dict.fromkeys(k for config in configs for k in config))
+    return [k for k in keys
+            if len({json.dumps(c[k], sort_keys=True, default=str) if k in c else None
+                    for c in configs}) > 1]
+
+
+def _label(name: str, config: dict[str, Any], differing: list[str], limit: int = 3) -> str:
+    """`name (key=value, ...)` for the differing keys (by their last part when that is
+    unambiguous), at most `limit` of them shown."""
+    if not differing:
+        return name
+    short = [k.rsplit(".", 1)[-1] for k in differing]
+    shown = [f"{s if short.count(s) == 1 else k}={config.get(k, 'unset')}"
+             for k, s in zip(differing, short)]
+    more = f", +{len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{name} ({', '.join(shown[:limit])}{more})"
+
+
 def group_runs(runs: Sequence[LoadedRun]) -> list[RunGroup]:
-    """Groups runs by `run.name` and aligns each group (see the module docstring)."""
-    by_name: dict[str, list[LoadedRun]] = {}
+    """Groups runs by `run.name` and settings and aligns each group (see the module
+    docstring)."""
+    by_key: dict[tuple[str, str], list[LoadedRun]] = {}
+    configs: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
-        by_name.setdefault(run.results.run.name, []).append(run)
-    return [_make_group(name, members) for name, members in by_name.items()]
+        config = settings(run.results.run.config)
+        key = (run.results.run.name, json.dumps(config, sort_keys=True, default=str))
+        by_key.setdefault(key, []).append(run)
+        configs[key] = config
+    groups = []
+    for key, members in by_key.items():
+        name = key[0]
+        same_name = [configs[k] for k in by_key if k[0] == name]
+        label = _label(name, configs[key], _differences(same_name))
+        groups.append(_make_group(name, label, members))
+    return groups
 
 
-def _make_group(name: str, members: list[LoadedRun]) -> RunGroup:
+def _make_group(name: str, label: str, members: list[LoadedRun]) -> RunGroup:
     first = members[0]
     seen_seeds: dict[int, Path] = {}
     for run in members:
@@ -114,34 +196,39 @@ def _make_group(name: str, members: list[LoadedRun]) -> RunGroup:
             if a != b:
                 raise results_lib.ResultsFormatError(
                     f"{run.path}: run.{field}: {b!r}, but {first.path} of the same run.name "
-                    f"{name!r} has {a!r}; runs of one name are seeds of one configuration "
-                    f"(give the other configuration another run.name)")
+                    f"{name!r} and settings has {a!r}; runs of one name are seeds of one "
+                    f"configuration (give the other configuration another run.name)")
         if run.results.games != first.results.games:
             raise results_lib.ResultsFormatError(
                 f"{run.path}: games: {list(run.results.games)}, but {first.path} of the same "
-                f"run.name {name!r} has {list(first.results.games)}")
+                f"run.name {name!r} and settings has {list(first.results.games)}")
         seed = run.results.run.seed
         if seed in seen_seeds:
             raise results_lib.ResultsFormatError(
                 f"{run.path}: run.seed: {seed} again ({seen_seeds[seed]} has the same "
-                f"run.name {name!r} and seed); was a run given twice?")
+                f"run.name {name!r}, settings and seed); was a run given twice?")
         seen_seeds[seed] = run.path
     members = sorted(members, key=lambda run: run.results.run.seed)
     games = first.results.games
-    tables = [_mean_returns(run.results) for run in members]
+    tables = [_cells(run.results) for run in members]
     all_steps = set().union(*(table.keys() for table in tables))
     complete = sorted(
         step for step in all_steps
         if all(step in table and all(g in table[step] for g in games) for table in tables)
     )
     shape = (len(members), len(games), len(complete))
-    returns, counts = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+    returns = np.zeros(shape)
+    counts, truncated = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    truncated_frames = 0
     for r, table in enumerate(tables):
         for s, step in enumerate(complete):
             for g, game in enumerate(games):
-                returns[r, g, s], counts[r, g, s] = table[step][game]
+                cell = table[step][game]
+                returns[r, g, s], counts[r, g, s] = cell.mean_return, cell.episodes
+                truncated[r, g, s] = cell.truncated
+                truncated_frames = max(truncated_frames, cell.truncated_frames)
     return RunGroup(
-        label=name,
+        label=label,
         method=first.results.run.method,
         num_params=first.results.run.num_params,
         games=games,
@@ -150,4 +237,6 @@ def _make_group(name: str, members: list[LoadedRun]) -> RunGroup:
         returns=returns,
         num_episodes=counts,
         dropped_steps=len(all_steps) - len(complete),
+        num_truncated=truncated,
+        truncated_frames=truncated_frames or None,
     )

@@ -165,3 +165,54 @@ def test_evaluation_imports_no_tensorflow_reverb_launchpad_or_acme():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_runs_of_one_name_with_other_settings_are_other_groups(tmp_path):
+    """Two configurations that share a name and seeds (the default run name does not say the
+    CQL alpha) are two groups labelled by what differs; the seeds of each are one group."""
+    dirs = []
+    for alpha, level in ((0.1, 0.4), (0.5, 0.9)):
+        for seed in (0, 1):
+            dirs.append(tmp_path / f"alpha{alpha}_seed{seed}")
+            config = {"seed": seed, "out_dir": str(dirs[-1]), "steps": 100,
+                      "agent": {"cql_alpha": alpha, "network": {"torso": "nature"}}}
+            write_synthetic_run(dirs[-1], name="scaled_ql-nature", seed=seed, games=GAMES,
+                                level=level, config=config)
+    groups = group_runs(load_runs(dirs))
+    assert [(g.label, g.seeds) for g in groups] == [
+        ("scaled_ql-nature (cql_alpha=0.1)", (0, 1)),
+        ("scaled_ql-nature (cql_alpha=0.5)", (0, 1))]
+    assert [str(r.path.parent) for r in groups[0].runs] == [str(d) for d in dirs[:2]]
+
+    markdown = write_report(dirs, tmp_path / "out", reps=200).read_text()
+    assert "| scaled_ql-nature (cql_alpha=0.1) | scaled_ql |" in markdown
+    assert "| scaled_ql-nature (cql_alpha=0.5) | scaled_ql |" in markdown
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [g["seeds"] for g in summary["groups"]] == [[0, 1], [0, 1]]
+    # A name with one configuration keeps its plain label; the same run twice is still an error.
+    (group,) = group_runs(load_runs(dirs[:2]))
+    assert group.label == "scaled_ql-nature"
+    with pytest.raises(ResultsFormatError, match="was a run given twice"):
+        group_runs(load_runs([dirs[0], dirs[0]]))
+
+
+def test_truncated_scores_are_marked_with_a_footnote(tmp_path):
+    write_synthetic_run(tmp_path / "cut", name="cut", seed=0, games=GAMES, level=1.0,
+                        truncated_every=3)  # 3 episodes per game: one of each game's is cut
+    write_synthetic_run(tmp_path / "whole", name="whole", seed=0, games=GAMES, level=1.0)
+    (cut,) = group_runs(load_runs([tmp_path / "cut"]))
+    assert cut.num_truncated[0, :, -1].tolist() == [1] * len(GAMES)
+    assert cut.truncated_frames == 400
+    markdown = write_report([tmp_path / "cut", tmp_path / "whole"], tmp_path / "out",
+                            reps=200).read_text()
+    assert "- † cut: 5 of 15 episodes at the final step cut at 400 frames" in markdown
+    assert re.search(r"^\| cut† \| 1 \| 4 \|", markdown, re.MULTILINE)  # aggregate table
+    assert re.search(r"^\| whole \| 1 \| 4 \|", markdown, re.MULTILINE)
+    pong = next(line for line in markdown.splitlines() if line.startswith("| Pong |"))
+    assert re.fullmatch(r"\| Pong \| \S+ \(\S+\)† \| \S+ \(\S+\) \|", pong)
+    summary = {g["label"]: g for g in json.loads((tmp_path / "out" / "summary.json").read_text())
+               ["groups"]}
+    assert summary["cut"]["truncated_episodes"] == {g: 1 for g in GAMES}
+    assert summary["cut"]["episodes"] == {g: 3 for g in GAMES}
+    assert summary["whole"]["truncated_episodes"] == {g: 0 for g in GAMES}
+    assert "whole:" not in markdown  # no note for a group without cut episodes

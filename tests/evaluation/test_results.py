@@ -2,6 +2,9 @@
 
 import dataclasses
 import json
+import multiprocessing
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -44,7 +47,7 @@ def test_append_then_read_round_trips_every_field(tmp_path):
     raw = json.loads((tmp_path / "eval_results.json").read_text())
     assert raw["format"] == "scaled-ql/eval-results" and raw["version"] == 1
     assert raw["evaluations"][0]["episodes"][0] == {
-        "game": "Breakout", "return": 3.0, "length": 100, "frames": 400}
+        "game": "Breakout", "return": 3.0, "length": 100, "frames": 400, "truncated": False}
 
 
 def _episodes(game, *returns):
@@ -87,8 +90,7 @@ def test_write_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path):
     with pytest.raises(ResultsFormatError, match=r"run\.config\.fn: cannot store"):
         results.write_results(tmp_path, bad)
     assert (tmp_path / "eval_results.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_results.json",
-                                                          "eval_results.json.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_results.json"]  # no lock file
 
 
 def _valid_document():
@@ -140,3 +142,56 @@ def test_valid_document_reads(tmp_path):
     loaded = results.read_results(path)
     assert loaded.run.num_params is None
     assert loaded.evaluations[0].episodes[0] == results.Episode("Pong", 1.0, 3, 12)
+
+
+def test_truncated_episodes_round_trip_and_old_files_read_as_not_truncated(tmp_path):
+    cut = dataclasses.make_dataclass("Cut", [(n, object) for n in (
+        "game", "episode_return", "length", "frames", "truncated")])
+    loaded = results.append_evaluation(tmp_path, RUN, GAMES, 0, [
+        cut("Pong", -3.0, 100, 400, np.bool_(True)),
+        FakeEpisodeResult("Breakout", 2.0, 30, 120),  # no `truncated` attribute: not cut
+        {"game": "Pong", "return": -1.0, "length": 100, "frames": 400, "truncated": True}])
+    assert [e.truncated for e in loaded.evaluations[0].episodes] == [True, False, True]
+    raw = json.loads((tmp_path / "eval_results.json").read_text())
+    assert [e["truncated"] for e in raw["evaluations"][0]["episodes"]] == [True, False, True]
+
+    old = _valid_document()  # written before the field existed
+    assert "truncated" not in old["evaluations"][0]["episodes"][0]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (episode,) = results.read_results(tmp_path / "old.json").evaluations[0].episodes
+    assert episode.truncated is False
+    old["evaluations"][0]["episodes"][0]["truncated"] = "yes"
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(ResultsFormatError, match=r"episodes\[0\]\.truncated: expected true or "
+                                                 "false"):
+        results.read_results(tmp_path / "old.json")
+
+
+def test_results_file_has_the_users_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        results.append_evaluation(tmp_path, RUN, GAMES, 0, _episodes("Pong", 1))
+        results.append_evaluation(tmp_path, RUN, GAMES, 10, _episodes("Pong", 2))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "eval_results.json").stat().st_mode) == 0o644
+
+
+def _append_many(run_dir, first_step):
+    for step in range(first_step, first_step + 20):
+        results.append_evaluation(run_dir, RUN, GAMES, 100, _episodes("Pong", step))
+
+
+def test_appends_from_several_processes_all_land(tmp_path):
+    """The directory lock serializes read-modify-writes of concurrent evaluator processes."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(tmp_path, 1000 * k)) for k in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    (evaluation,) = results.read_results(tmp_path).evaluations
+    assert sorted(e.episode_return for e in evaluation.episodes) == [
+        float(1000 * k + i) for k in range(3) for i in range(20)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_results.json"]
