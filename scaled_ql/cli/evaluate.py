@@ -14,8 +14,12 @@ def register(subparsers) -> None:
                     "(epsilon 0.001 and the suite's sticky actions and episode cap by default: "
                     "Atari 0.25 and 108k frames, MinAtar 0.1 and 10k steps) and writes a JSON "
                     "of per-episode returns.")
-    parser.add_argument("--checkpoint", required=True, help="run directory (its latest checkpoint)")
-    parser.add_argument("--step", type=int, default=None,
+    parser.add_argument("--checkpoint", required=True,
+                        help="run directory (its latest checkpoint, or --checkpoint-step's), "
+                             "or one checkpoint folder RUN/checkpoints/STEP")
+    # --step: this command's earlier name of --checkpoint-step, still accepted.
+    parser.add_argument("--step", type=int, dest="checkpoint_step", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint-step", type=int, default=None,
                         help="which checkpoint of the run, by SGD step (default: the latest)")
     parser.add_argument("--games", default=None, help="comma-separated subset (default: all heads)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per game")
@@ -29,7 +33,10 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=None, help=EVAL_WORKERS_HELP)
     parser.add_argument("--seed", type=int, default=0, help="seeds the games and the policy")
     parser.add_argument("--out", default=None,
-                        help="results JSON (default: RUN_DIR/evaluate_step<STEP>.json)")
+                        help="results JSON (default: RUN_DIR/evaluate_step<STEP>.json); an "
+                             "existing file is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file (a fresh file per invocation)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     command(parser, run, {"max_episode_frames": "--max-frames"})
 
@@ -37,9 +44,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import pathlib
 
-    from scaled_ql.agents.scaled_ql.checkpointing import check_suite
+    from scaled_ql.agents.scaled_ql.checkpointing import check_suite, run_and_step
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
+    from scaled_ql.evaluation.results import episodes_truncation_note
     from scaled_ql.runners.evaluate import (
         EvalProtocol,
         episode_settings,
@@ -48,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from scaled_ql.runners.pretrain import PretrainSummary, format_table, summarize
 
-    loaded = load_checkpoint(args.checkpoint, args.step)
+    run_dir, step = run_and_step(args.checkpoint, args.checkpoint_step)
+    loaded = load_checkpoint(run_dir, step)
+    out = pathlib.Path(args.out or run_dir / f"evaluate_step{loaded.meta.step}.json")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists (an earlier evaluation); pass --overwrite to "
+                              f"replace it, or --out to write another file")
     games = loaded.meta.games if args.games is None else tuple(
         get_game(g.strip()).name for g in args.games.split(",") if g.strip())
     check_suite(loaded.meta, games, loaded.where)
@@ -62,15 +75,20 @@ def run(args: argparse.Namespace) -> int:
     evaluate = make_evaluator(loaded.networks, loaded.meta.games, protocol,
                               loaded.config.compute_dtype)
     episodes = evaluate(loaded.params, loaded.meta.step, games)
-    out = pathlib.Path(args.out or pathlib.Path(args.checkpoint) /
-                       f"evaluate_step{loaded.meta.step}.json")
     if out.exists():
-        out.unlink()  # a fresh file per invocation; the training run's own results are untouched
+        out.unlink()  # --overwrite: a fresh file; the training run's own results are untouched
     run_info = RunInfo(name=loaded.meta.extra.get("run_name", "evaluate"), method="evaluate",
                        seed=args.seed, config={"protocol": vars(args) | {"func": None}})
     append_evaluation(out, run_info, games, loaded.meta.step, episodes)
     mean_returns, normalized, iqm, ci = summarize(games, episodes, seed=args.seed)
-    print(format_table(PretrainSummary(str(args.checkpoint), loaded.meta.step, None,
-                                       mean_returns, normalized, iqm, ci)))
+    table = format_table(PretrainSummary(str(args.checkpoint), loaded.meta.step, None,
+                                         mean_returns, normalized, iqm, ci))
+    cut = episodes_truncation_note(episodes)
+    for game in {e.game for e in episodes if e.truncated}:
+        table = table.replace(f"| {game} |", f"| {game}† |", 1)
+    print(table)
+    if cut:
+        print(f"† {cut} Raise --max-frames (or leave it out: the suite's cap) to score whole "
+              f"games.")
     print(f"per-episode returns: {out}")
     return 0

@@ -23,7 +23,7 @@ import numpy as np
 from scaled_ql.evaluation import plots
 from scaled_ql.evaluation import scores as scores_lib
 from scaled_ql.evaluation import stats
-from scaled_ql.evaluation.results import ResultsFormatError
+from scaled_ql.evaluation.results import ResultsFormatError, truncation_note
 from scaled_ql.evaluation.runs import RunGroup, group_runs, load_runs
 
 REPORT_NAME = "report.md"
@@ -309,13 +309,10 @@ def _final_truncated(group: RunGroup, games: Sequence[str]) -> np.ndarray:
 
 def _truncated_note(group: RunGroup) -> str:
     """"n of m episodes at the final step cut at F frames ...", or "" if none was cut."""
-    cut = int(group.num_truncated[:, :, -1].sum())
-    if not cut:
-        return ""
-    games = [g for i, g in enumerate(group.games) if group.num_truncated[:, i, -1].any()]
-    return (f"{cut} of {int(group.num_episodes[:, :, -1].sum())} episodes at the final step "
-            f"cut at {group.truncated_frames:,} frames by the episode cap, before game over "
-            f"({', '.join(games)}); their returns are those of unfinished games.")
+    final = group.num_truncated[:, :, -1]
+    return truncation_note(
+        int(final.sum()), int(group.num_episodes[:, :, -1].sum()), group.truncated_frames,
+        [g for i, g in enumerate(group.games) if final[:, i].any()], " at the final step")
 
 
 def _summary(analyses, improvements, reps, seed, scale) -> dict:

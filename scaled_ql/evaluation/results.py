@@ -222,6 +222,27 @@ def _parse_episode(raw: Any, games: Sequence[str], source: str, where: str) -> E
     return Episode(game, float(episode_return), length, frames, truncated)
 
 
+def truncation_note(cut: int, total: int, frames: int | None, games: Sequence[str],
+                    which: str = "") -> str:
+    """The sentence that marks scores with cut-off episodes, e.g. "3 of 10 episodes{which}
+    cut at 400 frames by the episode cap, before game over (Pong); their returns are those of
+    unfinished games." ("" if `cut` is 0)."""
+    if not cut:
+        return ""
+    return (f"{cut} of {total} episodes{which} cut at {frames or 0:,} frames by the episode cap, "
+            f"before game over ({', '.join(games)}); their returns are those of unfinished "
+            f"games.")
+
+
+def episodes_truncation_note(episodes: Iterable[Any]) -> str:
+    """`truncation_note` of evaluation episodes (anything with `game`, `frames` and optionally
+    `truncated`, as `append_evaluation` takes them)."""
+    episodes = list(episodes)
+    cut = [e for e in episodes if getattr(e, "truncated", False)]
+    return truncation_note(len(cut), len(episodes), max((e.frames for e in cut), default=None),
+                           list(dict.fromkeys(e.game for e in cut)))
+
+
 # ------------------------------------------------------------------------------------------
 # Files.
 

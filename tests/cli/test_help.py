@@ -55,7 +55,8 @@ def test_every_option_shows_its_default(prog):
     assert "(default: None)" not in text
     checked = 0
     for action in parser._actions:
-        if not action.option_strings or isinstance(action, argparse._HelpAction):
+        if (not action.option_strings or isinstance(action, argparse._HelpAction)
+                or action.help == argparse.SUPPRESS):  # a hidden old name (evaluate --step)
             continue
         flag = action.option_strings[-1]
         entry = option_help(text, flag)

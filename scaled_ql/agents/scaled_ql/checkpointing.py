@@ -231,18 +231,45 @@ class Checkpointer:
         self._manager.close()
 
 
+def run_and_step(path: str | os.PathLike, step: int | None = None
+                 ) -> tuple[pathlib.Path, int | None]:
+    """(run directory, checkpoint step) from what a user may point at: a run directory (its
+    `step`, None: the latest), its `checkpoints/` folder, or one checkpoint `RUN/checkpoints/
+    STEP` (that step).
+
+    Raises:
+      FileNotFoundError: `path` is none of these (the message says what to pass).
+      ValueError: a checkpoint folder of one step with another `step`.
+    """
+    path = pathlib.Path(path)
+    if path.name.isdigit() and path.parent.name == "checkpoints" and path.is_dir():
+        if step is not None and step != int(path.name):
+            raise ValueError(f"{path} is the checkpoint of step {path.name}, but checkpoint_step "
+                             f"{step} was given: pass the run directory {path.parent.parent} "
+                             f"with the step, or the checkpoint folder alone")
+        return path.parent.parent, int(path.name)
+    if path.name == "checkpoints" and path.is_dir():
+        path = path.parent
+    if not (path / "checkpoints").is_dir():
+        raise FileNotFoundError(
+            f"{path} has no checkpoints/ folder: is it a run directory? Pass the folder of a "
+            f"run (the one holding checkpoints/ and config.json) or one of its checkpoints "
+            f"(RUN/checkpoints/STEP)")
+    return path, step
+
+
 def read_run_meta(run_dir: str | os.PathLike, step: int | None = None
                   ) -> tuple[CheckpointMeta, str]:
     """(metadata, 'DIR/checkpoints/STEP' for messages) of a run directory's latest (or `step`)
     checkpoint, without reading its arrays.
 
+    `run_dir` may also be one checkpoint (`RUN/checkpoints/STEP`, see `run_and_step`).
+
     Raises:
       FileNotFoundError: `run_dir` has no checkpoints/ folder, or no such checkpoint.
     """
-    directory = os.path.join(os.fspath(run_dir), "checkpoints")
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
-    checkpointer = Checkpointer(directory)
+    run_dir, step = run_and_step(run_dir, step)
+    checkpointer = Checkpointer(run_dir / "checkpoints")
     try:
         meta = checkpointer.read_meta(step)
     finally:
@@ -281,10 +308,8 @@ class LoadedCheckpoint:
 def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> LoadedCheckpoint:
     """Loads the latest (or `step`) checkpoint of a run directory, networks rebuilt from it
     (for the observations of its suite: `meta.observation`)."""
-    directory = pathlib.Path(run_dir) / "checkpoints"
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{run_dir} has no checkpoints/ folder: is it a run directory?")
-    checkpointer = Checkpointer(directory)
+    run_dir, step = run_and_step(run_dir, step)
+    checkpointer = Checkpointer(run_dir / "checkpoints")
     try:
         meta = checkpointer.read_meta(step)
         config = config_from_json(meta.config)
