@@ -15,4 +15,9 @@ import scaled_ql_acme_compat  # noqa: E402
 
 scaled_ql_acme_compat.apply()
 
+if os.environ.get("SCALED_QL_QUIET") == "1":  # a process started by `scaled-ql` (_quiet.py)
+    from scaled_ql._quiet import quiet_third_party
+
+    quiet_third_party()
+
 __version__ = "0.1.0"

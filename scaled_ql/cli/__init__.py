@@ -15,8 +15,8 @@ import os
 import sys
 from typing import Sequence
 
-from scaled_ql._quiet import quiet_third_party
-from scaled_ql.cli.common import Parser
+from scaled_ql._quiet import loud_third_party, quiet_third_party
+from scaled_ql.cli.common import Parser, add_verbose
 
 # Order = order in `scaled-ql --help`.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
@@ -45,6 +45,7 @@ def build_parser() -> Parser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(f"scaled_ql.cli.{name}").register(subparsers)
+    add_verbose(parser)
     return parser
 
 
@@ -59,10 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The pinned TF 2.8 / TFDS / Acme stack raises DeprecationWarnings (distutils, jax.tree_map)
     # at import and on every call site; they are for those projects' maintainers, not users.
     # Set after gym's import (its logger sets DeprecationWarnings to "once") and before the
-    # parser is built (building it imports the subcommands' modules).
+    # parser is built (building it imports the subcommands' modules).  Third-party logging
+    # too, here and (through environment variables) in the processes the command starts;
+    # --verbose turns both back on before the command imports its stack.
     quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        loud_third_party()
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -1,5 +1,5 @@
-"""What every `scaled-ql` subcommand shares: help that shows each option's default, and errors
-in the words the user typed.
+"""What every `scaled-ql` subcommand shares: help that shows each option's default, errors
+in the words the user typed, and `--verbose`.
 
 Help: `Parser` (and so every sub-parser: argparse makes them of the parent's class) formats
 help with `HelpFormatter`, which appends "(default: X)" to an option's help unless the help
@@ -12,6 +12,10 @@ right for a library user and wrong for someone who typed `--steps 0`.  Each subc
 `Command` carries a field -> flag mapping built next to its parser (`command(...)`), and
 `scaled_ql.cli.main` prints every user error through `Command.user_words`, so the message names
 the flag (`--steps must be >= 1`).  The configs keep raising with field names.
+
+Output: third-party logging (absl, Orbax, Launchpad, TensorFlow, gRPC) and warnings are quiet
+by default (`scaled_ql._quiet`); `--verbose`, accepted before the subcommand and after it
+(`add_verbose`), brings them back.
 """
 
 import argparse
@@ -95,6 +99,22 @@ class Command:
     def error(self, message: str) -> None:
         """Prints `message` (in the user's words) the way every subcommand reports errors."""
         print(f"{self.prog}: error: {self.user_words(message)}", file=sys.stderr)
+
+
+VERBOSE_HELP = ("show third-party logging (absl/Orbax/Launchpad INFO, TensorFlow and gRPC "
+                "logs, DeprecationWarnings), quiet by default")
+
+
+def add_verbose(parser: argparse.ArgumentParser, default=False) -> None:
+    """Adds `--verbose` to `parser` and to every subcommand's parser under it, so it may be
+    given before or after the subcommand (`args.verbose`)."""
+    subparsers = [action for action in parser._actions  # no public list of actions
+                  if isinstance(action, argparse._SubParsersAction)]
+    parser.add_argument("--verbose", action="store_true", default=default, help=VERBOSE_HELP)
+    for action in subparsers:
+        for sub in action.choices.values():
+            # A sub-parser's default would overwrite `scaled-ql --verbose COMMAND`: none there.
+            add_verbose(sub, default=argparse.SUPPRESS)
 
 
 def command(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],

@@ -6,21 +6,15 @@ Runs `scaled_ql.cli.main` in this process (its stderr and exit status are what a
 The bad values are caught before any data is read or any run directory is made.
 """
 
-import jax
 import pytest
 
-from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
-from scaled_ql.agents.scaled_ql.learning import init_training_state
 from scaled_ql.cli import main
-from scaled_ql.environments.suites import suite_of
-from scaled_ql.networks import make_networks
 from tests.cli.test_help import PARSERS
+from tests.cli.tiny_run import GAME, save_tiny_run
 from tests.reliability import faults
-from tests.runners.minatar import TINY_MINATAR_FLAGS, tiny_minatar_agent
+from tests.runners.minatar import TINY_MINATAR_FLAGS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-GAME = "minatar/Breakout"  # 3 actions
 
 
 def cli(capsys, *argv) -> tuple[int, list[str]]:
@@ -48,14 +42,7 @@ def one_error(capsys, prog: str, *argv) -> str:
 def run_dir(tmp_path_factory):
     """A run directory with one checkpoint of a tiny MinAtar network (no training: the
     commands below stop at their settings)."""
-    run_dir = tmp_path_factory.mktemp("cli_errors") / "run"
-    agent = tiny_minatar_agent()
-    networks = make_networks(agent.network, (3,), suite_of((GAME,)).observation)
-    checkpointer = Checkpointer(run_dir / "checkpoints")
-    checkpointer.save(init_training_state(networks, agent, jax.random.PRNGKey(0)),
-                      games=(GAME,), num_actions=(3,), config=agent)
-    checkpointer.close()
-    return run_dir
+    return save_tiny_run(tmp_path_factory.mktemp("cli_errors") / "run")
 
 
 def pretrain(tmp_path, *extra):

@@ -10,19 +10,13 @@ import json
 import os
 import stat
 
-import jax
 import pytest
 
-from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer
-from scaled_ql.agents.scaled_ql.learning import init_training_state
 from scaled_ql.cli import main
-from scaled_ql.environments.suites import suite_of
-from scaled_ql.networks import make_networks
-from tests.runners.minatar import tiny_minatar_agent
+from tests.cli.tiny_run import save_tiny_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-GAME = "minatar/Breakout"  # 3 actions
 CAP = 3  # MinAtar frames (steps): no Breakout game ends this soon
 QUICK = ["--episodes", "2", "--workers", "0", "--no-progress"]
 
@@ -30,16 +24,7 @@ QUICK = ["--episodes", "2", "--workers", "0", "--no-progress"]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run directory with checkpoints at steps 12 and 20 of a tiny MinAtar network."""
-    run_dir = tmp_path_factory.mktemp("evaluate") / "run"
-    agent = tiny_minatar_agent()
-    networks = make_networks(agent.network, (3,), suite_of((GAME,)).observation)
-    checkpointer = Checkpointer(run_dir / "checkpoints")
-    state = init_training_state(networks, agent, jax.random.PRNGKey(0))
-    for step in (12, 20):
-        checkpointer.save(state._replace(step=step), games=(GAME,), num_actions=(3,),
-                          config=agent, extra={"run_name": "tiny"})
-    checkpointer.close()
-    return run_dir
+    return save_tiny_run(tmp_path_factory.mktemp("evaluate") / "run", (12, 20), "tiny")
 
 
 def evaluate(capsys, *argv) -> tuple[int, str, str]:
