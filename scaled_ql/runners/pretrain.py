@@ -63,7 +63,9 @@ class PretrainConfig:
       eval_workers: evaluation worker processes (None: one per core; 0: in this process).
       checkpoint_every: SGD steps between checkpoints (a final one is always written).
       keep_checkpoints: checkpoints kept on disk.
-      log_every: SGD steps between log rows.
+      log_every: SGD steps between updates of the loss on the progress bar (logs/learner.csv
+        and TensorBoard get a row at every learner step, each `agent.num_sgd_steps_per_step`
+        SGD steps).
       max_consecutive_skips: updates in a row with a non-finite loss or gradient (each one
         skipped and counted) before the run aborts with `NonFiniteLossError`.
       seed: seeds parameters, data order and evaluation.
