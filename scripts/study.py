@@ -66,11 +66,13 @@ SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's trai
 NEAR_OPTIMAL = (0, 9)  # all of it
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried")
 # Claim 1 did not reproduce against the data and BC in a first pass: what was tried, as variants
-# of claim 1's Scaled QL M (label, CQL weight or None for --cql-alpha, SGD steps or None for
-# --steps).  docs/DEMO.md has the earlier single-seed tries (learning rate, target period,
-# feature normalization).
-TRIED = (("Scaled QL M, CQL 0.1", 0.1, None), ("Scaled QL M, CQL 2", 2.0, None),
-         ("Scaled QL M, 2x steps", None, 2))
+# of claim 1's runs (label, method, CQL weight or None for --cql-alpha, a multiple of --steps or
+# None), BC at twice the steps being the fair comparison for Scaled QL at twice the steps.
+# docs/DEMO.md has the earlier single-seed tries (learning rate, target period, feature norm).
+TRIED = (("Scaled QL M, CQL 0.1", "scaled_ql", 0.1, None),
+         ("Scaled QL M, CQL 2", "scaled_ql", 2.0, None),
+         ("Scaled QL M, 2x steps", "scaled_ql", None, 2),
+         ("BC M, 2x steps", "bc", None, 2))
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -326,11 +328,11 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
             jobs.append(Job("claim3b", label, seed, "finetune_online", run_dir, command,
                             args.online_env_steps, (base,)))
     for seed in range(args.tried_seeds):  # after everything else: the investigation
-        for label, cql, factor in TRIED:
-            jobs.append(_pretrain_job(
-                args, out, "claim1_tried", label, "scaled_ql", net["M"],
-                ["--cql-alpha", f"{args.cql_alpha if cql is None else cql:g}"], SUBOPTIMAL,
-                seed, steps=args.steps * (factor or 1)))
+        for label, method, cql, factor in TRIED:
+            flags = (["--bc"] if method == "bc" else
+                     ["--cql-alpha", f"{args.cql_alpha if cql is None else cql:g}"])
+            jobs.append(_pretrain_job(args, out, "claim1_tried", label, method, net["M"], flags,
+                                      SUBOPTIMAL, seed, steps=args.steps * (factor or 1)))
     return jobs
 
 
@@ -849,7 +851,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     online = args.online_game.split("/")[-1]
     labels_3a = tuple(f"{held}: {n}" for n in ("pre-trained", "from scratch", "frozen torso"))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
-    tried_labels = tuple(label for label, _, _ in TRIED)
+    tried_labels = tuple(label for label, *_ in TRIED)
     report_runs = {
         "claim1": done_runs(jobs, claim1_labels) + ([data_sub] if data_sub else []),
         "claim1_near_optimal": done_runs(jobs, (near_label,)) + ([data_all] if data_all else []),
@@ -1108,7 +1110,7 @@ def tried_section(args, summary: dict | None, tried_labels, results: pathlib.Pat
              "seed(s) each; experiment `claim1_tried`): a weaker and a stronger CQL weight "
              f"(the default is {args.cql_alpha:g}) and twice the SGD steps (evaluated every "
              f"{_every(args.steps, args.evals):,} steps as the others, so its curve extends "
-             "theirs).  Earlier single-seed tries on the demo's data (docs/DEMO.md): Adam 1e-3 "
+             "theirs), with BC at twice the steps as its fair comparison.  Earlier single-seed tries on the demo's data (docs/DEMO.md): Adam 1e-3 "
              "instead of 3e-4 and no feature normalization helped (now the study's settings); "
              "a target update every 100 steps instead of 500 and CQL 0.1 did not.", ""]
     if not summary or not any(group(summary, label) for label in tried_labels):
@@ -1153,7 +1155,7 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
     steps = {"claim1": f"{args.steps:,} SGD", "claim1_near_optimal": f"{args.steps:,} SGD",
              "claim2": f"{args.steps:,} SGD", "claim3a": f"{args.finetune_steps:,} SGD",
              "claim3b": f"{args.online_env_steps:,} env",
-             "claim1_tried": ", ".join(f"{args.steps * (f or 1):,}" for _, _, f in TRIED)
+             "claim1_tried": ", ".join(f"{args.steps * (f or 1):,}" for *_, f in TRIED)
              + " SGD"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
