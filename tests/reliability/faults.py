@@ -252,6 +252,35 @@ ROWS = (
         "(`scaled-ql collect: error: ` and this message) naming `--overwrite` (the API's: "
         "`overwrite=True`); the dataset is untouched.",
         "minatar/Breakout run 1: {path} already exists (pass --overwrite)", _CLI),
+    Row("report_same_name_other_settings", BAD, "runs of one name but other settings, equal "
+        "seeds (the default name `scaled_ql-<torso>` does not say `--cql-alpha`)",
+        "`scaled-ql report RUN_A0 RUN_A1 RUN_B0 RUN_B1`",
+        "One group per configuration (name and config.json less seed, paths and execution "
+        "options), labelled by what differs, e.g. `scaled_ql-nature (cql_alpha=0.1)`; seeds of "
+        "one configuration aggregate together; no 'was a run given twice?' error.", "",
+        "tests/evaluation/test_report.py"),
+    Row("truncated_evaluation", BAD, "an episode cap that ends games early, e.g. "
+        "`--max-frames 300` on Pong", "`scaled-ql evaluate --max-frames N` (or a training "
+        "command's `--eval-max-frames N`), then `scaled-ql report`",
+        "Each cut-off episode is recorded as `truncated` in the results file; `evaluate` marks "
+        "its games' rows with † and prints this line; the report marks the group's aggregate "
+        "row and per-game scores with † and notes how many episodes at the final step were cut.",
+        "† {cut} of {total} episodes cut at {frames} frames by the episode cap, before game "
+        "over ({games}); their returns are those of unfinished games.",
+        "tests/cli/test_evaluate_outputs.py", match="prefix"),
+    Row("evaluate_existing_out", BAD, "`scaled-ql evaluate` of a checkpoint already evaluated "
+        "(its `evaluate_step<N>.json` exists, or `--out` names an existing file)",
+        "`scaled-ql evaluate --checkpoint RUN` twice", _CLI_ERR + "; the earlier file is "
+        "untouched (`--overwrite` replaces it).",
+        "scaled-ql evaluate: error: {out} exists (an earlier evaluation); pass --overwrite to "
+        "replace it, or --out to write another file", "tests/cli/test_evaluate_outputs.py"),
+    Row("checkpoint_folder_as_run", BAD, "one checkpoint's folder where a run directory is "
+        "expected", "`scaled-ql evaluate --checkpoint RUN/checkpoints/12` (the library's "
+        "`load_checkpoint` and `read_run_meta` alike)", "Accepted as that run at that step; "
+        "with another `--checkpoint-step`, " + _CLI_ERR + ".",
+        "scaled-ql evaluate: error: {path} is the checkpoint of step {step}, but "
+        "--checkpoint-step {other} was given: pass the run directory {run_dir} with the step, "
+        "or the checkpoint folder alone", "tests/cli/test_evaluate_outputs.py"),
 )
 
 # The last long sweep (`pytest tests/reliability --reliability-sweep 12`), for the doc.
