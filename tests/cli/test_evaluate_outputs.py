@@ -98,3 +98,19 @@ def test_a_folder_that_is_not_a_run_says_what_to_pass(tmp_path, capsys):
     assert f"{tmp_path} has no checkpoints/ folder: is it a run directory? Pass the folder " \
            "of a run (the one holding checkpoints/ and config.json) or one of its " \
            "checkpoints (RUN/checkpoints/STEP)" in err
+
+
+def test_library_functions_take_a_checkpoint_folder_too(run_dir):
+    """`read_run_meta` and `load_checkpoint` (the fine-tuning commands read checkpoints through
+    them) take RUN, RUN/checkpoints and RUN/checkpoints/STEP alike."""
+    from scaled_ql.agents.scaled_ql.checkpointing import read_run_meta, run_and_step
+
+    assert run_and_step(run_dir) == (run_dir, None)
+    assert run_and_step(run_dir / "checkpoints", 12) == (run_dir, 12)
+    assert run_and_step(run_dir / "checkpoints" / "20") == (run_dir, 20)
+    assert run_and_step(str(run_dir / "checkpoints" / "20"), 20) == (run_dir, 20)
+    meta, where = read_run_meta(run_dir / "checkpoints" / "12")
+    assert meta.step == 12 and where.endswith("checkpoints/12")
+    assert read_run_meta(run_dir)[0].step == 20  # the latest
+    with pytest.raises(ValueError, match="checkpoint of step 20, but checkpoint_step 12"):
+        run_and_step(run_dir / "checkpoints" / "20", 12)
