@@ -1,8 +1,11 @@
 """`scaled-ql report RUN_DIR [RUN_DIR ...] --out DIR`: compare runs in a markdown report.
 
-Reads each run directory's `eval_results.json`, groups seeds by `run.name`, and writes
+Reads each run directory's `eval_results.json`, groups seeds by `run.name` and settings
+(config.json less seed, paths and execution options: runs of one name with another
+`--cql-alpha` are another group, labelled by what differs), and writes
 `DIR/report.md` with PNG plots (learning curves, per-game scores, performance profiles,
-probability of improvement, scaling) and `DIR/summary.json`.  See docs/EVALUATION.md.
+probability of improvement, scaling) and `DIR/summary.json`.  Scores that include episodes
+cut off by the episode cap are marked with a dagger.  See docs/EVALUATION.md.
 """
 
 import argparse
