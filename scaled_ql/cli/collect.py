@@ -4,7 +4,7 @@ datasets."""
 import argparse
 
 from scaled_ql.cli.common import command
-from scaled_ql.cli.pretrain import MAX_FRAMES_HELP
+from scaled_ql.cli.pretrain import MAX_FRAMES_HELP, interruptible
 
 
 def register(subparsers) -> None:
@@ -71,14 +71,32 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Collects; SIGINT/SIGTERM end it with one line on stderr saying which datasets are
+    complete (unfinished ones are removed) and status 128 + signal."""
+    configs = []
+    return interruptible("scaled-ql collect", lambda: _collect(args, configs),
+                         lambda name: _stop_line(args, configs, name))
+
+
+def _collect(args: argparse.Namespace, configs: list) -> int:
     from scaled_ql.datasets.collect import CollectConfig, collect_games
 
     games = [g.strip() for g in args.games.split(",") if g.strip()]
-    configs = _configs(args, games, CollectConfig)
+    configs += _configs(args, games, CollectConfig)
     paths = collect_games(configs, args.out, num_workers=args.workers)
     for path in paths:
         print(path)
     return 0
+
+
+def _stop_line(args: argparse.Namespace, configs: list, name: str) -> str:
+    from scaled_ql.datasets import rlds
+
+    done = [f"{c.game} run {c.run}" for c in configs
+            if rlds.dataset_dir(args.out, c.game, c.run, c.layout).is_dir()]
+    kept = f"complete datasets kept: {', '.join(done)}" if done else "no dataset complete"
+    return (f"scaled-ql collect: stopped by {name}; {kept}; unfinished ones removed; run the "
+            "command again for the missing games (--overwrite to replace the kept ones)")
 
 
 def _policy_kwargs(args: argparse.Namespace, game: str) -> tuple:

@@ -10,7 +10,10 @@ from scaled_ql.cli.pretrain import (
     TRAINING_FIELDS,
     _range,
     add_evaluation_arguments,
+    add_no_final_eval,
     add_reading_arguments,
+    interruptible,
+    report_end_of_run,
 )
 
 _CHECKPOINTS = "(default: the pre-trained run's)"
@@ -98,6 +101,7 @@ def register(subparsers) -> None:
         parser, "SGD steps between evaluations (0: only at the start and the end)")
     parser.add_argument("--no-eval-at-start", action="store_true",
                         help="skip the evaluation of the initial network at step 0")
+    add_no_final_eval(parser)
     parser.add_argument("--checkpoint-every", type=int, default=1000,
                         help="SGD steps between checkpoints (a final one is always written)")
     parser.add_argument("--log-every", type=int, default=100,
@@ -124,15 +128,19 @@ def finetune_config(args: argparse.Namespace):
         checkpoints=args.checkpoints, episode_fraction=args.episode_fraction,
         shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
         eval_every=args.eval_every,
-        eval_at_start=not args.no_eval_at_start, eval_episodes=args.eval_episodes,
+        eval_at_start=not args.no_eval_at_start, final_eval=not args.no_final_eval, eval_episodes=args.eval_episodes,
         eval_max_episode_frames=args.eval_max_frames, eval_workers=args.eval_workers,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         run_name=args.name, progress=not args.no_progress)
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaled_ql.cli.pretrain import report_end_of_run
+    return interruptible("scaled-ql finetune-offline", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from scaled_ql.runners.finetune_offline import CURVE_PNG, run_finetune_offline
 
     summary = run_finetune_offline(finetune_config(args), resume=args.resume)
-    return report_end_of_run(summary, f" (learning curve: {CURVE_PNG})")
+    return report_end_of_run(summary, "scaled-ql finetune-offline",
+                             f" (learning curve: {CURVE_PNG})")

@@ -1,6 +1,8 @@
 """`scaled-ql pretrain`: multi-game offline pretraining, in one process or as a Launchpad program."""
 
 import argparse
+import signal
+import sys
 
 from scaled_ql.cli.common import command
 
@@ -74,6 +76,14 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser, every_help: str) -
     parser.add_argument("--eval-workers", type=int, default=None, help=EVAL_WORKERS_HELP)
 
 
+NO_FINAL_EVAL_HELP = ("skip the evaluation at the end (with --eval-every 0: no evaluation at "
+                      "all; the summary then says so)")
+
+
+def add_no_final_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-final-eval", action="store_true", help=NO_FINAL_EVAL_HELP)
+
+
 def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
     """How the offline commands read their data."""
     parser.add_argument("--shuffle-buffer", type=int, default=10_000,
@@ -128,6 +138,7 @@ def register(subparsers) -> None:
                         help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data; "
                              "default: all)")
     add_evaluation_arguments(parser, "SGD steps between evaluations (0: only the final one)")
+    add_no_final_eval(parser)
     parser.add_argument("--checkpoint-every", type=int, default=1000,
                         help="SGD steps between checkpoints (a final one is always written)")
     add_reading_arguments(parser)
@@ -154,7 +165,7 @@ def pretrain_config(args: argparse.Namespace):
         games=args.games, data_dir=args.data, out_dir=args.out, steps=args.steps, agent=agent,
         runs=tuple(int(r) for r in args.runs.split(",")), checkpoints=args.checkpoints,
         shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
-        eval_every=args.eval_every,
+        eval_every=args.eval_every, final_eval=not args.no_final_eval,
         eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
         eval_workers=args.eval_workers, checkpoint_every=args.checkpoint_every, seed=args.seed,
         run_name=args.name or f"{method}-{agent.network.torso}", method=method,
@@ -162,23 +173,68 @@ def pretrain_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    return interruptible("scaled-ql pretrain", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     config = pretrain_config(args)
     if args.launch != "none":
+        if args.no_final_eval:
+            raise ValueError("--no-final-eval is for single-process runs (--launch none)")
         from scaled_ql.launchpad_programs.pretrain import launch
 
         return launch(config, launch_type=args.launch, resume=args.resume)
     from scaled_ql.runners import run_pretrain
 
-    return report_end_of_run(run_pretrain(config, resume=args.resume))
+    return report_end_of_run(run_pretrain(config, resume=args.resume), "scaled-ql pretrain")
 
 
-def report_end_of_run(summary, note: str = "") -> int:
+def interruptible(prog: str, body, stopped_line=None) -> int:
+    """`body()`, with a SIGINT/SIGTERM that reaches the command itself (its startup: imports,
+    before a runner takes over the signals; or all of `collect`) ending it with one line on
+    stderr, `stopped_line(signal name)` or a startup line, and status 128 + signal instead of
+    a traceback."""
+    from scaled_ql.runners import run_dir as run_dir_lib
+
+    with run_dir_lib.StopRequested():
+        try:
+            return body()
+        except (run_dir_lib.Stopped, KeyboardInterrupt) as stopped:
+            signum = getattr(stopped, "signal", signal.SIGINT)
+            name = run_dir_lib.SIGNAL_NAMES.get(signum, f"signal {signum}")
+            line = (stopped_line(name) if stopped_line else
+                    f"{prog}: stopped by {name} during startup; nothing saved; run the command "
+                    "again")
+            print(line, file=sys.stderr, flush=True)
+            return 128 + signum
+
+
+def stop_line(summary, prog: str) -> str:
+    """The one line that says how a stopped run ended, what was saved and how to continue."""
+    from scaled_ql.runners.run_dir import SIGNAL_NAMES
+
+    signum = summary.stopped_by_signal
+    during = summary.stopped_during or "training"
+    where = (f"at step {summary.step}" if during == "training" else
+             f"at step {summary.step} during {during}" if during != "startup" else
+             "during startup")
+    if during.startswith("the final evaluation") or during.startswith("the evaluation"):
+        where += " (its episodes are not recorded; --resume plays it again)"
+    if summary.checkpoint_step is None:
+        saved = "nothing saved; run the command again"
+    else:
+        kept = "kept" if during == "startup" else "saved"
+        saved = (f"checkpoint {summary.checkpoint_step} {kept} in {summary.run_dir}/checkpoints; "
+                 "continue with --resume")
+    return f"{prog}: stopped by {SIGNAL_NAMES.get(signum, signum)} {where}; {saved}"
+
+
+def report_end_of_run(summary, prog: str, note: str = "") -> int:
     """Prints how a single-process run ended; its exit status (128 + signal if stopped)."""
     from scaled_ql.runners.pretrain import format_table
 
     if summary.stopped_by_signal is not None:
-        print(f"stopped by signal {summary.stopped_by_signal} at step {summary.step}; "
-              f"checkpoint saved in {summary.run_dir}/checkpoints (continue with --resume)")
+        print(stop_line(summary, prog), file=sys.stderr, flush=True)
         return 128 + summary.stopped_by_signal
     print(format_table(summary))
     print(f"run directory: {summary.run_dir}{note}")

@@ -24,6 +24,7 @@ the DQN Replay Dataset was made); `register_policy` adds more.  A factory is cal
 when it has a parameter named `observation`.
 """
 
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -295,6 +296,12 @@ def _worker(config: CollectConfig, data_dir: str, progress) -> str:
     return str(path)
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def collect_games(
     configs: Sequence[CollectConfig],
     data_dir: str | os.PathLike,
@@ -319,7 +326,9 @@ def collect_games(
     progress = manager.Queue()
     bar = tqdm(total=total_steps, unit="step", desc="collect", disable=not show_progress)
     try:
-        with context.Pool(num_workers) as pool:
+        # Workers ignore SIGINT (Ctrl-C reaches the whole process group): this process stops
+        # them (`Pool.terminate`) and removes their unfinished datasets below.
+        with context.Pool(num_workers, initializer=_ignore_sigint) as pool:
             results = [
                 pool.apply_async(_worker, (c, os.fspath(data_dir), progress)) for c in configs
             ]
@@ -331,6 +340,11 @@ def collect_games(
             paths = [pathlib.Path(r.get()) for r in results]  # re-raises a worker's error
         while not progress.empty():
             bar.update(progress.get())
+    except BaseException:  # an error, Ctrl-C, SIGTERM: the pool's workers are gone now
+        for c in configs:
+            with contextlib.suppress(ValueError):  # a config the error was about
+                rlds.remove_abandoned(rlds.dataset_dir(data_dir, c.game, c.run, c.layout))
+        raise
     finally:
         bar.close()
         manager.shutdown()

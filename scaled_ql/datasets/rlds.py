@@ -307,6 +307,30 @@ class EpisodeArrays:
         }
 
 
+def remove_abandoned(final_dir: str | os.PathLike) -> list[pathlib.Path]:
+    """Deletes the `incomplete.<version>.<pid>` siblings of `final_dir` whose writing process
+    is gone (killed, interrupted); returns them.  A live process's folder is left alone."""
+    final_dir = pathlib.Path(final_dir)
+    removed = []
+    for path in final_dir.parent.glob(f"{INCOMPLETE_PREFIX}{final_dir.name}.*"):
+        pid = path.name.rsplit(".", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class RluAtariWriter:
     """Writes one game/run as an `rlu_atari`-schema dataset in a TFDS data_dir, atomically.
 
@@ -348,6 +372,7 @@ class RluAtariWriter:
         version = self.final_dir.name
         self.temp_dir = self.final_dir.with_name(f"{INCOMPLETE_PREFIX}{version}.{os.getpid()}")
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+        remove_abandoned(self.final_dir)  # left by a killed or interrupted collect
         self.temp_dir.mkdir(parents=True)
         self._max_per_shard = max_episodes_per_shard
         self._provenance = dict(provenance or {})

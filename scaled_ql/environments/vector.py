@@ -265,6 +265,21 @@ def _run_workers(serve, items, shape, num_workers, envs_per_worker, env_kwargs, 
         shm.unlink()
 
 
+def _worker_entry(*args) -> None:
+    """A worker process: `worker_main`, deaf to SIGINT/SIGTERM.
+
+    Ctrl-C in a terminal reaches every process of the foreground group; the main process
+    decides what a signal means (the runners stop the evaluation and drop its round) and ends
+    its workers through `_Worker.close`, so a worker neither prints a KeyboardInterrupt
+    traceback nor dies under the main process mid-step.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    worker_main(*args)
+
+
 class _Worker:
     """Main-process handle of one worker process; counts the answers it still owes."""
 
@@ -275,7 +290,7 @@ class _Worker:
         self.row_offset = row_offset
         self.conn, child_conn = ctx.Pipe()
         self._process = ctx.Process(
-            target=worker_main,
+            target=_worker_entry,
             args=(
                 child_conn,
                 shm_name,
@@ -325,6 +340,6 @@ class _Worker:
             pass
         self._process.join(timeout=10)
         if self._process.is_alive():
-            self._process.terminate()
+            self._process.kill()  # deaf to SIGTERM (`_worker_entry`)
             self._process.join(timeout=5)
         self.conn.close()

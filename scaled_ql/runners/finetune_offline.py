@@ -38,7 +38,7 @@ from scaled_ql.agents.scaled_ql.checkpointing import (
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.runners import run_dir as run_dir_lib
 from scaled_ql.runners.evaluate import make_evaluator
-from scaled_ql.runners.loop import finish
+from scaled_ql.runners.loop import finish, recorded_rounds, run_guarded
 from scaled_ql.runners.loop import train as train_loop
 from scaled_ql.runners.pretrain import PretrainSummary, eval_protocol, resolve_episode_settings
 
@@ -74,6 +74,7 @@ class FinetuneOfflineConfig:
       eval_every: SGD steps between evaluations (0: only at the start and the end).
       eval_at_start: evaluate the initial network at step 0 [default True: the learning curve
         then shows what fine-tuning adds to the starting point].
+      final_eval: evaluate at the end [default True].
       eval_episodes, eval_epsilon, eval_sticky_action_prob, eval_max_episode_frames,
         eval_workers: the evaluation protocol, as in PretrainConfig (None: the suite's).
       checkpoint_every, keep_checkpoints, log_every, seed, progress: as in PretrainConfig.
@@ -97,6 +98,7 @@ class FinetuneOfflineConfig:
     cache_data: bool = False
     eval_every: int = 0
     eval_at_start: bool = True
+    final_eval: bool = True
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
     eval_sticky_action_prob: float | None = None
@@ -232,22 +234,23 @@ def flat_config(config: FinetuneOfflineConfig, agent: ScaledQLConfig) -> dict:
 
 def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
                          ) -> PretrainSummary:
-    """Fine-tunes (or continues fine-tuning) as described by `config`; returns the summary."""
+    """Fine-tunes (or continues fine-tuning) as described by `config`; returns the summary.
+
+    Signals and failed starts are handled as in `run_pretrain` (`loop.run_guarded`).
+    """
+    return run_guarded(config.out_dir, resume,
+                       lambda stop, start: _run_finetune_offline(config, resume, stop, start))
+
+
+def _run_finetune_offline(config: FinetuneOfflineConfig, resume: bool, stop, start
+                          ) -> PretrainSummary:
     from scaled_ql.agents.scaled_ql.builder import (
         ActingConfig,
         FinetuneConfig,
         ScaledQLBuilder,
     )
     from scaled_ql.agents.scaled_ql.checkpointing import config_from_json
-    from scaled_ql.datasets import EpisodeSelection
     from scaled_ql.environments.games import get_game
-    from scaled_ql.evaluation import RunInfo, append_evaluation
-    from scaled_ql.runners.pretrain import (
-        NamedDataErrors,
-        data_position,
-        make_logger,
-        note_resume,
-    )
 
     game = get_game(config.game).name  # unknown game: ValueError before anything heavy
     games = (game,)
@@ -265,9 +268,29 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
     initial_state = builder.make_initial_state(key)
     reused = builder.reused_heads()
     flat = flat_config(config, agent)
-    run_dir = run_dir_lib.prepare(config.out_dir, flat, resume)
+    run_dir = start.prepare(flat)
     networks = builder.make_networks()
     checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
+    try:
+        return _train(config, resume, stop, start, run_dir, checkpointer, builder, networks,
+                      initial_state, key, agent, flat, pretrained, reused, game)
+    finally:
+        checkpointer.close()
+
+
+def _train(config, resume, stop, start, run_dir, checkpointer, builder, networks,
+           initial_state, key, agent, flat, pretrained, reused, game) -> PretrainSummary:
+    """The part of `run_finetune_offline` after the run directory is prepared."""
+    from scaled_ql.datasets import EpisodeSelection
+    from scaled_ql.evaluation import RunInfo, append_evaluation
+    from scaled_ql.runners.pretrain import (
+        NamedDataErrors,
+        data_position,
+        make_logger,
+        note_resume,
+    )
+
+    games = (game,)
     start_step = 0
     if resume and checkpointer.latest_step() is not None:
         initial_state, meta = checkpointer.restore(initial_state, games=games,
@@ -312,14 +335,19 @@ def run_finetune_offline(config: FinetuneOfflineConfig, *, resume: bool = False
         write_learning_curve(run_dir, curve_row(game, step, episodes), x="step", title=title)
         return episodes
 
+    recorded = recorded_rounds(run_dir)
     try:
-        episodes = evaluate_and_record(0) if config.eval_at_start and start_step == 0 else None
-        step, stopped_by, episodes = train_loop(
+        episodes = None
+        if config.eval_at_start and start_step == 0 and 0 not in recorded:
+            start.phase = "the evaluation at step 0"
+            episodes = evaluate_and_record(0)
+        start.phase = "training"
+        end = train_loop(
             learner, start_step=start_step, total_steps=config.steps, log_every=config.log_every,
             checkpoint_every=config.checkpoint_every, eval_every=config.eval_every, save=save,
             evaluate=evaluate_and_record, progress=config.progress, desc=f"finetune {game}",
-            episodes=episodes)
+            stop=stop, episodes=episodes, final_eval=config.final_eval, recorded=recorded)
     finally:
         csv_file.close()
-        checkpointer.close()
-    return finish(run_dir, games, step, stopped_by, episodes, config.seed)
+    start.phase = "writing the summary"
+    return finish(run_dir, games, end, config.seed, checkpoint_step=checkpointer.latest_step())

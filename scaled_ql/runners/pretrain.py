@@ -31,7 +31,7 @@ from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
 from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_to_json
 from scaled_ql.runners import run_dir as run_dir_lib
 from scaled_ql.runners.evaluate import EvalProtocol, episode_settings, make_evaluator
-from scaled_ql.runners.loop import finish
+from scaled_ql.runners.loop import finish, recorded_rounds, run_guarded
 from scaled_ql.runners.loop import train as train_loop
 
 
@@ -54,6 +54,7 @@ class PretrainConfig:
       cache_data: keep the decoded transitions in memory after the first pass (small datasets
         such as MinAtar's; `datasets.PipelineConfig.cache`).
       eval_every: SGD steps between evaluations (0: only at the end).
+      final_eval: evaluate at the end [default True; False with eval_every 0: no evaluation].
       eval_episodes: episodes per game per evaluation.
       eval_epsilon: exploration during evaluation [0.001, Dopamine].
       eval_sticky_action_prob: sticky actions during evaluation [None: the suite's; Atari
@@ -85,6 +86,7 @@ class PretrainConfig:
     shuffle_buffer: int = 10_000
     cache_data: bool = False
     eval_every: int = 0
+    final_eval: bool = True
     eval_episodes: int = 10
     eval_epsilon: float = 0.001
     eval_sticky_action_prob: float | None = None
@@ -114,7 +116,13 @@ class PretrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PretrainSummary:
-    """How a run ended and what its final evaluation scored."""
+    """How a run ended and what its final evaluation scored.
+
+    `stopped_during` says what a signal interrupted ('startup', 'training', 'the evaluation at
+    step N', 'the final evaluation'); `checkpoint_step` is the newest complete checkpoint when
+    the run ended (None: none); `evaluated_step` the step whose evaluation the scores are of
+    (None: the run's `step`, or no evaluation when the scores are empty).
+    """
 
     run_dir: str
     step: int
@@ -123,6 +131,9 @@ class PretrainSummary:
     human_normalized: dict[str, float]
     iqm: float | None  # the IQM every report uses (runs x games; here one run)
     episode_interval: tuple[float, float] | None  # evaluation uncertainty, not a CI over runs
+    stopped_during: str | None = None
+    checkpoint_step: int | None = None
+    evaluated_step: int | None = None
 
 
 def make_builder(config: PretrainConfig, **builder_kwargs):
@@ -207,6 +218,13 @@ def score_column(games: Sequence[str]) -> str:
 
 def format_table(summary: PretrainSummary) -> str:
     """The per-game table printed at the end of a run (markdown)."""
+    if not summary.mean_returns:
+        return (f"no evaluation: --eval-every 0 and --no-final-eval (step {summary.step}; "
+                "`scaled-ql evaluate --checkpoint RUN_DIR` evaluates it)")
+    at = summary.step if summary.evaluated_step is None else summary.evaluated_step
+    note = ("" if at == summary.step else
+            f"\n\nno final evaluation (--no-final-eval): the scores are of the last evaluation, "
+            f"at step {at} of {summary.step}")
     normalized = score_column(summary.mean_returns)
     lines = [f"| game | mean return | {normalized} |", "|---|---:|---:|"]
     for game, value in summary.mean_returns.items():
@@ -214,13 +232,23 @@ def format_table(summary: PretrainSummary) -> str:
         lines.append(f"| {game} | {value:.1f} | {'n/a' if not np.isfinite(norm) else f'{norm:.3f}'} |")
     if summary.iqm is not None:
         lo, hi = summary.episode_interval
-        lines.append(f"\nIQM {normalized} at step {summary.step}: {summary.iqm:.3f} (one run; "
+        lines.append(f"\nIQM {normalized} at step {at}: {summary.iqm:.3f} (one run; "
                      f"evaluation uncertainty, episodes resampled: {lo:.3f} to {hi:.3f})")
-    return "\n".join(lines)
+    return "\n".join(lines) + note
 
 
 def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSummary:
-    """Trains (or continues) the run described by `config`; returns its final summary."""
+    """Trains (or continues) the run described by `config`; returns its final summary.
+
+    SIGINT/SIGTERM at any moment end the run with a summary saying what was saved
+    (`runners.loop`); a fresh run that fails or is stopped before its first checkpoint leaves
+    no run directory behind.
+    """
+    return run_guarded(config.out_dir, resume,
+                       lambda stop, start: _run_pretrain(config, resume, stop, start))
+
+
+def _run_pretrain(config: PretrainConfig, resume: bool, stop, start) -> PretrainSummary:
     from scaled_ql.datasets import EpisodeSelection
     from scaled_ql.evaluation import RunInfo, append_evaluation
 
@@ -228,57 +256,65 @@ def run_pretrain(config: PretrainConfig, *, resume: bool = False) -> PretrainSum
     builder = make_builder(config)
     selection = EpisodeSelection(runs=tuple(config.runs), checkpoints=config.checkpoints,
                                  episode_fraction=config.episode_fraction)
-    run_dir = run_dir_lib.prepare(config.out_dir, flat_config(config), resume)
+    run_dir = start.prepare(flat_config(config))
     networks = builder.make_networks()
     checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, config.keep_checkpoints)
-    initial_state, start_step = None, 0
-    if resume and checkpointer.latest_step() is not None:
-        from scaled_ql.agents.scaled_ql.learning import init_training_state
-
-        template = init_training_state(networks, config.agent, jax.random.PRNGKey(config.seed))
-        initial_state, meta = checkpointer.restore(template, games=builder.games,
-                                                   num_actions=builder.num_actions)
-        start_step = meta.step
-    if resume:
-        note_resume(run_dir, start_step)
-    iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
-        config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed + start_step, cache=config.cache_data), config.data_dir,
-        builder.games, config.runs)
-    logger, csv_file = make_logger(run_dir)
-    learner = builder.make_learner(jax.random.PRNGKey(config.seed), networks, iterator,
-                                   initial_state=initial_state, logger=logger)
-    num_params = networks.parameter_counts(learner.state.params)["total_used"]
-    run_info = RunInfo(name=config.run_name, method=config.method, seed=config.seed,
-                       num_params=int(num_params), config=flat_config(config))
-    evaluate = make_evaluator(networks, builder.games, eval_protocol(config),
-                              config.agent.compute_dtype)
-
-    def save(step: int) -> None:
-        if checkpointer.latest_step() == step:
-            return
-        checkpointer.save(learner.state, games=builder.games, num_actions=builder.num_actions,
-                          config=config.agent, extra={
-                              **data_position(config.seed + start_step, start_step, step,
-                                              learner.steps_per_call),
-                              "run_name": config.run_name})
-
-    def evaluate_and_record(step: int) -> list:
-        started = time.time()
-        episodes = evaluate(jax.device_get(learner.state.params), step)
-        append_evaluation(run_dir, run_info, builder.games, step, episodes,
-                          wall_time=time.time() - started)
-        return episodes
-
     try:
-        step, stopped_by, episodes = train_loop(
-            learner, start_step=start_step, total_steps=config.steps, log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every, eval_every=config.eval_every, save=save,
-            evaluate=evaluate_and_record, progress=config.progress, desc="pretrain")
+        initial_state, start_step = None, 0
+        if resume and checkpointer.latest_step() is not None:
+            from scaled_ql.agents.scaled_ql.learning import init_training_state
+
+            template = init_training_state(networks, config.agent,
+                                           jax.random.PRNGKey(config.seed))
+            initial_state, meta = checkpointer.restore(template, games=builder.games,
+                                                       num_actions=builder.num_actions)
+            start_step = meta.step
+        if resume:
+            note_resume(run_dir, start_step)
+        iterator = NamedDataErrors(builder.make_offline_dataset_iterator(
+            config.data_dir, selection=selection, shuffle_buffer=config.shuffle_buffer,
+            seed=config.seed + start_step, cache=config.cache_data), config.data_dir,
+            builder.games, config.runs)
+        logger, csv_file = make_logger(run_dir)
+        try:
+            learner = builder.make_learner(jax.random.PRNGKey(config.seed), networks, iterator,
+                                           initial_state=initial_state, logger=logger)
+            num_params = networks.parameter_counts(learner.state.params)["total_used"]
+            run_info = RunInfo(name=config.run_name, method=config.method, seed=config.seed,
+                               num_params=int(num_params), config=flat_config(config))
+            evaluate = make_evaluator(networks, builder.games, eval_protocol(config),
+                                      config.agent.compute_dtype)
+
+            def save(step: int) -> None:
+                if checkpointer.latest_step() == step:
+                    return
+                checkpointer.save(learner.state, games=builder.games,
+                                  num_actions=builder.num_actions, config=config.agent, extra={
+                                      **data_position(config.seed + start_step, start_step,
+                                                      step, learner.steps_per_call),
+                                      "run_name": config.run_name})
+
+            def evaluate_and_record(step: int) -> list:
+                started = time.time()
+                episodes = evaluate(jax.device_get(learner.state.params), step)
+                append_evaluation(run_dir, run_info, builder.games, step, episodes,
+                                  wall_time=time.time() - started)
+                return episodes
+
+            start.phase = "training"
+            end = train_loop(
+                learner, start_step=start_step, total_steps=config.steps,
+                log_every=config.log_every, checkpoint_every=config.checkpoint_every,
+                eval_every=config.eval_every, save=save, evaluate=evaluate_and_record,
+                progress=config.progress, desc="pretrain", stop=stop,
+                final_eval=config.final_eval, recorded=recorded_rounds(run_dir))
+        finally:
+            csv_file.close()
+        start.phase = "writing the summary"
+        return finish(run_dir, builder.games, end, config.seed,
+                      checkpoint_step=checkpointer.latest_step())
     finally:
-        csv_file.close()
         checkpointer.close()
-    return finish(run_dir, builder.games, step, stopped_by, episodes, config.seed)
 
 
 def note_resume(run_dir: pathlib.Path, start_step: int) -> None:

@@ -10,6 +10,7 @@
       summary.json / .md   the final per-game table and aggregate scores
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -27,29 +28,48 @@ LEARNER_LOG = "learner.csv"
 def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool) -> pathlib.Path:
     """Creates (or, with `resume`, re-opens) a run directory for `config`.
 
-    A directory that already holds checkpoints is only reused with `resume`, and then only for
-    the same configuration apart from the step budget and evaluation settings, so a typo in a
-    command line cannot silently continue someone else's run.
+    Without `resume` the folder must be new, empty, or a run of the same kind that never
+    reached a checkpoint; a folder holding checkpoints, another kind of run or anything else
+    (a report, a dataset) is refused and nothing in it is touched.  With `resume` the folder
+    must hold a run (its config.json) of the same configuration apart from
+    `RESUMABLE_CHANGES`, with `steps` not below its newest checkpoint, so a typo in a command
+    line cannot silently continue (or rewrite the history of) someone else's run.  Paths are
+    compared by what they point to, and the run's own folder not at all: a moved run resumes.
+    Paths are written absolute, so a run resumes from any working directory.
+
+    Raises:
+      FileExistsError: the folder is not empty and not a run this command may write into.
+      FileNotFoundError: `resume` of a folder that holds no run.
+      ValueError: `resume` with settings that differ from the run's.
     """
     run_dir = pathlib.Path(run_dir).absolute()
+    config = absolute_paths(json.loads(json.dumps(config, default=str)))
     config_path = run_dir / CONFIG_FILE
-    has_checkpoints = any((run_dir / CHECKPOINT_DIR).glob("[0-9]*"))
-    if has_checkpoints and not resume:
-        raise FileExistsError(
-            f"{run_dir} already holds checkpoints: pass --resume to continue that run, or choose "
-            "another --out")
-    if resume and config_path.exists():
-        previous = json.loads(config_path.read_text())
-        changed = config_differences(
-            {k: v for k, v in previous.items() if k not in RESUMABLE_CHANGES},
-            {k: v for k, v in json.loads(json.dumps(config, default=str)).items()
-             if k not in RESUMABLE_CHANGES})
-        if changed:
-            shown = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, old, new in changed[:6])
-            more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
-            raise ValueError(
-                f"--resume of {run_dir} with a different configuration: {shown}{more}. "
-                "Resume with the original settings, or choose another --out")
+    previous = json.loads(config_path.read_text()) if config_path.is_file() else None
+    latest = latest_checkpoint_step(run_dir)
+    if resume:
+        if previous is None:
+            problem = ("no such folder" if not run_dir.exists()
+                       else "the folder holds no run (no config.json)")
+            raise FileNotFoundError(
+                f"--resume of {run_dir}: {problem}; give the run directory of an earlier run, "
+                "or leave out --resume to start one")
+        check_resume(run_dir, previous, config, latest)
+    else:
+        if latest is not None:
+            raise FileExistsError(
+                f"{run_dir} already holds checkpoints: pass --resume to continue that run, or "
+                "choose another --out")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise FileExistsError(f"--out {run_dir} is a file, not a folder: choose another --out")
+        found = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+        if found and (previous is None or run_kind(previous) != run_kind(config)):
+            what = ("another kind of run (a " + run_kind(previous) + " run)" if previous
+                    else "no run of this command")
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise FileExistsError(
+                f"--out {run_dir} is not empty and holds {what} (found {shown}); nothing was "
+                "written: choose a new or empty folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / LOG_DIR).mkdir(exist_ok=True)
     tmp = config_path.with_suffix(".json.tmp")
@@ -58,12 +78,93 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
     return run_dir
 
 
-# Settings a resumed run may change: how long to train, how to evaluate and log, and when to
-# give up on non-finite updates.
+# Settings a resumed run may change: how long to train (never below the newest checkpoint),
+# when to evaluate, checkpoint and log, on how many processes, and when to give up on non-finite
+# updates.  How an evaluation is played (episodes, epsilon, sticky actions, episode cap) is part
+# of the run: a resumed run with another protocol would mix rounds that cannot be compared.
 RESUMABLE_CHANGES = frozenset({
-    "steps", "eval_every", "eval_episodes", "eval_workers", "checkpoint_every", "log_every",
-    "progress", "eval_max_episode_frames", "max_consecutive_skips",
+    "steps", "eval_every", "eval_workers", "checkpoint_every", "log_every", "progress",
+    "max_consecutive_skips", "final_eval", "out_dir",
 })
+# Settings that name files or folders: compared by what they point to.
+PATH_SETTINGS = ("data_dir", "checkpoint", "offline_data")
+
+
+def run_kind(config: Mapping[str, Any]) -> str:
+    """Which command made a run, from its config.json: 'pretrain', 'finetune-offline' or
+    'finetune-online'."""
+    if "games" in config:
+        return "pretrain"
+    return "finetune-offline" if "data_dir" in config else "finetune-online"
+
+
+def absolute_paths(config: dict) -> dict:
+    """`config` with its path settings (`PATH_SETTINGS`, `out_dir`) made absolute."""
+    for key in (*PATH_SETTINGS, "out_dir"):
+        if isinstance(config.get(key), str) and config[key]:
+            config[key] = os.path.abspath(config[key])
+    return config
+
+
+def same_path(a: Any, b: Any) -> bool:
+    """Whether two path settings point to the same file or folder (realpath, or samefile)."""
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return a == b
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def latest_checkpoint_step(run_dir: str | os.PathLike) -> int | None:
+    """The step of the newest complete checkpoint folder (`checkpoints/<step>/`), or None."""
+    steps = [int(p.name) for p in (pathlib.Path(run_dir) / CHECKPOINT_DIR).glob("[0-9]*")
+             if p.name.isdigit() and p.is_dir()]
+    return max(steps, default=None)
+
+
+def check_resume(run_dir: pathlib.Path, previous: Mapping[str, Any],
+                 current: Mapping[str, Any], latest: int | None) -> None:
+    """Raises ValueError listing every setting of `current` that would change the history of
+    the run `previous` (its config.json) whose newest checkpoint is at step `latest`."""
+    changed = [(key, old, new) for key, old, new in config_differences(
+        {k: v for k, v in previous.items() if k not in RESUMABLE_CHANGES},
+        {k: v for k, v in current.items() if k not in RESUMABLE_CHANGES})
+        if not (key in PATH_SETTINGS and same_path(old, new))]
+    steps = current.get("steps")
+    if latest is not None and isinstance(steps, int) and steps < latest:
+        changed.insert(0, ("steps", f"at least {latest} (its newest checkpoint)", steps))
+    if changed:
+        shown = "; ".join(f"{key}: was {old!r}, now {new!r}" if key != "steps" else
+                          f"steps: must be {old}, now {new!r}" for key, old, new in changed[:6])
+        more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
+        raise ValueError(
+            f"--resume of {run_dir} with a different configuration: {shown}{more}. "
+            "Resume with the original settings, or choose another --out")
+
+
+def discard_unstarted(run_dir: pathlib.Path, existed: bool) -> None:
+    """Removes what `prepare` made for a fresh run that ended before its first checkpoint
+    (config.json, logs/, an empty checkpoints/, evaluation results), and the folder itself when
+    it made it, so a failed or interrupted start leaves no half-made run behind."""
+    import shutil
+
+    if latest_checkpoint_step(run_dir) is not None:
+        return
+    for name in (CONFIG_FILE, LOG_DIR, CHECKPOINT_DIR, "eval_results.json", "learning_curve.csv",
+                 "learning_curve.png"):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    if not existed:
+        try:
+            run_dir.rmdir()
+        except OSError:  # something else was written there meanwhile: keep it
+            pass
 
 
 def config_differences(previous: Mapping[str, Any], current: Mapping[str, Any],
@@ -131,19 +232,38 @@ def _replace_text(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class StopRequested:
-    """Turns SIGINT/SIGTERM into a flag the training loop checks between steps.
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
-    The loop then saves a checkpoint and returns instead of dying mid-update.  A second signal
-    of the same kind restores the default behaviour (so a second Ctrl-C still kills).
+
+class Stopped(BaseException):
+    """A SIGINT/SIGTERM that ended a phase which cannot pause between steps (startup, an
+    evaluation), or a second signal.  A BaseException, like KeyboardInterrupt: `except
+    Exception` clean-up code does not swallow it."""
+
+    def __init__(self, signum: int):
+        super().__init__(SIGNAL_NAMES.get(signum, f"signal {signum}"))
+        self.signal = signum
+
+
+class StopRequested:
+    """SIGINT/SIGTERM handling for a whole command.
+
+    By default a signal raises `Stopped` at once (startup, evaluation: nothing there is worth
+    finishing).  Inside `deferred()` (a training step, a checkpoint write) the first signal
+    only sets the flag, which the training loop checks between steps; it then saves a
+    checkpoint and returns.  A second signal raises `Stopped` wherever the command is (orbax
+    checkpoints are atomic: an interrupted write leaves the previous one the latest), and
+    restores the previous handlers, so a third one acts as if none were installed.
     """
 
     def __init__(self):
         self.signal: int | None = None
+        self.repeated = False
         self._previous = {}
+        self._deferred = 0
 
     def __enter__(self) -> "StopRequested":
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in SIGNAL_NAMES:
             try:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except ValueError:  # not the main thread: leave signals alone
@@ -152,12 +272,34 @@ class StopRequested:
 
     def _handle(self, signum, frame):
         del frame
+        if self.signal is not None:
+            self.repeated = True
+            self._restore()
+            raise Stopped(self.signal)
         self.signal = signum
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        if not self._deferred:
+            raise Stopped(signum)
 
-    def __exit__(self, *exc) -> None:
+    @contextlib.contextmanager
+    def deferred(self):
+        """A first signal inside only sets the flag."""
+        self._deferred += 1
+        try:
+            yield self
+        finally:
+            self._deferred -= 1
+
+    def raise_if_stopped(self) -> None:
+        if self.signal is not None:
+            raise Stopped(self.signal)
+
+    def _restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
 
     def __bool__(self) -> bool:
         return self.signal is not None

@@ -66,7 +66,7 @@ def test_sigterm_then_resume_continues_from_the_checkpoint(training_data, tmp_pa
     command = [sys.executable, "-m", "scaled_ql.cli", "pretrain", "--data", training_data,
                "--games", ",".join(TRAINING_GAMES), "--steps", "100000", "--out", str(run_dir),
                "--checkpoint-every", "3", "--shuffle-buffer", "200", "--no-progress",
-               *TINY_FLAGS]
+               "--eval-episodes", "1", "--eval-max-frames", "400", *TINY_FLAGS]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     try:
@@ -81,7 +81,8 @@ def test_sigterm_then_resume_continues_from_the_checkpoint(training_data, tmp_pa
         if process.poll() is None:
             process.kill()
     assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert "stopped by signal" in output and "--resume" in output
+    assert "stopped by SIGTERM at step" in output and "continue with --resume" in output
+    assert "Traceback" not in output
 
     checkpointer = Checkpointer(run_dir / "checkpoints")
     stopped_at = checkpointer.latest_step()
