@@ -65,9 +65,9 @@ ROWS = (
     Row("sigint_sigterm", FAULT, "Ctrl-C (SIGINT) or SIGTERM", "`scaled-ql pretrain` "
         "(and `scaled-ql finetune-offline`, which shares its training loop)",
         "The step in progress finishes, a final checkpoint is written, exit status 128 + signal "
-        "(130 / 143); `--resume` continues.",
-        "stopped by signal {signal} at step {step}; checkpoint saved in {run_dir}/checkpoints "
-        "(continue with --resume)", _SIG),
+        "(130 / 143), one line on stderr, no traceback; `--resume` continues.",
+        "scaled-ql pretrain: stopped by {signal} at step {step}; checkpoint {step} saved in "
+        "{run_dir}/checkpoints; continue with --resume", _SIG),
     Row("learner_node_killed", FAULT, "`kill -9` of the learner node's process",
         "`scaled-ql pretrain --launch local_mp`",
         "Every other node is stopped (none left behind), exit status 1 naming the node; its "

@@ -38,7 +38,7 @@ def test_sigint_writes_a_final_checkpoint_and_exits_130(training_data, tmp_path,
     assert not (run_dir / "summary.json").exists()  # no final evaluation after a stop
 
     capsys.readouterr()
-    assert report_end_of_run(summary) == 128 + signal.SIGINT
-    line = capsys.readouterr().out.strip()
-    faults.check("sigint_sigterm", line, signal=int(signal.SIGINT), step=summary.step,
+    assert report_end_of_run(summary, "scaled-ql pretrain") == 128 + signal.SIGINT
+    line = capsys.readouterr().err.strip()
+    faults.check("sigint_sigterm", line, signal="SIGINT", step=summary.step,
                  run_dir=summary.run_dir)
