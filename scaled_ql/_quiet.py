@@ -6,7 +6,8 @@ to Gymnasium" notice, TFDS logs an absl warning per boolean feature, and Orbax, 
 Reverb log INFO lines through absl (150 to 330 of them in a `--launch local_mp` run).  These are
 for those projects' maintainers, not our users.
 
-`quiet_third_party()` is called by `scaled-ql` at start.  It also sets environment variables
+`quiet_third_party()` is called by `scaled-ql` at start (whatever SCALED_QL_QUIET it
+inherited: `scaled_ql.cli.main` clears it first).  It also sets environment variables
 that the processes the command starts inherit (Launchpad's `local_mp` node processes get this
 process's environment; collection and demo workers too):
 
@@ -47,7 +48,11 @@ def _quiet_gym_notice() -> None:
 
 
 def quiet_third_party() -> None:
-    """Third-party warnings and INFO logs off, here and in the processes started from here."""
+    """Third-party warnings and INFO logs off, here and in the processes started from here;
+    a no-op in a process started by `scaled-ql --verbose` (SCALED_QL_QUIET=0), so the workers
+    that call this at start (collection, demo training) stay as verbose as their command."""
+    if os.environ.get(QUIET_ENV) == "0":
+        return
     os.environ[QUIET_ENV] = "1"
     for name, (quiet, _) in _CHILD_ENV.items():
         os.environ.setdefault(name, quiet)

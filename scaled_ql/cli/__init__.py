@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Sequence
 
-from scaled_ql._quiet import loud_third_party, quiet_third_party
+from scaled_ql._quiet import QUIET_ENV, loud_third_party, quiet_third_party
 from scaled_ql.cli.common import Parser, add_verbose
 
 # Order = order in `scaled-ql --help`.
@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # parser is built (building it imports the subcommands' modules).  Third-party logging
     # too, here and (through environment variables) in the processes the command starts;
     # --verbose turns both back on before the command imports its stack.
+    os.environ.pop(QUIET_ENV, None)  # a command starts quiet, whatever its parent asked for
     quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -61,6 +61,28 @@ def test_evaluate_is_quiet_by_default_and_verbose_on_request(run_dir, tmp_path):
     assert verbose.stdout == quiet.stdout.replace("quiet.json", "verbose.json")
 
 
+WORKER = textwrap.dedent("""
+    import sys
+    from scaled_ql._quiet import quiet_third_party
+
+    quiet_third_party()  # what collection and demo workers call at start
+    from absl import logging
+    logging.warning("absl warning from a worker")
+    print("worker done")
+""")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_workers_that_quiet_themselves_follow_their_command(verbose):
+    env = user_environment()
+    env[_quiet.QUIET_ENV] = "0" if verbose else "1"
+    child = subprocess.run([sys.executable, "-c", WORKER], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == "worker done\n"
+    assert ("absl warning from a worker" in child.stderr) == verbose, child.stderr
+
+
 NODE = textwrap.dedent("""
     from absl import app, logging
 
