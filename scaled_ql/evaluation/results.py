@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from scaled_ql.evaluation import tensorboard
+
 try:
     import fcntl
 except ImportError:  # Not POSIX: appends from several processes are not serialized.
@@ -311,7 +313,8 @@ def append_evaluation(
       - an earlier step drops the evaluations after it, then adds: a run that resumed from an
         older checkpoint discards the trajectory it resumed away from.
     The run's name, method and seed, and its games, must match the existing file (a results
-    file belongs to one run); the stored config is the one of the first call.
+    file belongs to one run); the stored config is the one of the first call.  In a run
+    directory with TensorBoard logs the round's returns also go there (`tensorboard`).
     """
     path = results_path(run_dir_or_file)
     source = f"{path} (append_evaluation)"
@@ -322,6 +325,7 @@ def append_evaluation(
         _check(episode.game in games, source, f"episodes[{i}].game",
                f"not one of the run's games {list(games)}", episode.game)
     wall_time = time.time() if wall_time is None else float(wall_time)
+    added = new_episodes  # (merged below with the step's earlier episodes, if any)
     with _locked(path):
         if path.exists():
             existing = read_results(path)
@@ -342,6 +346,9 @@ def append_evaluation(
         kept.append(Evaluation(step=step, wall_time=wall_time, episodes=new_episodes))
         results = EvalResults(run=run, games=tuple(games), evaluations=tuple(kept))
         write_results(path, results)
+    log_dir = tensorboard.run_log_dir(path)
+    if log_dir is not None and added:
+        tensorboard.write_round(log_dir, step, added)
     return results
 
 
