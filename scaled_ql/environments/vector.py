@@ -266,18 +266,22 @@ def _run_workers(serve, items, shape, num_workers, envs_per_worker, env_kwargs, 
 
 
 def _worker_entry(*args) -> None:
-    """A worker process: `worker_main`, deaf to SIGINT/SIGTERM.
+    """A worker process: `worker_main`, deaf to SIGINT.
 
     Ctrl-C in a terminal reaches every process of the foreground group; the main process
-    decides what a signal means (the runners stop the evaluation and drop its round) and ends
-    its workers through `_Worker.close`, so a worker neither prints a KeyboardInterrupt
-    traceback nor dies under the main process mid-step.
+    decides what it means (the runners stop the evaluation and drop its round) and ends its
+    workers through `_Worker.close`, so a worker prints no KeyboardInterrupt traceback.  (SIGTERM
+    keeps its default: `terminate()` and the exit of the main process rely on it.)  A worker
+    whose main process gave up the evaluation before it started (its shared memory is gone) or
+    while it answered (the pipe is closed) ends quietly: nobody is left to tell.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    worker_main(*args)
+    try:
+        worker_main(*args)
+    except (FileNotFoundError, BrokenPipeError, ConnectionResetError):
+        pass
 
 
 class _Worker:
@@ -340,6 +344,6 @@ class _Worker:
             pass
         self._process.join(timeout=10)
         if self._process.is_alive():
-            self._process.kill()  # deaf to SIGTERM (`_worker_entry`)
+            self._process.terminate()
             self._process.join(timeout=5)
         self.conn.close()

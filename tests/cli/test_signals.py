@@ -1,0 +1,180 @@
+"""SIGINT/SIGTERM sent to real `scaled-ql` processes at each moment of a run: startup (the
+heavy imports), training, a periodic evaluation, the final evaluation (twice), and `collect`.
+Each ends within seconds with one line on stderr saying what was saved and how to continue,
+exit status 128 + signal and no traceback; what the line says was saved is there and loads
+(issue 20, item 1).
+
+Every signal waits for a marker of the moment it targets (a library mapped into the process,
+log rows, a checkpoint folder, an unfinished dataset folder), never for a fixed sleep.
+Evaluations are made long (many episodes on minatar/Breakout) so the signal lands inside them.
+"""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scaled_ql.runners.evaluate import load_checkpoint
+from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
+
+GAME = "minatar/Breakout"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROG = "scaled-ql pretrain"
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return collect_minatar(tmp_path_factory.mktemp("signal_data"), games=(GAME,), num_steps=200)
+
+
+def _pretrain(data, out, steps, *extra):
+    return [sys.executable, "-m", "scaled_ql.cli", "pretrain", "--data", str(data), "--games",
+            GAME, "--steps", str(steps), "--out", str(out), "--checkpoint-every", "2",
+            "--shuffle-buffer", "50", "--no-progress", *TINY_MINATAR_FLAGS, *extra]
+
+
+def _start(command) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait(process: subprocess.Popen, ready, what: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"ended (exit {process.returncode}) before {what}:\n{err[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no {what} within {timeout} s")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen, *signums, within: float = 60) -> tuple[str, str, float]:
+    """Sends the signals (0.05 s apart); (stdout, stderr, seconds until the process ended)."""
+    sent = time.monotonic()
+    for i, signum in enumerate(signums):
+        if i:
+            time.sleep(0.05)
+        process.send_signal(signum)
+    try:
+        out, err = process.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"still running {within} s after the signal")
+    return out, err, time.monotonic() - sent
+
+
+def _one_line(err: str) -> str:
+    """The one line stderr holds besides progress bars (collect has one); no traceback."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.strip().splitlines() if "%|" not in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _mapped(process: subprocess.Popen, library: str) -> bool:
+    try:
+        return library in pathlib.Path(f"/proc/{process.pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def _checkpoints(run_dir: pathlib.Path) -> list[int]:
+    folder = run_dir / "checkpoints"
+    return sorted(int(p.name) for p in folder.glob("[0-9]*") if p.name.isdigit())
+
+
+def _log_rows(run_dir: pathlib.Path) -> int:
+    path = run_dir / "logs" / "learner.csv"
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def test_during_startup(data, tmp_path):
+    out = tmp_path / "run"
+    process = _start(_pretrain(data, out, 2))
+    # TensorFlow's library mapped: the runner's imports (Acme, TF) are under way, seconds
+    # before the first step.  (JAX is mapped earlier: `import scaled_ql` imports it, before
+    # the command can take over the signals.)
+    _wait(process, lambda: _mapped(process, "_pywrap_tensorflow_internal"), "the TF import")
+    _, err, _ = _stop(process, signal.SIGINT)
+    assert process.returncode == 130
+    assert _one_line(err) == (f"{PROG}: stopped by SIGINT during startup; nothing saved; run "
+                              "the command again")
+    assert not out.exists()  # no half-made run
+
+
+def test_during_training_then_resume(data, tmp_path):
+    out = tmp_path / "run"
+    process = _start(_pretrain(data, out, 100_000, "--checkpoint-every", "1000"))
+    _wait(process, lambda: _log_rows(out) >= 2, "training steps")
+    _, err, seconds = _stop(process, signal.SIGTERM)
+    assert process.returncode == 143 and seconds < 30
+    [step] = _checkpoints(out)  # the final one (none was due every 1000)
+    assert step >= 2
+    assert _one_line(err) == (f"{PROG}: stopped by SIGTERM at step {step}; checkpoint {step} "
+                              f"saved in {out}/checkpoints; continue with --resume")
+    assert load_checkpoint(out).meta.step == step
+
+
+@pytest.mark.parametrize("moment", ["periodic", "final"])
+def test_during_an_evaluation(data, tmp_path, moment):
+    out = tmp_path / "run"
+    # Hundreds of episodes in a worker process: far longer than the time the signal may take.
+    evaluation = ["--eval-episodes", "400", "--eval-workers", "1"]
+    steps, every = (6, "2") if moment == "periodic" else (2, "0")
+    process = _start(_pretrain(data, out, steps, "--eval-every", every, *evaluation))
+    # Checkpoint 2 is written before the evaluation at step 2 starts.
+    _wait(process, lambda: _checkpoints(out) == [2], "checkpoint 2")
+    signums = (signal.SIGINT,) if moment == "periodic" else (signal.SIGINT, signal.SIGINT)
+    _, err, seconds = _stop(process, *signums)
+    assert seconds < 30, err
+    during = "the evaluation at step 2" if moment == "periodic" else "the final evaluation"
+    if moment == "periodic":
+        assert process.returncode == 130, err
+        assert _one_line(err) == (
+            f"{PROG}: stopped by SIGINT at step 2 during {during} (its episodes are not "
+            f"recorded; --resume plays it again); checkpoint 2 saved in {out}/checkpoints; "
+            "continue with --resume")
+    else:
+        # The second SIGINT lands somewhere in the shutdown; once the command has said how it
+        # ended, Python's default may end it (-SIGINT: status 130 to a shell as well).
+        assert process.returncode in (130, -signal.SIGINT), err
+        assert err.startswith(f"{PROG}: stopped by SIGINT "), err
+    assert _checkpoints(out) == [2] and load_checkpoint(out).meta.step == 2
+    assert not (out / "eval_results.json").exists()  # the round dropped whole
+    assert not (out / "summary.json").exists()
+    assert not list((out / "checkpoints").glob("*tmp*"))
+
+
+def test_during_collect(tmp_path):
+    out = tmp_path / "data"
+    process = _start([sys.executable, "-m", "scaled_ql.cli", "collect", "--games", GAME,
+                      "--steps", "100000000", "--out", str(out), "--workers", "1"])
+    _wait(process, lambda: list(out.glob("*/*/incomplete.*")), "a dataset being written")
+    _, err, seconds = _stop(process, signal.SIGINT)
+    assert process.returncode == 130 and seconds < 30, err
+    assert _one_line(err) == ("scaled-ql collect: stopped by SIGINT; no dataset complete; "
+                              "unfinished ones removed; run the command again for the missing "
+                              "games (--overwrite to replace the kept ones)")
+    assert not list(out.glob("*/*/incomplete.*"))
+
+
+def test_the_next_collect_removes_what_a_killed_one_left(tmp_path):
+    from scaled_ql.datasets import rlds
+
+    final = rlds.dataset_dir(tmp_path, GAME, 1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    abandoned = final.with_name(f"incomplete.{final.name}.{int(dead.stdout)}")
+    live = final.with_name(f"incomplete.{final.name}.{os.getppid()}")  # a running process's
+    for folder in (abandoned, live):
+        folder.mkdir(parents=True)
+    assert rlds.remove_abandoned(final) == [abandoned]
+    assert not abandoned.exists() and live.exists()
