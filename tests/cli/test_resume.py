@@ -13,6 +13,7 @@ import pytest
 from scaled_ql.cli import main
 from scaled_ql.evaluation import read_results
 from scaled_ql.runners.evaluate import load_checkpoint
+from tests.reliability import faults
 from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
 
 GAME = "minatar/Breakout"
@@ -49,18 +50,21 @@ def _error(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("change, expected", [
-    (dict(steps=1), "steps: must be at least 2 (its newest checkpoint), now 1"),
-    (dict(episodes=3), "--eval-episodes: was 1, now 3"),
-    (dict(frames=60), "--eval-max-frames: was 50, now 60"),
+@pytest.mark.parametrize("change, row, expected", [
+    (dict(steps=1), "resume_fewer_steps", ""),
+    (dict(episodes=3), "resume_other_protocol", ""),
+    (dict(frames=60), None, "--eval-max-frames: was 50, now 60"),
 ])
-def test_resume_refuses_settings_that_change_history(run, data, capsys, change, expected):
+def test_resume_refuses_settings_that_change_history(run, data, capsys, change, row, expected):
     before = (run / "config.json").read_text()
     capsys.readouterr()
     assert main(_args(data, run, change.pop("steps", 2), "--resume", **change)) == 2
     line = _error(capsys)
-    assert line.startswith(f"scaled-ql pretrain: error: --resume of {run} with a different "
-                           "configuration: ") and expected in line, line
+    if row:
+        faults.check(row, line, run_dir=run)
+    else:
+        assert line.startswith(f"scaled-ql pretrain: error: --resume of {run} with a different "
+                               "configuration: ") and expected in line, line
     assert (run / "config.json").read_text() == before  # config.json not rewritten
     assert _rounds(run) == [(2, 1)]
 
@@ -74,7 +78,7 @@ def test_resume_of_a_finished_run_does_not_evaluate_again(run, data, capsys):
 def test_resume_of_a_folder_without_a_run_is_an_error(data, tmp_path, capsys):
     missing = tmp_path / "missing"
     assert main(_args(data, missing, 2, "--resume")) == 2
-    assert f"--resume of {missing}: no such folder" in _error(capsys)
+    faults.check("resume_no_run", _error(capsys), run_dir=missing)
     assert not missing.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -105,10 +109,7 @@ def test_out_on_a_foreign_folder_is_refused(data, tmp_path, capsys):
     report.mkdir()
     (report / "summary.json").write_text('{"mine": true}')
     assert main(_args(data, report)) == 2
-    line = _error(capsys)
-    assert line == (f"scaled-ql pretrain: error: --out {report} is not empty and holds no run "
-                    "of this command (found summary.json); nothing was written: choose a new or "
-                    "empty folder")
+    faults.check("out_foreign_folder", _error(capsys), run_dir=report)
     assert [p.name for p in report.iterdir()] == ["summary.json"]
     assert (report / "summary.json").read_text() == '{"mine": true}'
 
@@ -118,6 +119,7 @@ def test_a_failed_start_leaves_no_half_made_run(tmp_path, capsys):
     assert main(_args(tmp_path / "no_data", out)) == 2
     assert "no complete rlu_minatar/Breakout_run_1" in _error(capsys)
     assert not out.exists()
+    faults.expect("failed_start_no_half_run")
     existing = tmp_path / "empty"
     existing.mkdir()
     assert main(_args(tmp_path / "no_data", existing)) == 2

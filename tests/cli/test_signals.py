@@ -19,6 +19,7 @@ import time
 import pytest
 
 from scaled_ql.runners.evaluate import load_checkpoint
+from tests.reliability import faults
 from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
 
 GAME = "minatar/Breakout"
@@ -105,8 +106,7 @@ def test_during_startup(data, tmp_path):
     _wait(process, lambda: _mapped(process, "_pywrap_tensorflow_internal"), "the TF import")
     _, err, _ = _stop(process, signal.SIGINT)
     assert process.returncode == 130
-    assert _one_line(err) == (f"{PROG}: stopped by SIGINT during startup; nothing saved; run "
-                              "the command again")
+    faults.check("signal_during_startup", _one_line(err))
     assert not out.exists()  # no half-made run
 
 
@@ -138,15 +138,13 @@ def test_during_an_evaluation(data, tmp_path, moment):
     during = "the evaluation at step 2" if moment == "periodic" else "the final evaluation"
     if moment == "periodic":
         assert process.returncode == 130, err
-        assert _one_line(err) == (
-            f"{PROG}: stopped by SIGINT at step 2 during {during} (its episodes are not "
-            f"recorded; --resume plays it again); checkpoint 2 saved in {out}/checkpoints; "
-            "continue with --resume")
+        faults.check("signal_during_evaluation", _one_line(err), step=2, run_dir=out)
     else:
         # The second SIGINT lands somewhere in the shutdown; once the command has said how it
         # ended, Python's default may end it (-SIGINT: status 130 to a shell as well).
         assert process.returncode in (130, -signal.SIGINT), err
-        assert err.startswith(f"{PROG}: stopped by SIGINT "), err
+        assert err.startswith(f"{PROG}: stopped by SIGINT at step 2 during {during}"), err
+        faults.expect("second_signal")  # the run stays consistent: checked below
     assert _checkpoints(out) == [2] and load_checkpoint(out).meta.step == 2
     assert not (out / "eval_results.json").exists()  # the round dropped whole
     assert not (out / "summary.json").exists()
@@ -160,9 +158,7 @@ def test_during_collect(tmp_path):
     _wait(process, lambda: list(out.glob("*/*/incomplete.*")), "a dataset being written")
     _, err, seconds = _stop(process, signal.SIGINT)
     assert process.returncode == 130 and seconds < 30, err
-    assert _one_line(err) == ("scaled-ql collect: stopped by SIGINT; no dataset complete; "
-                              "unfinished ones removed; run the command again for the missing "
-                              "games (--overwrite to replace the kept ones)")
+    faults.check("signal_during_collect", _one_line(err))
     assert not list(out.glob("*/*/incomplete.*"))
 
 

@@ -45,6 +45,8 @@ _CKPT = "tests/reliability/test_checkpoint_safety.py"
 _BAD = "tests/reliability/test_bad_inputs.py"
 _SIG = "tests/reliability/test_signals.py"
 _CLI = "tests/cli/test_errors.py"
+_SIG_CLI = "tests/cli/test_signals.py"
+_RESUME = "tests/cli/test_resume.py"
 _CLI_ERR = "exit status 2, one line on stderr"
 
 ROWS = (
@@ -68,6 +70,36 @@ ROWS = (
         "(130 / 143), one line on stderr, no traceback; `--resume` continues.",
         "scaled-ql pretrain: stopped by {signal} at step {step}; checkpoint {step} saved in "
         "{run_dir}/checkpoints; continue with --resume", _SIG),
+    Row("signal_during_startup", FAULT, "Ctrl-C (SIGINT) or SIGTERM during startup (imports, "
+        "data pipeline, JIT, before the first step)",
+        "`scaled-ql pretrain` / `finetune-offline`",
+        "Exit status 128 + signal, one line on stderr, no traceback; a fresh run leaves no run "
+        "directory behind (a resumed one keeps its checkpoints). (A signal in the first second, "
+        "while Python imports the package, gets Python's default.)",
+        "scaled-ql pretrain: stopped by SIGINT during startup; nothing saved; run the command "
+        "again", _SIG_CLI),
+    Row("signal_during_evaluation", FAULT,
+        "Ctrl-C (SIGINT) or SIGTERM during a periodic or the final evaluation",
+        "`scaled-ql pretrain` / `finetune-offline` (evaluation workers ignore Ctrl-C; the main "
+        "process ends them)",
+        "The evaluation stops at once (no waiting for its episodes), a checkpoint of the step is "
+        "written, exit status 128 + signal, no traceback. The round is dropped whole: "
+        "`eval_results.json` only holds complete rounds; `--resume` plays it again.",
+        "scaled-ql pretrain: stopped by SIGINT at step {step} during the evaluation at step "
+        "{step} (its episodes are not recorded; --resume plays it again); checkpoint {step} "
+        "saved in {run_dir}/checkpoints; continue with --resume", _SIG_CLI),
+    Row("second_signal", FAULT, "a second Ctrl-C while the command is stopping",
+        "`scaled-ql pretrain` / `finetune-offline`",
+        "The command ends at once; the newest complete checkpoint stays the latest (an "
+        "interrupted write is never taken for one), no evaluation round is recorded half; exit "
+        "status 130 as the shell sees it.", "", _SIG_CLI),
+    Row("signal_during_collect", FAULT, "Ctrl-C (SIGINT) or SIGTERM", "`scaled-ql collect`",
+        "Exit status 128 + signal, one line on stderr (after the progress bar), no traceback; "
+        "complete datasets are kept, unfinished `incomplete.*` folders removed (and the next "
+        "`collect` removes those of a killed one).",
+        "scaled-ql collect: stopped by SIGINT; no dataset complete; unfinished ones removed; run "
+        "the command again for the missing games (--overwrite to replace the kept ones)",
+        _SIG_CLI),
     Row("learner_node_killed", FAULT, "`kill -9` of the learner node's process",
         "`scaled-ql pretrain --launch local_mp`",
         "Every other node is stopped (none left behind), exit status 1 naming the node; its "
@@ -212,6 +244,35 @@ ROWS = (
         "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
         "--torso: was 'nature', now 'impala'; --name: was 'scaled_ql-nature', now "
         "'scaled_ql-impala'. Resume with the original settings, or choose another --out", _BAD),
+    Row("resume_fewer_steps", BAD, "`--resume` with `--steps` below the run's newest "
+        "checkpoint", "`scaled-ql pretrain --resume --steps 1` of a run at step 2",
+        _CLI_ERR + "; config.json and the results are untouched.",
+        "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
+        "steps: must be at least 2 (its newest checkpoint), now 1. Resume with the original "
+        "settings, or choose another --out", _RESUME),
+    Row("resume_other_protocol", BAD, "`--resume` with another evaluation protocol "
+        "(episodes, episode cap, epsilon, sticky actions)",
+        "`scaled-ql pretrain --resume --eval-episodes 3` of a run evaluated with 1",
+        _CLI_ERR + ", listing each difference; rounds of two protocols are never mixed. (Paths "
+        "are compared by what they point to, and the run's own folder not at all: a moved run, "
+        "or one resumed from another folder, continues.)",
+        "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
+        "--eval-episodes: was 1, now 3. Resume with the original settings, or choose another "
+        "--out", _RESUME),
+    Row("resume_no_run", BAD, "`--resume` of a folder that does not exist",
+        "`scaled-ql pretrain --resume --out MISSING`", _CLI_ERR + "; nothing is created.",
+        "scaled-ql pretrain: error: --resume of {run_dir}: no such folder; give the run "
+        "directory of an earlier run, or leave out --resume to start one", _RESUME),
+    Row("out_foreign_folder", BAD, "`--out` on a folder that is not empty and holds no run of "
+        "the command (e.g. a report folder)", "`scaled-ql pretrain --out REPORT_DIR`",
+        _CLI_ERR + "; nothing in the folder is touched.",
+        "scaled-ql pretrain: error: --out {run_dir} is not empty and holds no run of this "
+        "command (found summary.json); nothing was written: choose a new or empty folder",
+        _RESUME),
+    Row("failed_start_no_half_run", BAD, "a fresh run that fails before its first checkpoint "
+        "(e.g. missing data)", "`scaled-ql pretrain --data EMPTY --out RUN`",
+        _CLI_ERR + "; what the command made (config.json, logs/, checkpoints/, the folder if it "
+        "made it) is removed: no half-made run.", "", _RESUME),
     Row("existing_run_without_resume", BAD, "an existing run directory without `--resume`",
         "`scaled-ql pretrain --out RUN`", _CLI_ERR + "; nothing is overwritten.",
         "scaled-ql pretrain: error: {run_dir} already holds checkpoints: pass --resume to "
@@ -357,7 +418,13 @@ def render() -> str:
         "pickle anywhere.",
         "- **Resume** (`--resume`) restores the newest complete checkpoint, checks suite, games, "
         "head sizes and the run's configuration, drops `logs/learner.csv` rows after the checkpoint "
-        "and says so on stderr.",
+        "and says so on stderr. It refuses what would change the run's history: `--steps` below "
+        "the newest checkpoint, another evaluation protocol, a folder without a run. An "
+        "evaluation round already recorded is not played again; one interrupted by a signal is "
+        "(rounds are recorded whole or not at all).",
+        "- **Output folders:** a training command writes only into a new or empty folder or a "
+        "run of its own kind; a fresh run that fails or is stopped before its first checkpoint "
+        "leaves nothing behind.",
         "- **Nothing waits forever:** Reverb sampling has a timeout (`sampler_timeout_ms`), "
         "Launchpad programs are watched and stopped when any node dies (`launch_and_watch`), "
         "and the single-process loop stops cleanly on SIGINT/SIGTERM.",
