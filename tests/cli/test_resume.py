@@ -136,3 +136,21 @@ def test_no_final_eval_and_no_periodic_eval_means_no_evaluation(data, tmp_path, 
     assert (out / "summary.md").read_text().startswith("no evaluation:")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mean_returns"] == {} and summary["evaluated_step"] is None
+
+
+def test_resume_plays_an_evaluation_a_signal_dropped(data, tmp_path, capsys):
+    """A signal during the evaluation at step 4 leaves checkpoint 4 and no round at step 4
+    (tests/cli/test_signals.py shows that on a real process); that state is made here by
+    dropping the recorded round, and --resume plays it before training on."""
+    import dataclasses
+
+    from scaled_ql.evaluation import write_results
+
+    out = tmp_path / "run"
+    assert main(_args(data, out, 4, "--eval-every", "2")) == 0
+    results = read_results(out)
+    write_results(out, dataclasses.replace(results, evaluations=results.evaluations[:1]))
+    assert _rounds(out) == [(2, 1)]
+    assert main(_args(data, out, 6, "--eval-every", "2", "--resume")) == 0
+    assert _rounds(out) == [(2, 1), (4, 1), (6, 1)]  # each round once, whole
+    assert "IQM" in capsys.readouterr().out
