@@ -29,8 +29,9 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
     """Creates (or, with `resume`, re-opens) a run directory for `config`.
 
     Without `resume` the folder must be new, empty, or a run of the same kind that never
-    reached a checkpoint; a folder holding checkpoints, another kind of run or anything else
-    (a report, a dataset) is refused and nothing in it is touched.  With `resume` the folder
+    reached a checkpoint (started over: its files are removed first); a folder holding
+    checkpoints, another kind of run or anything else (a report, a dataset) is refused and
+    nothing in it is touched.  With `resume` the folder
     must hold a run (its config.json) of the same configuration apart from
     `RESUMABLE_CHANGES`, with `steps` not below its newest checkpoint, so a typo in a command
     line cannot silently continue (or rewrite the history of) someone else's run.  Paths are
@@ -70,6 +71,8 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
             raise FileExistsError(
                 f"--out {run_dir} is not empty and holds {what} (found {shown}); nothing was "
                 "written: choose a new or empty folder")
+        if found:  # a run of this command that never reached a checkpoint: start it over
+            discard_unstarted(run_dir, existed=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / LOG_DIR).mkdir(exist_ok=True)
     tmp = config_path.with_suffix(".json.tmp")

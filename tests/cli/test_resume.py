@@ -154,3 +154,16 @@ def test_resume_plays_an_evaluation_a_signal_dropped(data, tmp_path, capsys):
     assert main(_args(data, out, 6, "--eval-every", "2", "--resume")) == 0
     assert _rounds(out) == [(2, 1), (4, 1), (6, 1)]  # each round once, whole
     assert "IQM" in capsys.readouterr().out
+
+
+def test_a_run_that_never_reached_a_checkpoint_starts_over(data, tmp_path):
+    """What a run killed (-9) before its first checkpoint leaves: config.json and a learner
+    log; the same command without --resume starts over instead of appending to that log."""
+    out = tmp_path / "run"
+    assert main(_args(data, out, 2)) == 0
+    shutil.rmtree(out / "checkpoints")
+    (out / "eval_results.json").unlink()
+    assert main(_args(data, out, 2)) == 0
+    log = (out / "logs" / "learner.csv").read_text().splitlines()
+    assert len(log) == 3  # the header and steps 1-2 of this run, none of the earlier one
+    assert _rounds(out) == [(2, 1)]
