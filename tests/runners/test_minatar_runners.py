@@ -144,6 +144,26 @@ def test_finetune_offline_to_a_held_out_minatar_game(minatar_run, finetuned):
     assert all(r["human_normalized"] != "" for r in rows)  # Seaquest has a reference score
 
 
+def test_finetune_offline_without_a_final_evaluation(minatar_run, minatar_data, tmp_path,
+                                                     capsys):
+    """--no-final-eval: the summary is of the last evaluation (here the one at step 0), and
+    says so; resuming with another episode count is refused (one protocol per run)."""
+    out = tmp_path / "run"
+    args = ["finetune-offline", "--checkpoint", str(minatar_run), "--game", HELD_OUT_GAME,
+            "--data", minatar_data, "--steps", "2", "--out", str(out), "--no-final-eval",
+            "--eval-max-frames", "50", "--shuffle-buffer", "100", "--no-progress", *QUICK_EVAL]
+    assert main(args) == 0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert [e["step"] for e in results["evaluations"]] == [0]
+    assert load_checkpoint(out).meta.step == 2
+    printed = capsys.readouterr().out
+    assert ("no final evaluation (--no-final-eval): the scores are of the last evaluation, at "
+            "step 0 of 2") in printed
+    assert json.loads((out / "summary.json").read_text())["evaluated_step"] == 0
+    assert main([*args, "--resume", "--eval-episodes", "2"]) == 2
+    assert "--eval-episodes: was 1, now 2" in capsys.readouterr().err
+
+
 def test_a_minatar_checkpoint_is_not_fine_tuned_on_an_atari_game(minatar_run, minatar_data,
                                                                  tmp_path, capsys):
     out = tmp_path / "atari"
