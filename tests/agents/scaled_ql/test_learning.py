@@ -3,6 +3,7 @@ and data parallelism over 2 host devices (in a subprocess, which needs its own X
 
 import dataclasses
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def test_config_validation_names_the_field():
 _DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     assert jax.local_device_count() == 2, jax.local_devices()
-    from tests.agents.test_learning import CONFIG, NUM_ACTIONS, make_batch
+    from tests.agents.scaled_ql.test_learning import CONFIG, NUM_ACTIONS, make_batch
     from scaled_ql.agents.scaled_ql import init_training_state, make_update_fn
     from scaled_ql.networks import make_networks
     net = make_networks(CONFIG.network, NUM_ACTIONS)
@@ -197,7 +198,7 @@ _DATA_PARALLEL_SCRIPT = textwrap.dedent("""
 def test_data_parallel_over_two_host_devices_matches_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = pathlib.Path(__file__).resolve().parents[3]  # the repository
     result = subprocess.run([sys.executable, "-c", _DATA_PARALLEL_SCRIPT], env=env, cwd=root, check=False,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
