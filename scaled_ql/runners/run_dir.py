@@ -28,10 +28,11 @@ LEARNER_LOG = "learner.csv"
 def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool) -> pathlib.Path:
     """Creates (or, with `resume`, re-opens) a run directory for `config`.
 
-    Without `resume` the folder must be new, empty, or a run of the same kind that never
-    reached a checkpoint (started over: its files are removed first); a folder holding
-    checkpoints, another kind of run or anything else (a report, a dataset) is refused and
-    nothing in it is touched.  With `resume` the folder
+    Without `resume` the folder must be new, hold none of the files a run writes
+    (`RUN_OUTPUTS`: other files, such as a job script's record and log, are left alone), or be
+    a run of the same kind that never reached a checkpoint (started over: its files are removed
+    first); a folder holding checkpoints, another kind of run or a run's file names otherwise
+    (a report's summary.json) is refused and nothing in it is touched.  With `resume` the folder
     must hold a run (its config.json) of the same configuration apart from
     `RESUMABLE_CHANGES`, with `steps` not below its newest checkpoint, so a typo in a command
     line cannot silently continue (or rewrite the history of) someone else's run.  Paths are
@@ -63,7 +64,8 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
                 "choose another --out")
         if run_dir.exists() and not run_dir.is_dir():
             raise FileExistsError(f"--out {run_dir} is a file, not a folder: choose another --out")
-        found = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+        found = sorted(p.name for p in run_dir.iterdir() if p.name in RUN_OUTPUTS
+                       ) if run_dir.is_dir() else []
         if found and (previous is None or run_kind(previous) != run_kind(config)):
             what = ("another kind of run (a " + run_kind(previous) + " run)" if previous
                     else "no run of this command")
@@ -91,6 +93,13 @@ RESUMABLE_CHANGES = frozenset({
 })
 # Settings that name files or folders: compared by what they point to.
 PATH_SETTINGS = ("data_dir", "checkpoint", "offline_data")
+
+
+# What a run writes into its folder: a folder holding any of these is a run (or a report)
+# that a fresh run would overwrite.
+RUN_OUTPUTS = frozenset({CONFIG_FILE, CHECKPOINT_DIR, LOG_DIR, "eval_results.json",
+                         "summary.json", "summary.md", "learning_curve.csv",
+                         "learning_curve.png"})
 
 
 def run_kind(config: Mapping[str, Any]) -> str:
@@ -156,8 +165,7 @@ def discard_unstarted(run_dir: pathlib.Path, existed: bool) -> None:
 
     if latest_checkpoint_step(run_dir) is not None:
         return
-    for name in (CONFIG_FILE, LOG_DIR, CHECKPOINT_DIR, "eval_results.json", "learning_curve.csv",
-                 "learning_curve.png"):
+    for name in RUN_OUTPUTS:
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

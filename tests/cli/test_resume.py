@@ -128,7 +128,11 @@ def test_a_failed_start_leaves_no_half_made_run(tmp_path, capsys):
 
 def test_no_final_eval_and_no_periodic_eval_means_no_evaluation(data, tmp_path, capsys):
     out = tmp_path / "run"
+    out.mkdir()
+    # Files a run does not write (a job script's record) may sit in --out; they stay.
+    (out / "job.json").write_text("{}")
     assert main(_args(data, out, 2, "--no-final-eval")) == 0
+    assert (out / "job.json").read_text() == "{}"
     assert not (out / "eval_results.json").exists()
     assert load_checkpoint(out).meta.step == 2
     printed = capsys.readouterr().out

@@ -263,9 +263,11 @@ ROWS = (
         "`scaled-ql pretrain --resume --out MISSING`", _CLI_ERR + "; nothing is created.",
         "scaled-ql pretrain: error: --resume of {run_dir}: no such folder; give the run "
         "directory of an earlier run, or leave out --resume to start one", _RESUME),
-    Row("out_foreign_folder", BAD, "`--out` on a folder that is not empty and holds no run of "
-        "the command (e.g. a report folder)", "`scaled-ql pretrain --out REPORT_DIR`",
-        _CLI_ERR + "; nothing in the folder is touched.",
+    Row("out_foreign_folder", BAD, "`--out` on a folder that holds files a run writes "
+        "(summary.json, config.json, logs/, ...) but no run of the command (e.g. a report "
+        "folder)", "`scaled-ql pretrain --out REPORT_DIR`",
+        _CLI_ERR + "; nothing in the folder is touched. (Other files, e.g. a job script's "
+        "record, may sit in `--out`; they are left alone.)",
         "scaled-ql pretrain: error: --out {run_dir} is not empty and holds no run of this "
         "command (found summary.json); nothing was written: choose a new or empty folder",
         _RESUME),
