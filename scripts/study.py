@@ -76,9 +76,9 @@ TRIED = (("Scaled QL M, CQL 0.1", "scaled_ql", 0.1, None),
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
-# and change how it is evaluated (scaled_ql.runners.run_dir.RESUMABLE_CHANGES).
-RESUMABLE_FLAGS = ("--steps", "--eval-every", "--checkpoint-every", "--eval-episodes",
-                   "--eval-max-frames", "--eval-workers", "--timeout")
+# and how often it evaluates, not the protocol (scaled_ql.runners.run_dir.RESUMABLE_CHANGES).
+RESUMABLE_FLAGS = ("--steps", "--eval-every", "--checkpoint-every", "--eval-workers",
+                   "--timeout")  # (--resume refuses another evaluation protocol)
 SWITCHES_IGNORED = ("--no-progress", "--resume")
 # One core per job: XLA, TF and BLAS thread pools of one process each (jobs run side by side).
 JOB_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
