@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import signal
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -256,6 +257,16 @@ class Stopped(BaseException):
         self.signal = signum
 
 
+def _in_finalizer(frame, depth: int = 16) -> bool:
+    """Whether `frame` (where a signal arrived) runs inside an object finalizer (`__del__`),
+    where an exception cannot propagate."""
+    while frame is not None and depth > 0:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
+
+
 class StopRequested:
     """SIGINT/SIGTERM handling for a whole command.
 
@@ -282,7 +293,11 @@ class StopRequested:
         return self
 
     def _handle(self, signum, frame):
-        del frame
+        if _in_finalizer(frame):
+            # An exception raised inside a __del__ is printed and dropped by Python: deliver
+            # the signal again in a moment, outside the finalizer.
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            return
         if self.signal is not None:
             self.repeated = True
             self._restore()

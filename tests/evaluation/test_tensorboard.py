@@ -16,7 +16,9 @@ def episode(game, value, truncated=False):
 def scalars(log_dir):
     events = EventAccumulator(str(log_dir))
     events.Reload()
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)]
+    # One event file per round: the accumulator reads them in file-name order, which is not
+    # the order of the rounds (names end in a per-process counter: "...10" sorts before "...9").
+    return {tag: sorted((e.step, e.value) for e in events.Scalars(tag))
             for tag in events.Tags()["scalars"]}
 
 
