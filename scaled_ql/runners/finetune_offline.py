@@ -349,5 +349,5 @@ def _train(config, resume, stop, start, run_dir, checkpointer, builder, networks
             stop=stop, episodes=episodes, final_eval=config.final_eval, recorded=recorded)
     finally:
         csv_file.close()
-    start.phase = "writing the summary"
+    start.phase = end.stopped_during or "writing the summary"  # see RunStart
     return finish(run_dir, games, end, config.seed, checkpoint_step=checkpointer.latest_step())

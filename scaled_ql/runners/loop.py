@@ -146,7 +146,10 @@ def finish(run_dir, games: Sequence[str], end: LoopEnd, seed: int,
 
 class RunStart:
     """What a runner's body reports to `run_guarded`: whether it prepared the run directory
-    (only then is a failed start cleaned up) and which phase it is in."""
+    (only then is a failed start cleaned up) and which phase it is in.
+
+    After a stopped training loop the phase stays what the first signal interrupted: a second
+    signal that lands while the runner winds down is reported as a stop during that phase."""
 
     def __init__(self, out_dir, resume: bool):
         import pathlib

@@ -310,7 +310,7 @@ def _run_pretrain(config: PretrainConfig, resume: bool, stop, start) -> Pretrain
                 final_eval=config.final_eval, recorded=recorded_rounds(run_dir))
         finally:
             csv_file.close()
-        start.phase = "writing the summary"
+        start.phase = end.stopped_during or "writing the summary"  # see RunStart
         return finish(run_dir, builder.games, end, config.seed,
                       checkpoint_step=checkpointer.latest_step())
     finally:

@@ -35,3 +35,30 @@ def test_a_signal_inside_a_finalizer_stops_the_command_just_after_it():
         while time.monotonic() < deadline:
             time.sleep(0.01)
     assert stop.signal == signal.SIGINT and not stop.repeated
+
+
+def test_a_second_signal_while_winding_down_names_what_the_first_one_stopped(
+        tmp_path, monkeypatch, capsys):
+    # The two SIGINTs of the final-evaluation signal test, in a fixed order: the first stops
+    # the final evaluation (the loop returns), the second lands while the summary is made.
+    from scaled_ql.cli import main
+    from scaled_ql.runners import loop, pretrain
+    from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
+
+    data = collect_minatar(tmp_path / "data", games=("minatar/Breakout",), num_steps=60)
+
+    def stopped_in_the_final_evaluation(learner, *, stop, **unused):
+        stop.signal = signal.SIGINT
+        return loop.LoopEnd(0, signal.SIGINT, "the final evaluation", None, False)
+
+    def second_signal(*unused, **also_unused):
+        raise run_dir.Stopped(signal.SIGINT)
+
+    monkeypatch.setattr(pretrain, "train_loop", stopped_in_the_final_evaluation)
+    monkeypatch.setattr(pretrain, "finish", second_signal)
+    out = tmp_path / "run"
+    code = main(["pretrain", "--data", data, "--games", "minatar/Breakout", "--steps", "2",
+                 "--out", str(out), "--shuffle-buffer", "10", "--no-progress",
+                 *TINY_MINATAR_FLAGS])
+    assert code == 130
+    assert "stopped by SIGINT at step 0 during the final evaluation" in capsys.readouterr().err
