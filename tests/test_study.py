@@ -82,10 +82,10 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
         if "steps" in job.label:
-            assert job.target == 12000 and steps == "12000"
-            assert job.command[job.command.index("--eval-every") + 1] == "1000"
+            assert job.target == 6000 and steps == "6000"  # the first pass's budget
+            assert job.command[job.command.index("--eval-every") + 1] == "2000"
         else:
-            assert job.target == 6000 and steps == "6000"
+            assert job.target == 12000 and steps == "12000"
             assert job.command[job.command.index("--cql-alpha") + 1] in ("0.1", "2")
         assert ("--bc" in job.command) == job.label.startswith("BC")
     base = jobs[0]
@@ -96,7 +96,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             assert job.command[job.command.index("--checkpoint") + 1] == str(base.run_dir)
             # claim 3 starts from the final checkpoint of claim 1's Scaled QL seed 0
             assert job.command[job.command.index("--checkpoint-step") + 1] == str(args.steps)
-            assert args.steps == 6000
+            assert args.steps == 12000
         if job.kind == "pretrain":
             games = job.command[job.command.index("--games") + 1].split(",")
             assert "minatar/Freeway" not in games and len(games) == 4
