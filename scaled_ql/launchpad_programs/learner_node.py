@@ -1,7 +1,7 @@
 """The learner nodes: train, checkpoint, serve variables and schedule evaluation rounds.
 
 `LearnerNode` is what every program's learner does around the builder's learner; `Learner` is
-the pretraining program's (the online fine-tuning program's is `finetune_online.Learner`).
+the pretraining program's (the online fine-tuning program's is `online_nodes.Learner`).
 See `rounds.py` for how evaluation rounds are scheduled and recorded in order.
 """
 

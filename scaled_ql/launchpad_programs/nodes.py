@@ -1,6 +1,6 @@
 """The nodes of the distributed programs (see `pretrain.py` for the picture): the pretraining
 feeders and evaluators, and the `Limiter` every program ends with; the pretraining learner is
-in `learner_node.py`, the online fine-tuning program's own nodes in `finetune_online.py`.
+in `learner_node.py`, the online fine-tuning program's own parts in `online_nodes.py`.
 
 Every constructor takes plain, picklable values (the frozen `PretrainConfig`, a frozen
 `ProgramOptions`, game tuples, strings) and Launchpad handles; heavy objects (TF datasets,
