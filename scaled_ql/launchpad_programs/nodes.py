@@ -322,6 +322,7 @@ class Evaluator:
 # -- limiter ----------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
 class Limiter:
     """Ends a program: once the counter's `counter_key` reaches `limit` and the final work is
     on disk.
@@ -332,22 +333,28 @@ class Limiter:
     writes `summary.json` / `summary.md` from that round (as the single-process runner does;
     not when `summarize` is False: no evaluators), records the normal end and calls
     `lp.stop()`.
+
+    Attributes:
+      counter, learner: the program's counter and learner nodes (courier handles).
+      counter_key, limit: the count that ends the program, and where.
+      out_dir, games, seed: the run directory, its games and the summary's bootstrap seed.
+      summarize: write summary.* from the final round.
+      status_dir, name: as every node (see `supervision`).
+      poll_s: seconds between checks.
     """
 
-    def __init__(self, counter, learner, *, counter_key: str, limit: int, out_dir: str,
-                 games: tuple[str, ...], seed: int, summarize: bool, status_dir: str | None,
-                 name: str = "limiter/0", poll_s: float = 0.5):
-        self._counter = counter
-        self._learner = learner
-        self._key = counter_key
-        self._limit = limit
-        self._out_dir = out_dir
-        self._games = tuple(games)
-        self._seed = seed
-        self._summarize = summarize
-        self._status_dir = status_dir
-        self._name = name
-        self._poll_s = poll_s
+    counter: Any
+    learner: Any
+    _: dataclasses.KW_ONLY
+    counter_key: str
+    limit: int
+    out_dir: str
+    games: tuple[str, ...]
+    seed: int
+    summarize: bool
+    status_dir: str | None
+    name: str = "limiter/0"
+    poll_s: float = 0.5
 
     def write_summary(self, step: int) -> dict:
         """Summarizes the evaluation round at `step` from eval_results.json into summary.*."""
@@ -359,15 +366,15 @@ class Limiter:
             write_summary,
         )
 
-        rounds = [e for e in read_results(self._out_dir).evaluations if e.step == step]
+        rounds = [e for e in read_results(self.out_dir).evaluations if e.step == step]
         if not rounds:
-            raise RuntimeError(f"{self._out_dir}: no evaluation at the final step {step}")
-        missing = sorted(set(self._games) - {e.game for e in rounds[0].episodes})
+            raise RuntimeError(f"{self.out_dir}: no evaluation at the final step {step}")
+        missing = sorted(set(self.games) - {e.game for e in rounds[0].episodes})
         if missing:
             raise RuntimeError(f"the final evaluation (step {step}) lacks games {missing}")
-        mean_returns, normalized, iqm, ci = summarize(self._games, rounds[0].episodes,
-                                                      seed=self._seed)
-        summary = PretrainSummary(str(pathlib.Path(self._out_dir).absolute()), step, None,
+        mean_returns, normalized, iqm, ci = summarize(self.games, rounds[0].episodes,
+                                                      seed=self.seed)
+        summary = PretrainSummary(str(pathlib.Path(self.out_dir).absolute()), step, None,
                                   mean_returns, normalized, iqm, ci)
         write_summary(pathlib.Path(summary.run_dir), summary)
         print(format_table(summary), flush=True)
@@ -375,18 +382,18 @@ class Limiter:
 
     def check(self) -> bool:
         """Whether the program's work is complete (limit reached and final work done)."""
-        count = int(self._counter.get_counts().get(self._key, 0))
-        return count >= self._limit and bool(self._learner.status()["finished"])
+        count = int(self.counter.get_counts().get(self.counter_key, 0))
+        return count >= self.limit and bool(self.learner.status()["finished"])
 
     def run(self) -> None:
         import launchpad as lp
 
-        with supervision.guarded(self._status_dir, self._name):
+        with supervision.guarded(self.status_dir, self.name):
             while not self.check():
-                if supervision.wait_or_stop(self._poll_s):
+                if supervision.wait_or_stop(self.poll_s):
                     return
-            status = self._learner.status()
-            if self._summarize:
+            status = self.learner.status()
+            if self.summarize:
                 self.write_summary(status["final_step"])
-            supervision.mark_done(self._status_dir, {"step": status["final_step"]})
+            supervision.mark_done(self.status_dir, {"step": status["final_step"]})
             lp.stop()
