@@ -359,12 +359,7 @@ class Limiter:
     def write_summary(self, step: int) -> dict:
         """Summarizes the evaluation round at `step` from eval_results.json into summary.*."""
         from scaled_ql.evaluation import read_results
-        from scaled_ql.runners.pretrain import (
-            PretrainSummary,
-            format_table,
-            summarize,
-            write_summary,
-        )
+        from scaled_ql.runners.pretrain import PretrainSummary, summarize, write_summary
 
         rounds = [e for e in read_results(self.out_dir).evaluations if e.step == step]
         if not rounds:
@@ -376,8 +371,7 @@ class Limiter:
                                                       seed=self.seed)
         summary = PretrainSummary(str(pathlib.Path(self.out_dir).absolute()), step, None,
                                   mean_returns, normalized, iqm, ci)
-        write_summary(pathlib.Path(summary.run_dir), summary)
-        print(format_table(summary), flush=True)
+        write_summary(pathlib.Path(summary.run_dir), summary)  # the launcher prints summary.md
         return mean_returns
 
     def check(self) -> bool:

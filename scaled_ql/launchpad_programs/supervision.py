@@ -18,6 +18,10 @@ What we do instead:
   Launchpad's `--lp_termination_notice_secs`, 10 s by default) and returns 1; the message
   names the node.
 
+Output.  `decorate_output` colours each node's lines with ANSI codes; when our stdout is not
+a terminal (a log file, a pipe, a test's capture) `launch_and_watch` runs the nodes through
+`_launch_plain` instead: the same `[label/index] ` prefix, no colour codes.
+
 Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
 124 the `timeout_s` ran out, 130 stopped from outside (Ctrl-C / SIGTERM) before the end.
 """
@@ -166,6 +170,50 @@ def run_learner_node(status_dir: str | None, node: str, *, keep_going, step, bac
     close()
 
 
+# A node's output, stderr included, prefixed with its title ($1) and no colour codes: what
+# Launchpad's `decorate_output` does, less the ANSI colours (and signals ignored likewise).
+_PLAIN_OUTPUT = "plain_output"
+_PLAIN_SCRIPT = "trap '' EXIT TERM QUIT INT; exec \"${@:2}\" 2>&1 | sed -u \"s!^![$1] !\""
+
+
+def _launch_plain(commands_to_launch):
+    """Launchpad's 'current_terminal' local launch with each node's lines prefixed by its
+    title in plain text (`_PLAIN_SCRIPT`); returns the worker manager as Launchpad's does."""
+    import atexit
+    import subprocess
+
+    from launchpad.launch import worker_manager
+
+    manager = worker_manager.WorkerManager()
+    atexit.register(manager.wait)
+    for command in commands_to_launch:
+        process = subprocess.Popen(
+            ["/bin/bash", "-c", _PLAIN_SCRIPT, _PLAIN_OUTPUT, command.title,
+             *command.command_as_list], env={**os.environ, **command.env_overrides})
+        manager.register_existing_process(command.title, process.pid)
+    return manager
+
+
+@contextlib.contextmanager
+def _plain_node_output(plain: bool) -> Iterator[None]:
+    """While `plain`, Launchpad's 'current_terminal' launch runs nodes through
+    `_launch_plain` instead of `decorate_output`, which colours every line with ANSI codes
+    (noise in a log file or a pipe: `launch_and_watch` asks for it when stdout is not a
+    terminal)."""
+    if not plain:
+        yield
+        return
+    from launchpad.launch.run_locally import run_locally
+
+    launchers = run_locally._LOCAL_LAUNCHER_MAP  # noqa: SLF001 -- no public hook in 0.5.0
+    saved = launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL]
+    launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL] = _launch_plain
+    try:
+        yield
+    finally:
+        launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL] = saved
+
+
 def _node_processes() -> dict[str, object]:
     """local_mp: the launcher's children that run nodes, by node title ('label/index')."""
     import psutil
@@ -177,11 +225,11 @@ def _node_processes() -> dict[str, object]:
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
         # ['/bin/bash', '.../decorate_output', COLOUR, TITLE, python, process_entry.py, ...]
+        # or, plain: ['/bin/bash', '-c', _PLAIN_SCRIPT, 'plain_output', TITLE, python, ...]
         names = [os.path.basename(part) for part in cmdline]
-        if "decorate_output" in names:
-            index = names.index("decorate_output")
-            if len(cmdline) > index + 2:
-                nodes[cmdline[index + 2]] = child
+        for wrapper, offset in (("decorate_output", 2), (_PLAIN_OUTPUT, 1)):
+            if wrapper in names and len(cmdline) > names.index(wrapper) + offset:
+                nodes[cmdline[names.index(wrapper) + offset]] = child
     return nodes
 
 
@@ -207,7 +255,8 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
         raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
                          "(test_mt needs a test case: call lp.launch yourself)")
     kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
-    manager = lp.launch(program, launch_type=launch_type, **kwargs)
+    with _plain_node_output(launch_type == "local_mp" and not sys.stdout.isatty()):
+        manager = lp.launch(program, launch_type=launch_type, **kwargs)
     if launch_type == "local_mp":
         # Launchpad's manager SIGKILLs nodes that outlive the termination notice and, by
         # default, its own process too; here that process is our caller, which must live on
