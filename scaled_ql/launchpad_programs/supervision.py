@@ -22,6 +22,13 @@ Output.  `decorate_output` colours each node's lines with ANSI codes; when our s
 a terminal (a log file, a pipe, a test's capture) `launch_and_watch` runs the nodes through
 `_launch_plain` instead: the same `[label/index] ` prefix, no colour codes.
 
+Signals.  A node ends the program with `lp.stop()`, which sends SIGTERM to the launching
+process; Launchpad's worker manager passes the signal on to the handler that was there before
+it.  Whatever handler the caller had (the `scaled-ql` commands raise on a signal) is therefore
+replaced by one that only records, for the whole launch (`_signals_only_recorded`): the watch
+loop tells a normal end (a done record) from a stop from outside, and the launch never dies
+half-way in a handler of the caller's.
+
 Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
 124 the `timeout_s` ran out, 130 stopped from outside (Ctrl-C / SIGTERM) before the end.
 """
@@ -31,7 +38,9 @@ import json
 import logging
 import os
 import pathlib
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -242,6 +251,23 @@ def _ended(process) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def _signals_only_recorded() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM only append to the yielded list (in the main thread; elsewhere the
+    handlers are left alone); the previous handlers come back on exit."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def launch_and_watch(program, *, launch_type: str, status_dir: str,
                      timeout_s: float | None = None, poll_s: float = 0.5) -> int:
     """Launches `program` ('local_mp' or 'local_mt') and waits for its end without hanging.
@@ -249,11 +275,17 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
     Returns the exit code described in the module docstring; failures are logged and printed
     to stderr with the node's name and error.
     """
-    import launchpad as lp
-
     if launch_type not in ("local_mp", "local_mt"):
         raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
                          "(test_mt needs a test case: call lp.launch yourself)")
+    with _signals_only_recorded():
+        return _launch_and_watch(program, launch_type, status_dir, timeout_s, poll_s)
+
+
+def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: float | None,
+                      poll_s: float) -> int:
+    import launchpad as lp
+
     kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
     with _plain_node_output(launch_type == "local_mp" and not sys.stdout.isatty()):
         manager = lp.launch(program, launch_type=launch_type, **kwargs)

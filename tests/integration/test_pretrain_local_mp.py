@@ -21,10 +21,14 @@ from tests.integration.processes import processes_with_token
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Builds a tiny PretrainConfig from JSON and calls the launcher the CLI calls.
+# Builds a tiny PretrainConfig from JSON and calls the launcher the CLI calls, inside the
+# CLI's own signal handling (`interruptible`, as `scaled-ql pretrain --launch local_mp` runs
+# it): the nodes end the program with lp.stop(), a SIGTERM to this process, which must not
+# reach the CLI's handler (it did, and the launch hung after a complete run).
 DRIVER = """
 import json, sys
 from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
+from scaled_ql.cli.pretrain import interruptible
 from scaled_ql.launchpad_programs import launch
 from scaled_ql.runners import PretrainConfig
 
@@ -32,7 +36,8 @@ spec = json.loads(sys.argv[1])
 network = spec.pop("network", dict(torso="nature", feed_forward_size=64, num_groups=8))
 agent = ScaledQLConfig(network=NetworkConfig(**network), batch_size=16)
 config = PretrainConfig(agent=agent, games=tuple(spec.pop("games")), **spec.pop("config"))
-sys.exit(launch(config, launch_type="local_mp", **spec))
+sys.exit(interruptible("scaled-ql pretrain",
+                      lambda: launch(config, launch_type="local_mp", **spec)))
 """
 
 
