@@ -55,6 +55,13 @@ _CLASS_PREFIX = re.compile(r"^[A-Z]\w*(?:Config|Protocol|Options): ")
 _SWITCH = re.compile(r"(?<![\w.-])([a-z_]\w*)=True\b")
 
 
+def _is_listed_setting(message: str, match: re.Match) -> bool:
+    """Whether `match` is a setting in a list such as `run_dir.check_resume`'s ("...: steps:
+    must be ...; eval_every: was ...")."""
+    return (message.startswith(": ", match.end())
+            and message[:match.start()].endswith((": ", "; ")))
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
     """A subcommand: what it runs, and how its errors name the flags.
@@ -89,7 +96,8 @@ class Command:
 
         def flag(match: re.Match) -> str:
             owner, name = match.group(1), match.group(2)
-            qualified = owner is not None or "_" in name or "." in name or match.start() == 0
+            qualified = (owner is not None or "_" in name or "." in name or match.start() == 0
+                         or _is_listed_setting(message, match))
             found = self.flags.get(name) or self.flags.get(name.rsplit(".", 1)[-1])
             return found if qualified and found else match.group(0)
 

@@ -248,7 +248,7 @@ ROWS = (
         "checkpoint", "`scaled-ql pretrain --resume --steps 1` of a run at step 2",
         _CLI_ERR + "; config.json and the results are untouched.",
         "scaled-ql pretrain: error: --resume of {run_dir} with a different configuration: "
-        "steps: must be at least 2 (its newest checkpoint), now 1. Resume with the original "
+        "--steps: must be at least 2 (its newest checkpoint), now 1. Resume with the original "
         "settings, or choose another --out", _RESUME),
     Row("resume_other_protocol", BAD, "`--resume` with another evaluation protocol "
         "(episodes, episode cap, epsilon, sticky actions)",
