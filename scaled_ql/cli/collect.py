@@ -4,7 +4,8 @@ datasets."""
 import argparse
 
 from scaled_ql.cli.common import command
-from scaled_ql.cli.pretrain import MAX_FRAMES_HELP, interruptible
+from scaled_ql.cli.flags import MAX_FRAMES_HELP
+from scaled_ql.cli.pretrain import interruptible
 
 
 def register(subparsers) -> None:

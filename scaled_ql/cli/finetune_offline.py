@@ -3,18 +3,9 @@
 import argparse
 import dataclasses
 
+from scaled_ql.cli import flags
 from scaled_ql.cli.common import command
-from scaled_ql.cli.pretrain import (
-    AGENT_FIELDS,
-    DATA_HELP,
-    TRAINING_FIELDS,
-    _range,
-    add_evaluation_arguments,
-    add_no_final_eval,
-    add_reading_arguments,
-    interruptible,
-    report_end_of_run,
-)
+from scaled_ql.cli.pretrain import interruptible, report_end_of_run
 
 _CHECKPOINTS = "(default: the pre-trained run's)"
 
@@ -49,21 +40,11 @@ def finetune_agent(checkpoint: str, overrides: dict, step: int | None = None):
     """
     if not overrides:
         return None
-    import pathlib
-
     from scaled_ql.agents.scaled_ql import ScaledQLConfig
-    from scaled_ql.agents.scaled_ql.checkpointing import Checkpointer, config_from_json
+    from scaled_ql.agents.scaled_ql.checkpointing import config_from_json, read_run_meta
 
     ScaledQLConfig(**overrides)  # raises on a bad value; the default loss weights are valid
-
-    directory = pathlib.Path(checkpoint) / "checkpoints"
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{checkpoint} has no checkpoints/ folder: is it a run directory?")
-    checkpointer = Checkpointer(directory)
-    try:
-        config = config_from_json(checkpointer.read_meta(step).config)
-    finally:
-        checkpointer.close()
+    config = config_from_json(read_run_meta(checkpoint, step)[0].config)
     return dataclasses.replace(config, **overrides)
 
 
@@ -75,15 +56,11 @@ def register(subparsers) -> None:
                     "the real game (ALE or MinAtar: the checkpoint's suite). --from-scratch "
                     "trains the same architecture from random "
                     "initialisation (the baseline).")
-    parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
-    parser.add_argument("--checkpoint-step", type=int, default=None,
-                        help="which checkpoint of the run, by SGD step (default: the latest)")
+    flags.add_checkpoint_source(parser)
     parser.add_argument("--game", required=True,
                         help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
                              "minatar/Seaquest")
-    parser.add_argument("--data", required=True, help=DATA_HELP)
     parser.add_argument("--steps", required=True, type=int, help="SGD steps")
-    parser.add_argument("--out", required=True, help="run directory of the fine-tuning run")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--freeze-torso", action="store_true", help="train the new head only")
     mode.add_argument("--from-scratch", action="store_true",
@@ -91,29 +68,21 @@ def register(subparsers) -> None:
     parser.add_argument("--fresh-head", action="store_true",
                         help="start the game's head fresh even if the checkpoint has one")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2")
-    parser.add_argument("--checkpoints", type=_range, default=None,
-                        help="checkpoint_id range FIRST-LAST of the data (default: all)")
-    parser.add_argument("--episode-fraction", type=float, default=1.0,
-                        help="fraction of the selected episodes to read (small data)")
-    add_reading_arguments(parser)
-    add_evaluation_arguments(
-        parser, "SGD steps between evaluations (0: only at the start and the end)")
+    fields = flags.add_data_arguments(
+        parser, runs_help="dataset runs to read, e.g. 1,2",
+        checkpoints_help="checkpoint_id range FIRST-LAST of the data (default: all)")
+    fields |= flags.add_run_arguments(
+        parser, seed_help="seeds the new head, data order and evaluation",
+        name_help="configuration name in reports (default: the method: finetune, "
+                  "finetune_frozen_torso or scratch)",
+        out_help="run directory of the fine-tuning run")
+    fields |= flags.add_checkpoint_arguments(parser)
+    fields |= flags.add_evaluation_arguments(
+        parser, "SGD steps between evaluations (0: only at the start and the end)", final=True)
     parser.add_argument("--no-eval-at-start", action="store_true",
                         help="skip the evaluation of the initial network at step 0")
-    add_no_final_eval(parser)
-    parser.add_argument("--checkpoint-every", type=int, default=1000,
-                        help="SGD steps between checkpoints (a final one is always written)")
-    parser.add_argument("--log-every", type=int, default=100,
-                        help="SGD steps between updates of the loss shown by the progress bar")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the new head, data order and evaluation")
-    parser.add_argument("--name", default=None,
-                        help="configuration name in reports (default: the method: finetune, "
-                             "finetune_frozen_torso or scratch)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_learner_overrides(parser)
-    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS})
+    command(parser, run, {**fields, **flags.AGENT_FIELDS})
 
 
 def finetune_config(args: argparse.Namespace):
@@ -121,17 +90,12 @@ def finetune_config(args: argparse.Namespace):
 
     return FinetuneOfflineConfig(
         checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
-        data_dir=args.data, out_dir=args.out, steps=args.steps,
+        steps=args.steps,
         agent=finetune_agent(args.checkpoint, learner_overrides(args), args.checkpoint_step),
         freeze_torso=args.freeze_torso, from_scratch=args.from_scratch,
-        fresh_head=args.fresh_head, runs=tuple(int(r) for r in args.runs.split(",")),
-        checkpoints=args.checkpoints, episode_fraction=args.episode_fraction,
-        shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
-        eval_every=args.eval_every,
-        eval_at_start=not args.no_eval_at_start, final_eval=not args.no_final_eval, eval_episodes=args.eval_episodes,
-        eval_max_episode_frames=args.eval_max_frames, eval_workers=args.eval_workers,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
-        run_name=args.name, progress=not args.no_progress)
+        fresh_head=args.fresh_head, eval_at_start=not args.no_eval_at_start,
+        **flags.data_fields(args), **flags.run_fields(args), **flags.checkpoint_fields(args),
+        **flags.evaluation_fields(args))
 
 
 def run(args: argparse.Namespace) -> int:

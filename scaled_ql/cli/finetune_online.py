@@ -3,15 +3,9 @@
 import argparse
 import dataclasses
 
+from scaled_ql.cli import flags
 from scaled_ql.cli.common import command
 from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
-from scaled_ql.cli.pretrain import (
-    AGENT_FIELDS,
-    MAX_FRAMES_HELP,
-    TRAINING_FIELDS,
-    _range,
-    add_evaluation_arguments,
-)
 
 # The run directory's "already holds checkpoints" error suggests --resume, which this command
 # does not have (an online run's replay is not checkpointed).
@@ -29,9 +23,7 @@ def register(subparsers) -> None:
                     "(optionally mixing the base game's offline data), evaluators score the "
                     "variant, and the program stops after --env-steps environment steps. "
                     "--from-scratch: the single-game baseline in the same program.")
-    parser.add_argument("--checkpoint", required=True, help="pre-trained run directory")
-    parser.add_argument("--checkpoint-step", type=int, default=None,
-                        help="which checkpoint of the run, by SGD step (default: the latest)")
+    flags.add_checkpoint_source(parser)
     parser.add_argument("--game", required=True,
                         help="of the checkpoint's suite, e.g. Breakout or minatar/Asterix")
     parser.add_argument("--mode", type=int, default=None,
@@ -42,8 +34,6 @@ def register(subparsers) -> None:
     parser.add_argument("--env-steps", required=True, type=int,
                         help="environment steps to collect over all actors (the stop "
                              "condition)")
-    parser.add_argument("--out", required=True,
-                        help="run directory (a new one: online runs cannot be resumed)")
     parser.add_argument("--launch", choices=("local_mt", "local_mp"), default="local_mp",
                         help="Launchpad launch type: threads or processes")
     parser.add_argument("--timeout", type=float, default=None,
@@ -64,7 +54,7 @@ def register(subparsers) -> None:
                         help="fraction of each batch from the offline data")
     parser.add_argument("--offline-runs", default="1",
                         help="dataset runs of the offline data, e.g. 1,2")
-    parser.add_argument("--offline-checkpoints", type=_range, default=None,
+    parser.add_argument("--offline-checkpoints", type=flags.checkpoint_range, default=None,
                         help="checkpoint_id range FIRST-LAST of the offline data (default: all)")
     parser.add_argument("--num-actors", type=int, default=1, help="actor nodes")
     parser.add_argument("--train-epsilon", type=float, default=0.01,
@@ -77,20 +67,19 @@ def register(subparsers) -> None:
                         help="transitions in the online table before the learner samples it")
     parser.add_argument("--samples-per-insert", type=float, default=8.0,
                         help="learner samples per inserted transition")
-    add_evaluation_arguments(
-        parser, "learner steps between evaluation rounds (0: at the start and the end only)")
     parser.add_argument("--actor-max-frames", type=int, default=None,
-                        help=f"actors' {MAX_FRAMES_HELP}")
-    parser.add_argument("--checkpoint-every", type=int, default=1000,
-                        help="learner steps between checkpoints (a final one is always "
-                             "written)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds initialisation, the actors' games and evaluation")
-    parser.add_argument("--name", default=None,
-                        help="configuration name in reports (default: the method: "
-                             "online_finetune, online_finetune_frozen_torso or online_scratch)")
+                        help=f"actors' {flags.MAX_FRAMES_HELP}")
+    fields = flags.add_run_arguments(
+        parser, seed_help="seeds initialisation, the actors' games and evaluation",
+        name_help="configuration name in reports (default: the method: online_finetune, "
+                  "online_finetune_frozen_torso or online_scratch)",
+        out_help="run directory (a new one: online runs cannot be resumed)",
+        single_process=False)
+    fields |= flags.add_checkpoint_arguments(parser, unit="learner steps")
+    fields |= flags.add_evaluation_arguments(
+        parser, "learner steps between evaluation rounds (0: at the start and the end only)")
     add_learner_overrides(parser)
-    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS,
+    command(parser, run, {**fields, **flags.AGENT_FIELDS,
                           "replay_max_size": "--replay-size",
                           "actor_max_episode_frames": "--actor-max-frames"},
             replacements=(_NO_RESUME,))
@@ -121,18 +110,17 @@ def online_config(args: argparse.Namespace):
     check_variant(args.game, args.mode, args.difficulty)
     config = FinetuneOnlineConfig(
         checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
-        mode=args.mode, difficulty=args.difficulty, out_dir=args.out, env_steps=args.env_steps,
+        mode=args.mode, difficulty=args.difficulty, env_steps=args.env_steps,
         online_cql_alpha=args.online_cql_alpha, from_scratch=args.from_scratch,
         freeze_torso=args.freeze_torso, fresh_head=args.fresh_head,
         offline_data=args.offline_data, offline_ratio=args.offline_ratio,
-        offline_runs=tuple(int(r) for r in args.offline_runs.split(",")),
-        offline_checkpoints=args.offline_checkpoints, num_actors=args.num_actors,
-        train_epsilon=args.train_epsilon, variable_update_period=args.variable_update_period,
-        replay_max_size=args.replay_size, replay_min_size=args.replay_min_size,
-        samples_per_insert=args.samples_per_insert, eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
-        eval_workers=args.eval_workers, actor_max_episode_frames=args.actor_max_frames,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, run_name=args.name)
+        offline_runs=flags.runs(args.offline_runs),
+        offline_checkpoints=args.offline_checkpoints,
+        num_actors=args.num_actors, train_epsilon=args.train_epsilon,
+        variable_update_period=args.variable_update_period, replay_max_size=args.replay_size,
+        replay_min_size=args.replay_min_size, samples_per_insert=args.samples_per_insert,
+        actor_max_episode_frames=args.actor_max_frames, **flags.run_fields(args),
+        **flags.checkpoint_fields(args), **flags.evaluation_fields(args))
     return dataclasses.replace(config, agent=finetune_agent(
         args.checkpoint, {"cql_alpha": args.online_cql_alpha, **learner_overrides(args)},
         args.checkpoint_step))

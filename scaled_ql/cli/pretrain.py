@@ -4,20 +4,9 @@ import argparse
 import signal
 import sys
 
+from scaled_ql.cli import flags
 from scaled_ql.cli.common import command
-
-MAX_FRAMES_HELP = ("episode cap in emulator frames (default: the suite's: 108,000 Atari "
-                   "frames; 10,000 MinAtar steps, a MinAtar frame being a step)")
-DATA_HELP = "TFDS data_dir with rlu_atari/<Game>_run_<k>/ (MinAtar: rlu_minatar/<Game>_run_<k>/)"
-EVAL_WORKERS_HELP = ("evaluation worker processes (default: one per CPU core; 0: in this "
-                     "process)")
-# Config fields whose names differ from their flag's dest, shared by the training commands.
-TRAINING_FIELDS = {"data_dir": "--data", "out_dir": "--out", "run_name": "--name",
-                   "eval_max_episode_frames": "--eval-max-frames"}
-# ScaledQLConfig / NetworkConfig fields (also as `agent.<field>`, `agent.network.<field>` in
-# config.json) whose names differ from their flag's dest.
-AGENT_FIELDS = {"width_multiplier": "--width", "num_sgd_steps_per_step": "--sgd-steps-per-call",
-                "compute_dtype": "--bfloat16", "feature_norm": "--no-feature-norm"}
+from scaled_ql.cli.flags import checkpoint_range as _range  # noqa: F401  (scripts/study.py)
 
 
 def _games(text: str) -> tuple[str, ...]:
@@ -25,14 +14,6 @@ def _games(text: str) -> tuple[str, ...]:
     if not games:
         raise argparse.ArgumentTypeError("expected comma-separated game names, e.g. Pong,Breakout")
     return games
-
-
-def _range(text: str) -> tuple[int, int]:
-    try:
-        first, last = (int(part) for part in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FIRST-LAST, e.g. 0-9, got {text!r}") from None
-    return first, last
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,33 +45,6 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--n-step", type=int, default=1,
                        help="return horizon in environment steps")
     group.add_argument("--bfloat16", action="store_true", help="bfloat16 torso activations")
-
-
-def add_evaluation_arguments(parser: argparse.ArgumentParser, every_help: str) -> None:
-    """The evaluation flags of the training commands (`every_help`: what --eval-every counts)."""
-    parser.add_argument("--eval-every", type=int, default=0, help=every_help)
-    parser.add_argument("--eval-episodes", type=int, default=10,
-                        help="episodes per game per evaluation")
-    parser.add_argument("--eval-max-frames", type=int, default=None,
-                        help=f"evaluation {MAX_FRAMES_HELP}")
-    parser.add_argument("--eval-workers", type=int, default=None, help=EVAL_WORKERS_HELP)
-
-
-NO_FINAL_EVAL_HELP = ("skip the evaluation at the end (with --eval-every 0: no evaluation at "
-                      "all; the summary then says so)")
-
-
-def add_no_final_eval(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-final-eval", action="store_true", help=NO_FINAL_EVAL_HELP)
-
-
-def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
-    """How the offline commands read their data."""
-    parser.add_argument("--shuffle-buffer", type=int, default=10_000,
-                        help="transitions in the shuffle buffer")
-    parser.add_argument("--cache-data", action="store_true",
-                        help="keep the decoded transitions in memory after the first pass "
-                             "(small datasets such as MinAtar's: 2 KB per transition)")
 
 
 # The torso when --torso is not given, by the games' suite.
@@ -126,34 +80,28 @@ def register(subparsers) -> None:
         description="Streams the games' RLDS datasets (rlu_atari schema), trains Scaled QL, "
                     "evaluates on the real games (ALE, or MinAtar for minatar/<Game> names), "
                     "checkpoints to --out.")
-    parser.add_argument("--data", required=True, help=DATA_HELP)
     parser.add_argument("--games", required=True, type=_games,
                         help="comma-separated, one suite: e.g. Pong,Breakout or "
                              "minatar/Breakout,minatar/Asterix")
     parser.add_argument("--steps", required=True, type=int, help="total SGD steps")
-    parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    parser.add_argument("--runs", default="1", help="dataset runs to read, e.g. 1,2,3")
-    parser.add_argument("--checkpoints", type=_range, default=None,
-                        help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data; "
-                             "default: all)")
-    add_evaluation_arguments(parser, "SGD steps between evaluations (0: only the final one)")
-    add_no_final_eval(parser)
-    parser.add_argument("--checkpoint-every", type=int, default=1000,
-                        help="SGD steps between checkpoints (a final one is always written)")
-    add_reading_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds parameters, data order and evaluation")
-    parser.add_argument("--name", default=None,
-                        help="configuration name in reports (default: METHOD-TORSO)")
+    fields = flags.add_data_arguments(
+        parser, runs_help="dataset runs to read, e.g. 1,2,3",
+        checkpoints_help="checkpoint_id range FIRST-LAST (e.g. 0-9: sub-optimal data; "
+                         "default: all)")
+    fields |= flags.add_run_arguments(
+        parser, seed_help="seeds parameters, data order and evaluation",
+        name_help="configuration name in reports (default: METHOD-TORSO)")
     parser.add_argument("--method", default=None,
                         help="method name in reports (default: bc with --bc, c51 with "
                              "--cql-alpha 0, else scaled_ql)")
+    fields |= flags.add_checkpoint_arguments(parser)
+    fields |= flags.add_evaluation_arguments(
+        parser, "SGD steps between evaluations (0: only the final one)", final=True)
     parser.add_argument("--launch", choices=("none", "local_mt", "local_mp"), default="none",
                         help="run as a Launchpad program (default: none, one process)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_network_arguments(parser)
-    command(parser, run, {**TRAINING_FIELDS, **AGENT_FIELDS})
+    command(parser, run, {**fields, **flags.AGENT_FIELDS})
 
 
 def pretrain_config(args: argparse.Namespace):
@@ -161,15 +109,11 @@ def pretrain_config(args: argparse.Namespace):
 
     agent = agent_config(args)
     method = args.method or ("bc" if args.bc else "scaled_ql" if agent.cql_alpha > 0 else "c51")
-    return PretrainConfig(
-        games=args.games, data_dir=args.data, out_dir=args.out, steps=args.steps, agent=agent,
-        runs=tuple(int(r) for r in args.runs.split(",")), checkpoints=args.checkpoints,
-        shuffle_buffer=args.shuffle_buffer, cache_data=args.cache_data,
-        eval_every=args.eval_every, final_eval=not args.no_final_eval,
-        eval_episodes=args.eval_episodes, eval_max_episode_frames=args.eval_max_frames,
-        eval_workers=args.eval_workers, checkpoint_every=args.checkpoint_every, seed=args.seed,
-        run_name=args.name or f"{method}-{agent.network.torso}", method=method,
-        progress=not args.no_progress)
+    name = args.name or f"{method}-{agent.network.torso}"
+    return PretrainConfig(games=args.games, steps=args.steps, agent=agent, method=method,
+                          **flags.run_fields(args) | {"run_name": name},
+                          **flags.data_fields(args), **flags.checkpoint_fields(args),
+                          **flags.evaluation_fields(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,7 +175,7 @@ def stop_line(summary, prog: str) -> str:
 
 def report_end_of_run(summary, prog: str, note: str = "") -> int:
     """Prints how a single-process run ended; its exit status (128 + signal if stopped)."""
-    from scaled_ql.runners.pretrain import format_table
+    from scaled_ql.runners.summary import format_table
 
     if summary.stopped_by_signal is not None:
         print(stop_line(summary, prog), file=sys.stderr, flush=True)

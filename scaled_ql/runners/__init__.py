@@ -8,7 +8,7 @@ runner module such as `scaled_ql.runners.demo` for its config does not pay for t
 
 import importlib
 
-_LAZY = {"PretrainConfig": "pretrain", "PretrainSummary": "pretrain", "run_pretrain": "pretrain"}
+_LAZY = {"PretrainConfig": "pretrain", "PretrainSummary": "summary", "run_pretrain": "pretrain"}
 
 __all__ = sorted(_LAZY)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from scaled_ql.runners import run_dir as run_dir_lib
+from scaled_ql.runners.summary import PretrainSummary, scored, write_summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +124,6 @@ def finish(run_dir, games: Sequence[str], end: LoopEnd, seed: int,
     """
     import pathlib
 
-    from scaled_ql.runners.pretrain import PretrainSummary, summarize, write_summary
-
     if end.stopped_by is not None:
         return PretrainSummary(str(run_dir), end.step, end.stopped_by, {}, {}, None, None,
                                stopped_during=end.stopped_during,
@@ -134,12 +133,8 @@ def finish(run_dir, games: Sequence[str], end: LoopEnd, seed: int,
         recorded = recorded_rounds(run_dir)  # a resumed run's final round, or the last one
         evaluated_step = end.step if end.final_evaluated else max(recorded, default=None)
         episodes = recorded.get(evaluated_step)
-    if episodes:
-        mean_returns, normalized, iqm, ci = summarize(games, episodes, seed=seed)
-    else:
-        mean_returns, normalized, iqm, ci = {}, {}, None, None
-    summary = PretrainSummary(str(run_dir), end.step, None, mean_returns, normalized, iqm, ci,
-                              checkpoint_step=checkpoint_step, evaluated_step=evaluated_step)
+    summary = scored(str(run_dir), end.step, games, episodes, seed,
+                     checkpoint_step=checkpoint_step, evaluated_step=evaluated_step)
     write_summary(pathlib.Path(run_dir), summary)
     return summary
 
@@ -175,7 +170,6 @@ def run_guarded(out_dir, resume: bool, body: Callable):
     fresh run's first checkpoint removes what `start.prepare` made (`discard_unstarted`), so
     no half-made run is left behind.  Errors propagate.
     """
-    from scaled_ql.runners.pretrain import PretrainSummary
 
     start = RunStart(out_dir, resume)
     with run_dir_lib.StopRequested() as stop:

@@ -85,12 +85,13 @@ def prepare(run_dir: str | os.PathLike, config: Mapping[str, Any], resume: bool)
 
 
 # Settings a resumed run may change: how long to train (never below the newest checkpoint),
-# when to evaluate, checkpoint and log, on how many processes, and when to give up on non-finite
-# updates.  How an evaluation is played (episodes, epsilon, sticky actions, episode cap) is part
-# of the run: a resumed run with another protocol would mix rounds that cannot be compared.
+# when to evaluate, checkpoint and log, how many checkpoints to keep, on how many processes, and
+# when to give up on non-finite updates.  How an evaluation is played (episodes, epsilon, sticky
+# actions, episode cap) is part of the run: a resumed run with another protocol would mix
+# rounds that cannot be compared.
 RESUMABLE_CHANGES = frozenset({
-    "steps", "eval_every", "eval_workers", "checkpoint_every", "log_every", "progress",
-    "max_consecutive_skips", "final_eval", "out_dir",
+    "steps", "eval_every", "eval_workers", "checkpoint_every", "keep_checkpoints", "log_every",
+    "progress", "max_consecutive_skips", "final_eval", "out_dir",
 })
 # Settings that name files or folders: compared by what they point to.
 PATH_SETTINGS = ("data_dir", "checkpoint", "offline_data")

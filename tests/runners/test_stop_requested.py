@@ -42,7 +42,7 @@ def test_a_second_signal_while_winding_down_names_what_the_first_one_stopped(
     # The two SIGINTs of the final-evaluation signal test, in a fixed order: the first stops
     # the final evaluation (the loop returns), the second lands while the summary is made.
     from scaled_ql.cli import main
-    from scaled_ql.runners import loop, pretrain
+    from scaled_ql.runners import loop, offline
     from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
 
     data = collect_minatar(tmp_path / "data", games=("minatar/Breakout",), num_steps=60)
@@ -54,8 +54,8 @@ def test_a_second_signal_while_winding_down_names_what_the_first_one_stopped(
     def second_signal(*unused, **also_unused):
         raise run_dir.Stopped(signal.SIGINT)
 
-    monkeypatch.setattr(pretrain, "train_loop", stopped_in_the_final_evaluation)
-    monkeypatch.setattr(pretrain, "finish", second_signal)
+    monkeypatch.setattr(offline, "train_loop", stopped_in_the_final_evaluation)
+    monkeypatch.setattr(offline, "finish", second_signal)
     out = tmp_path / "run"
     code = main(["pretrain", "--data", data, "--games", "minatar/Breakout", "--steps", "2",
                  "--out", str(out), "--shuffle-buffer", "10", "--no-progress",

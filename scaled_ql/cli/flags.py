@@ -1,0 +1,150 @@
+"""One helper per part of a run's configuration (`runners.run_config`), so that every command
+has the same flag, help and default for the same setting.
+
+    add_checkpoint_source     --checkpoint, --checkpoint-step: the checkpoint a command reads
+    add_run_arguments         --out, --seed, --name; single-process: --log-every, --no-progress
+    add_checkpoint_arguments  --checkpoint-every, --keep-checkpoints
+    add_evaluation_arguments  --eval-every, the protocol (--eval-episodes, --eval-epsilon,
+                              --eval-sticky-action-prob, --eval-max-frames, --eval-workers;
+                              `scaled-ql evaluate`: the same without `eval-`), --no-final-eval
+    add_data_arguments        --data, --runs, --checkpoints, --episode-fraction,
+                              --shuffle-buffer, --cache-data
+
+Each `add_*` returns the config fields whose flag is not their name (`{"out_dir": "--out"}`),
+for `common.command`'s field -> flag mapping; each `*_fields(args)` returns the part's config
+fields from the parsed flags.
+"""
+
+import argparse
+
+MAX_FRAMES_HELP = ("episode cap in emulator frames (default: the suite's: 108,000 Atari "
+                   "frames; 10,000 MinAtar steps, a MinAtar frame being a step)")
+DATA_HELP = "TFDS data_dir with rlu_atari/<Game>_run_<k>/ (MinAtar: rlu_minatar/<Game>_run_<k>/)"
+EVAL_WORKERS_HELP = ("evaluation worker processes (default: one per CPU core; 0: in this "
+                     "process)")
+NO_FINAL_EVAL_HELP = ("skip the evaluation at the end (with --eval-every 0: no evaluation at "
+                      "all; the summary then says so)")
+# ScaledQLConfig / NetworkConfig fields (also as `agent.<field>`, `agent.network.<field>` in
+# config.json) whose names differ from their flag's dest.
+AGENT_FIELDS = {"width_multiplier": "--width", "num_sgd_steps_per_step": "--sgd-steps-per-call",
+                "compute_dtype": "--bfloat16", "feature_norm": "--no-feature-norm"}
+
+
+def checkpoint_range(text: str) -> tuple[int, int]:
+    """FIRST-LAST (e.g. 0-9) as (first, last): a `--checkpoints` range of dataset ids."""
+    try:
+        first, last = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST, e.g. 0-9, got {text!r}") from None
+    return first, last
+
+
+def add_checkpoint_source(parser: argparse.ArgumentParser,
+                          checkpoint_help: str = "pre-trained run directory") -> None:
+    """The checkpoint a command starts from or plays: --checkpoint and --checkpoint-step."""
+    parser.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    parser.add_argument("--checkpoint-step", type=int, default=None,
+                        help="which checkpoint of the run, by SGD step (default: the latest)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, seed_help: str, name_help: str,
+                      out_help: str = "run directory", single_process: bool = True) -> dict:
+    """The run's identity and output (`RunIdentity`); a single-process run's progress bar
+    too (`--log-every`, `--no-progress`)."""
+    parser.add_argument("--out", required=True, help=out_help)
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--name", default=None, help=name_help)
+    if single_process:
+        parser.add_argument("--log-every", type=int, default=100,
+                            help="SGD steps between updates of the loss shown by the progress "
+                                 "bar (logs/learner.csv gets every learner step)")
+        parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return {"out_dir": "--out", "run_name": "--name"}
+
+
+def run_fields(args: argparse.Namespace) -> dict:
+    """`RunIdentity`'s fields (and a single-process run's `log_every`, `progress`)."""
+    fields = {"out_dir": args.out, "seed": args.seed, "run_name": args.name}
+    if hasattr(args, "no_progress"):
+        fields.update(log_every=args.log_every, progress=not args.no_progress)
+    return fields
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, unit: str = "SGD steps") -> dict:
+    """How often the run checkpoints (`Checkpointing`); `unit`: what the steps count."""
+    parser.add_argument("--checkpoint-every", type=int, default=1000,
+                        help=f"{unit} between checkpoints (a final one is always written)")
+    parser.add_argument("--keep-checkpoints", type=int, default=3,
+                        help="checkpoints kept on disk (the newest)")
+    return {}
+
+
+def checkpoint_fields(args: argparse.Namespace) -> dict:
+    return {"checkpoint_every": args.checkpoint_every,
+            "keep_checkpoints": args.keep_checkpoints}
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser, every_help: str | None,
+                             *, prefix: str = "eval-", final: bool = False) -> dict:
+    """When and how the run is evaluated (`EvaluationSettings`).
+
+    `every_help`: what --eval-every counts (None: no --eval-every, as in `scaled-ql evaluate`,
+    which also names the protocol's flags without `prefix`); `final`: add --no-final-eval.
+    """
+    if every_help is not None:
+        parser.add_argument(f"--{prefix}every", type=int, default=0, help=every_help)
+    per_round = " per evaluation" if every_help is not None else ""
+    parser.add_argument(f"--{prefix}episodes", type=int, default=10,
+                        help=f"episodes per game{per_round}")
+    parser.add_argument(f"--{prefix}epsilon", type=float, default=0.001,
+                        help="probability of a random action at each step")
+    parser.add_argument(f"--{prefix}sticky-action-prob", type=float, default=None,
+                        help="probability of repeating the previous action (default: the "
+                             "suite's: Atari 0.25, MinAtar 0.1)")
+    parser.add_argument(f"--{prefix}max-frames", type=int, default=None,
+                        help=f"{'evaluation ' if prefix else ''}{MAX_FRAMES_HELP}")
+    parser.add_argument(f"--{prefix}workers", type=int, default=None, help=EVAL_WORKERS_HELP)
+    if final:
+        parser.add_argument("--no-final-eval", action="store_true", help=NO_FINAL_EVAL_HELP)
+    field = prefix.replace("-", "_")
+    return {f"{field}max_episode_frames": f"--{prefix}max-frames"}
+
+
+def evaluation_fields(args: argparse.Namespace) -> dict:
+    """`EvaluationSettings`' fields (and `final_eval` where the command has --no-final-eval)."""
+    fields = {"eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
+              "eval_epsilon": args.eval_epsilon,
+              "eval_sticky_action_prob": args.eval_sticky_action_prob,
+              "eval_max_episode_frames": args.eval_max_frames,
+              "eval_workers": args.eval_workers}
+    if hasattr(args, "no_final_eval"):
+        fields["final_eval"] = not args.no_final_eval
+    return fields
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, runs_help: str,
+                       checkpoints_help: str) -> dict:
+    """Which offline data the run reads, and how (`OfflineTraining`'s data fields)."""
+    parser.add_argument("--data", required=True, help=DATA_HELP)
+    parser.add_argument("--runs", default="1", help=runs_help)
+    parser.add_argument("--checkpoints", type=checkpoint_range, default=None,
+                        help=checkpoints_help)
+    parser.add_argument("--episode-fraction", type=float, default=1.0,
+                        help="fraction of the selected episodes to read (small data)")
+    parser.add_argument("--shuffle-buffer", type=int, default=10_000,
+                        help="transitions in the shuffle buffer")
+    parser.add_argument("--cache-data", action="store_true",
+                        help="keep the decoded transitions in memory after the first pass "
+                             "(small datasets such as MinAtar's: 2 KB per transition)")
+    return {"data_dir": "--data"}
+
+
+def data_fields(args: argparse.Namespace) -> dict:
+    return {"data_dir": args.data, "runs": runs(args.runs), "checkpoints": args.checkpoints,
+            "episode_fraction": args.episode_fraction, "shuffle_buffer": args.shuffle_buffer,
+            "cache_data": args.cache_data}
+
+
+def runs(text: str) -> tuple[int, ...]:
+    """A `--runs` list (1,2,3) as a tuple of run numbers."""
+    return tuple(int(r) for r in text.split(","))
