@@ -54,11 +54,14 @@ def train(learner, *, start_step: int, total_steps: int, log_every: int, checkpo
           eval_every: int, save: Callable[[int], None], evaluate: Callable[[int], list],
           progress: bool, desc: str, stop: run_dir_lib.StopRequested,
           episodes: list | None = None, final_eval: bool = True,
-          recorded: Collection[int] = ()) -> LoopEnd:
+          recorded: Collection[int] = (), start: "RunStart | None" = None) -> LoopEnd:
     """Runs `learner` from `start_step` to `total_steps` SGD steps.
 
     `recorded` holds the steps whose evaluation is already in the results (a resumed run):
-    they are not played again.  `stop` is entered by the caller.
+    they are not played again.  `stop` is entered by the caller.  `start.phase` follows what
+    the loop is doing ('training', 'the evaluation at step N', 'the final evaluation') from
+    the moment it changes, so a second signal that lands anywhere after the first one (even
+    before this function returns) is reported as a stop during what the first one stopped.
     """
     from tqdm import tqdm
 
@@ -66,12 +69,17 @@ def train(learner, *, start_step: int, total_steps: int, log_every: int, checkpo
     step = start_step
     during, final_evaluated = "training", False
 
-    def evaluate_at(at: int, what: str) -> list:
+    def doing(what: str) -> None:
         nonlocal during
         during = what
+        if start is not None:
+            start.phase = what
+
+    def evaluate_at(at: int, what: str) -> list:
+        doing(what)
         stop.raise_if_stopped()
         result = evaluate(at)
-        during = "training"
+        doing("training")
         return result
 
     try:

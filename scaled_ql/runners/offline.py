@@ -114,7 +114,7 @@ def run_offline(builder, config: OfflineTraining, flat: Mapping, *, resume: bool
                 log_every=config.log_every, checkpoint_every=config.checkpoint_every,
                 eval_every=config.eval_every, save=save, evaluate=evaluate_and_record,
                 progress=config.progress, desc=desc, stop=stop, episodes=episodes,
-                final_eval=config.final_eval, recorded=recorded)
+                final_eval=config.final_eval, recorded=recorded, start=start)
         finally:
             csv_file.close()
         start.phase = end.stopped_during or "writing the summary"  # see RunStart

@@ -10,6 +10,7 @@
       summary.json / .md   the final per-game table and aggregate scores
 """
 
+import _weakrefset
 import contextlib
 import csv
 import json
@@ -17,6 +18,7 @@ import os
 import pathlib
 import signal
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -258,11 +260,17 @@ class Stopped(BaseException):
         self.signal = signum
 
 
+# Where the weakref machinery runs its callbacks (WeakKeyDictionary/WeakSet entry removal,
+# weakref.finalize): like `__del__`, they run when an object dies, and Python prints and drops
+# an exception raised there ("Exception ignored in: <function WeakKeyDictionary...remove>").
+_WEAKREF_FILES = frozenset({weakref.__file__, _weakrefset.__file__})
+
+
 def _in_finalizer(frame, depth: int = 16) -> bool:
-    """Whether `frame` (where a signal arrived) runs inside an object finalizer (`__del__`),
-    where an exception cannot propagate."""
+    """Whether `frame` (where a signal arrived) runs inside an object finalizer (`__del__`, or
+    a callback of the weakref module), where an exception cannot propagate."""
     while frame is not None and depth > 0:
-        if frame.f_code.co_name == "__del__":
+        if frame.f_code.co_name == "__del__" or frame.f_code.co_filename in _WEAKREF_FILES:
             return True
         frame, depth = frame.f_back, depth - 1
     return False
@@ -295,9 +303,9 @@ class StopRequested:
 
     def _handle(self, signum, frame):
         if _in_finalizer(frame):
-            # An exception raised inside a __del__ is printed and dropped by Python: deliver
+            # An exception raised inside a finalizer is printed and dropped by Python: deliver
             # the signal again in a moment, outside the finalizer.
-            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            threading.Timer(0.01, self._deliver_again, (signum,)).start()
             return
         if self.signal is not None:
             self.repeated = True
@@ -306,6 +314,12 @@ class StopRequested:
         self.signal = signum
         if not self._deferred:
             raise Stopped(signum)
+
+    def _deliver_again(self, signum: int) -> None:
+        """Sends `signum` again while these handlers are installed; once the command has
+        left them (it is ending: a stop already unwound it), the signal has done its work."""
+        if self._previous:
+            os.kill(os.getpid(), signum)
 
     @contextlib.contextmanager
     def deferred(self):

@@ -1,9 +1,11 @@
-"""StopRequested: a signal that lands inside an object finalizer is not lost."""
+"""StopRequested: a signal that lands inside an object finalizer (`__del__`, a weakref
+callback) is not lost."""
 
 import os
 import signal
 import sys
 import time
+import weakref
 
 import pytest
 
@@ -31,6 +33,20 @@ def test_a_signal_inside_a_finalizer_stops_the_command_just_after_it():
 
     with run_dir.StopRequested() as stop, pytest.raises(run_dir.Stopped):
         SignalledWhileDying()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert stop.signal == signal.SIGINT and not stop.repeated
+
+
+def test_a_signal_inside_a_weakref_callback_stops_the_command_just_after_it():
+    # A weakref callback (here weakref.finalize's; WeakKeyDictionary's entry removal in the
+    # final-evaluation signal test) drops an exception like __del__ does.
+    class Referent:
+        pass
+
+    with run_dir.StopRequested() as stop, pytest.raises(run_dir.Stopped):
+        weakref.finalize(Referent(), os.kill, os.getpid(), signal.SIGINT)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.01)
