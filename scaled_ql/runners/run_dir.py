@@ -268,9 +268,14 @@ _WEAKREF_FILES = frozenset({weakref.__file__, _weakrefset.__file__})
 
 def _in_finalizer(frame, depth: int = 16) -> bool:
     """Whether `frame` (where a signal arrived) runs inside an object finalizer (`__del__`, or
-    a callback of the weakref module), where an exception cannot propagate."""
+    a callback of the weakref module, or a garbage-collector callback such as JAX's
+    `_xla_gc_callback`), where an exception cannot propagate."""
+    import gc
+
+    gc_callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None and depth > 0:
-        if frame.f_code.co_name == "__del__" or frame.f_code.co_filename in _WEAKREF_FILES:
+        if (frame.f_code.co_name == "__del__" or frame.f_code.co_filename in _WEAKREF_FILES
+                or frame.f_code in gc_callbacks):
             return True
         frame, depth = frame.f_back, depth - 1
     return False

@@ -162,14 +162,19 @@ def node_pid(launcher_pid: int, title: str, timeout: float = 120) -> int:
     process_entry.py ...`, the node's Python being that wrapper's child."""
     import psutil
 
+    from scaled_ql.launchpad_programs import supervision
+
     def find():
         for wrapper in psutil.Process(launcher_pid).children():
             try:
                 cmdline = wrapper.cmdline()
                 names = [os.path.basename(part) for part in cmdline]
-                if "decorate_output" not in names:
-                    continue
-                if cmdline[names.index("decorate_output") + 2] != title:
+                # Launchpad's colour wrapper, or supervision's plain one (stdout not a TTY).
+                titles = [cmdline[names.index(wrapper) + offset]
+                          for wrapper, offset in (("decorate_output", 2),
+                                                  (supervision._PLAIN_OUTPUT, 1))
+                          if wrapper in names]
+                if title not in titles:
                     continue
                 for child in wrapper.children():
                     if any("process_entry.py" in part for part in child.cmdline()):
