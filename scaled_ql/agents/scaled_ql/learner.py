@@ -16,8 +16,17 @@ evaluator's variable client, a checkpointing schedule) while `step()` runs.  The
 the state's buffers, so one lock covers the update call and those three methods: a reader never
 sees a donated state, and always gets the state before or after a whole update.  `step()` holds
 it only while dispatching the update, not while waiting for its batch.
+
+Stopping: Acme stops a learner by raising `SystemExit` asynchronously in the thread that runs
+it (`acme.utils.signals.runtime_terminator`), and a signal handler raises in the main thread;
+either can land at any bytecode.  Landing between the update's return (old buffers donated) and
+the assignment of its result would leave the learner holding deleted arrays, and every later
+`get_variables` (an evaluator) or `save` (the checkpoint at the stop) would fail.  So the update
+and the assignment run on the learner's own update thread, and `step()` only waits for them: an
+exception raised in the caller interrupts the wait, never the update.
 """
 
+import concurrent.futures
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -101,6 +110,8 @@ class ScaledQLLearner(core.Learner):
         self._consecutive_skips = 0
         self._update = make_update_fn(networks, config)
         self._lock = threading.Lock()  # guards self._state: see the module docstring
+        self._update_thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="scaled_ql_update")  # see "Stopping" in the module docstring
         self._state = initial_state if initial_state is not None else init_training_state(
             networks, config, random_key)
         self.last_metrics: dict[str, float] = {}
@@ -161,10 +172,14 @@ class ScaledQLLearner(core.Learner):
                 f"batch action {action[i]} for {self._games[game_id[i]]} is outside its minimal "
                 f"action set [0, {limit[i]})")
 
-    def step(self) -> None:
-        batch = self._reshape(next(self._iterator))
+    def _apply_update(self, batch: Transition):
         with self._lock:
             self._state, metrics = self._update(self._state, batch)
+        return metrics
+
+    def step(self) -> None:
+        batch = self._reshape(next(self._iterator))
+        metrics = self._update_thread.submit(self._apply_update, batch).result()
         metrics = jax.device_get(metrics)
         skipped = int(metrics["num_skipped_in_call"])
         self._consecutive_skips = (
