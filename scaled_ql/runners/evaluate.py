@@ -73,10 +73,14 @@ class EvalProtocol:
 def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
                    protocol: EvalProtocol, compute_dtype: str = "float32"
                    ) -> Callable[..., list]:
-    """`evaluate(params, step, games=head_games) -> [EpisodeResult]` on the real games.
+    """`evaluate(params, step, games=head_games, poll=None) -> [EpisodeResult]` on the real
+    games.
 
     `head_games[g]` is the game of head g; `games` may be any subset of them.  Unset episode
-    settings of `protocol` take the suite's defaults.
+    settings of `protocol` take the suite's defaults.  `poll()`, when given, is called before
+    every policy call (every environment step of a group) and ends the evaluation by raising:
+    how a command stops an evaluation at a signal (`run_dir.StopRequested.raise_if_stopped`)
+    without raising from the signal handler, wherever the signal landed.
     """
     from scaled_ql.environments.vector import evaluate_policy
 
@@ -90,7 +94,8 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
     sticky_action_prob, max_episode_frames = episode_settings(
         head_games, protocol.sticky_action_prob, protocol.max_episode_frames)
 
-    def evaluate(params, step: int, games: Sequence[str] | None = None) -> list:
+    def evaluate(params, step: int, games: Sequence[str] | None = None,
+                 poll: Callable[[], None] | None = None) -> list:
         games = tuple(head_games if games is None else games)
         unknown = [g for g in games if g not in head_of]
         if unknown:
@@ -100,6 +105,8 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
         calls = itertools.count()
 
         def act(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
+            if poll is not None:
+                poll()
             return np.asarray(policy(params, base_key, next(calls), observations,
                                      heads[game_ids]))
 

@@ -98,10 +98,14 @@ def run_offline(builder, config: OfflineTraining, flat: Mapping, *, resume: bool
                                                       step, learner.steps_per_call)})
 
             def evaluate_and_record(step: int) -> list:
-                episodes = evaluate(jax.device_get(learner.state.params), step)
-                append_evaluation(run_dir, run_info, builder.games, step, episodes)
-                if after_evaluation is not None:
-                    after_evaluation(run_dir, step, episodes)
+                # A first signal only sets the flag; the evaluation polls it every environment
+                # step and ends there (Stopped), and a complete round is recorded whole.
+                with stop.deferred():
+                    episodes = evaluate(jax.device_get(learner.state.params), step,
+                                        poll=stop.raise_if_stopped)
+                    append_evaluation(run_dir, run_info, builder.games, step, episodes)
+                    if after_evaluation is not None:
+                        after_evaluation(run_dir, step, episodes)
                 return episodes
 
             recorded, episodes = recorded_rounds(run_dir), None

@@ -284,10 +284,11 @@ def _in_finalizer(frame, depth: int = 16) -> bool:
 class StopRequested:
     """SIGINT/SIGTERM handling for a whole command.
 
-    By default a signal raises `Stopped` at once (startup, evaluation: nothing there is worth
-    finishing).  Inside `deferred()` (a training step, a checkpoint write) the first signal
-    only sets the flag, which the training loop checks between steps; it then saves a
-    checkpoint and returns.  A second signal raises `Stopped` wherever the command is (orbax
+    By default a signal raises `Stopped` at once (startup: nothing there is worth finishing).
+    Inside `deferred()` (a training step, a checkpoint write, an evaluation) the first signal
+    only sets the flag, which the code inside checks where stopping is clean
+    (`raise_if_stopped`: the training loop between steps, an evaluation before every policy
+    call); the loop then saves a checkpoint and returns.  A second signal raises `Stopped` wherever the command is (orbax
     checkpoints are atomic: an interrupted write leaves the previous one the latest), and
     restores the previous handlers, so a third one acts as if none were installed.
     """

@@ -1,5 +1,5 @@
 """StopRequested: a signal that lands inside an object finalizer (`__del__`, a weakref
-callback) is not lost."""
+callback) is not lost; one during an evaluation ends it where the evaluation polls."""
 
 import os
 import signal
@@ -7,9 +7,11 @@ import sys
 import time
 import weakref
 
+import jax
 import pytest
 
 from scaled_ql.runners import run_dir
+from scaled_ql.types import MINATAR_OBSERVATION
 
 
 def test_finalizer_frames_are_recognised():
@@ -78,3 +80,33 @@ def test_a_second_signal_while_winding_down_names_what_the_first_one_stopped(
                  *TINY_MINATAR_FLAGS])
     assert code == 130
     assert "stopped by SIGINT at step 0 during the final evaluation" in capsys.readouterr().err
+
+
+def test_a_signal_during_an_evaluation_ends_it_at_the_next_policy_call():
+    # The runner evaluates inside `deferred()` and hands `raise_if_stopped` to the evaluator:
+    # the handler only records the signal (it cannot land in a finalizer or a library's
+    # callback and be dropped), and the evaluation raises Stopped from its own loop.
+    from scaled_ql.agents.scaled_ql.learning import init_training_state
+    from scaled_ql.networks import make_networks
+    from scaled_ql.runners.evaluate import EvalProtocol, make_evaluator
+    from tests.runners.minatar import PRETRAIN_GAMES, tiny_minatar_agent
+
+    config = tiny_minatar_agent()
+    networks = make_networks(config.network, (3, 5), MINATAR_OBSERVATION)
+    params = init_training_state(networks, config, jax.random.PRNGKey(0)).params
+    evaluate = make_evaluator(networks, PRETRAIN_GAMES, EvalProtocol(
+        episodes=50, workers=0, progress=False))
+    calls = []
+
+    def poll():
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # handled before the next bytecode
+        calls.append(stop.signal)
+        stop.raise_if_stopped()
+
+    with run_dir.StopRequested() as stop:
+        with stop.deferred(), pytest.raises(run_dir.Stopped):
+            evaluate(params, 0, poll=poll)
+    # The signal arrived at the fifth poll, and that same poll (not the handler) stopped it.
+    assert calls == [None] * 4 + [signal.SIGINT]
+    assert stop.signal == signal.SIGINT and not stop.repeated
