@@ -16,14 +16,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from scaled_ql.evaluation.results_format import RESULTS_FILENAME
+
 TENSORBOARD_DIR = Path("logs") / "tensorboard"  # in a run directory, as the runners write it
 
 
 def run_log_dir(results_file: str | os.PathLike) -> Path | None:
     """The TensorBoard folder of the run that `results_file` belongs to, or None when the
     file is not a run directory's results file or the run writes no TensorBoard logs."""
-    from scaled_ql.evaluation.results import RESULTS_FILENAME
-
     path = Path(results_file)
     folder = path.parent / TENSORBOARD_DIR
     return folder if path.name == RESULTS_FILENAME and folder.is_dir() else None

@@ -3,7 +3,7 @@ run's builder and replay tables, its learner (`Learner`, on the shared `LearnerN
 actors play (`acting`, for `actor_node.Actor`) and how its evaluator plays
 (`evaluation`, for `nodes.Evaluator`).
 
-Every function takes the resolved `FinetuneOnlineConfig` (`finetune_online.resolve`).
+Every function takes the resolved `FinetuneOnlineConfig` (`online_config.resolve`).
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import dataclasses
 import functools
 import json
 import pathlib
-from typing import TYPE_CHECKING
-
 from scaled_ql.agents.scaled_ql.replay import DataEnded
 from scaled_ql.launchpad_programs import nodes as nodes_lib
 from scaled_ql.launchpad_programs import supervision
 from scaled_ql.launchpad_programs.actor_node import ActingSpec
 from scaled_ql.launchpad_programs.learner_node import LearnerNode
-
-if TYPE_CHECKING:
-    from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
+from scaled_ql.launchpad_programs.online_config import FinetuneOnlineConfig, flat_config
 
 
 def make_builder(config: FinetuneOnlineConfig):
@@ -190,7 +186,6 @@ def acting(config: FinetuneOnlineConfig) -> ActingSpec:
 def evaluation(config: FinetuneOnlineConfig) -> nodes_lib.EvaluationSpec:
     """The online program's evaluation: the variant, the config's protocol, a learning curve
     against environment steps."""
-    from scaled_ql.launchpad_programs.finetune_online import flat_config
     from scaled_ql.runners.evaluate import EvalProtocol
 
     flat = flat_config(config)
