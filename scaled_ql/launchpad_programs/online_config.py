@@ -111,6 +111,8 @@ class FinetuneOnlineConfig:
     method: str | None = None
 
     def __post_init__(self):
+        from scaled_ql.agents.scaled_ql.builder import check_start
+
         for name in ("env_steps", "num_actors", "variable_update_period", "replay_max_size",
                      "replay_min_size", "offline_replay_size", "sampler_poll_ms",
                      "sampler_timeout_ms", "eval_episodes", "checkpoint_every",
@@ -138,9 +140,8 @@ class FinetuneOnlineConfig:
                              f"{self.num_evaluators}")
         if self.eval_every < 0:
             raise ValueError("FinetuneOnlineConfig.eval_every must be >= 0")
-        if self.from_scratch and self.freeze_torso:
-            raise ValueError("FinetuneOnlineConfig: from_scratch with freeze_torso would train "
-                             "a head on a random, frozen torso; choose one")
+        check_start("FinetuneOnlineConfig", from_scratch=self.from_scratch,
+                    freeze_torso=self.freeze_torso)
         for name in ("train_epsilon", "eval_epsilon"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"FinetuneOnlineConfig.{name} must be in [0, 1]")

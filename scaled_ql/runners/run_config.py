@@ -179,9 +179,10 @@ class FinetuneStart(_Part):
     fresh_head: bool = False
 
     def __post_init__(self):
-        if self.from_scratch and self.freeze_torso:
-            raise ValueError(f"{type(self).__name__}: from_scratch with freeze_torso would "
-                             "train a head on a random, frozen torso; choose one")
+        from scaled_ql.agents.scaled_ql.builder import check_start
+
+        check_start(type(self).__name__, from_scratch=self.from_scratch,
+                    freeze_torso=self.freeze_torso)
         super().__post_init__()
 
     def builder_start(self):

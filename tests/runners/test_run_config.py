@@ -66,6 +66,23 @@ def test_every_part_checks_its_fields_and_names_the_config(field, value, message
         FinetuneOfflineConfig(**FINETUNE, from_scratch=True, freeze_torso=True)
 
 
+def test_every_fine_tuning_start_has_the_builders_rule_and_names_its_config():
+    from scaled_ql.agents.scaled_ql.builder import FinetuneConfig
+    from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
+
+    rule = (": from_scratch with freeze_torso would train a head on a random, frozen torso; "
+            "choose one")
+    online = dict(checkpoint="pre", game="Breakout", out_dir="on", env_steps=10)
+    for config, fields in ((FinetuneConfig, {"checkpoint": "pre"}),
+                           (FinetuneOfflineConfig, FINETUNE), (FinetuneOnlineConfig, online)):
+        with pytest.raises(ValueError) as error:
+            config(**fields, from_scratch=True, freeze_torso=True)
+        assert str(error.value) == config.__name__ + rule
+        for scratch, frozen in ((True, False), (False, True)):  # either alone is a start
+            start = config(**fields, from_scratch=scratch, freeze_torso=frozen)
+            assert (start.from_scratch, start.freeze_torso) == (scratch, frozen)
+
+
 def test_json_fields_are_what_config_json_reads_back():
     fields = json_fields(PretrainConfig(**PRETRAIN, runs=(1, 2), checkpoints=(0, 9)))
     assert (fields["games"], fields["runs"], fields["checkpoints"]) == (

@@ -93,9 +93,17 @@ class FinetuneConfig:
     freeze_torso: bool = False
 
     def __post_init__(self):
-        if self.from_scratch and self.freeze_torso:
-            raise ValueError("FinetuneConfig: from_scratch with freeze_torso would train a head "
-                             "on a random, frozen torso; choose one")
+        check_start("FinetuneConfig", from_scratch=self.from_scratch,
+                    freeze_torso=self.freeze_torso)
+
+
+def check_start(owner: str, *, from_scratch: bool, freeze_torso: bool) -> None:
+    """The rule of a fine-tuning start, for every config that describes one (`FinetuneConfig`,
+    the runners' `FinetuneStart`, `FinetuneOnlineConfig`): not both `from_scratch` and
+    `freeze_torso`.  Raises a ValueError that starts with `owner` (the config's class name)."""
+    if from_scratch and freeze_torso:
+        raise ValueError(f"{owner}: from_scratch with freeze_torso would train a head on a "
+                         "random, frozen torso; choose one")
 
 
 class ScaledQLBuilder(builders.ActorLearnerBuilder):
