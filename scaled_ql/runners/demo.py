@@ -18,7 +18,8 @@ both the data and behaviour cloning -- through the same code as the Atari produc
 
 `run_demo(DemoConfig(suite="atari"))` (`make demo-atari`) is the ALE version: random-policy
 data from real ALE games in the `rlu_atari` schema, one Nature-CNN run.  At that scale it shows
-the pipeline end to end, not learning (the closing line says so).
+the pipeline end to end, not learning (the closing line says so).  What the demo concludes
+(summary.json, the closing table, the verdict) is in `runners.demo_summary`.
 """
 
 import contextlib
@@ -29,10 +30,11 @@ import pathlib
 import shutil
 import time
 
+from scaled_ql.runners.demo_summary import BEHAVIOUR, demo_summary, format_closing, verdict
+
 MINATAR_DEMO_GAMES = ("minatar/Breakout", "minatar/Asterix", "minatar/SpaceInvaders")
 ATARI_DEMO_GAMES = ("Pong", "Breakout", "Boxing")
 SUBOPTIMAL_SPLIT = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
-BEHAVIOUR = "behaviour"
 SUMMARY_NAME = "summary.json"
 METHODS = ("scaled_ql", "bc")
 
@@ -283,79 +285,6 @@ def write_behaviour_run(config: DemoConfig, data_dir: pathlib.Path,
         "note": "the logged data's own episodes, not an evaluation of a trained network"})
     append_evaluation(out_dir, info, tuple(config.games), 0, episodes)
     return out_dir
-
-
-def demo_summary(config: DemoConfig, report_summary: dict, wall_time: float) -> dict:
-    """`summary.json`: per method, the per-game mean returns and the normalized IQM with its
-    95% CI, copied from the report's own summary (so the two always agree)."""
-    methods = {}
-    for group in report_summary["groups"]:
-        iqm = group["aggregates"].get("IQM")
-        methods[group["method"]] = {
-            "label": group["label"],
-            "seeds": group["seeds"],
-            "final_step": group["final_step"],
-            "game_returns": group["game_returns"],
-            "iqm": iqm,
-        }
-    return {
-        "suite": config.suite,
-        "games": list(config.games),
-        "score_name": report_summary["score_name"],
-        "normalization": report_summary["normalization"],
-        "split_checkpoint_ids": list(config.split) if config.suite == "minatar" else None,
-        "config": {k: (list(v) if isinstance(v, tuple) else v)
-                   for k, v in dataclasses.asdict(config).items()},
-        "methods": methods,
-        "wall_time_s": round(wall_time, 1),
-    }
-
-
-def format_closing(summary: dict) -> str:
-    """The one-screen table the demo ends with."""
-    methods = summary["methods"]
-    order = [m for m in (BEHAVIOUR, "scaled_ql", "bc") if m in methods]
-    header = {"behaviour": "data (behaviour)", "scaled_ql": "Scaled QL", "bc": "BC"}
-    lines = ["| game | " + " | ".join(header[m] for m in order) + " |",
-             "|---|" + "---:|" * len(order)]
-    for game in summary["games"]:
-        lines.append(f"| {game} | " + " | ".join(
-            f"{methods[m]['game_returns'][game]:.2f}" for m in order) + " |")
-    lines.append("")
-    for m in order:
-        iqm = methods[m]["iqm"]
-        seeds = len(methods[m]["seeds"])
-        if iqm is not None:
-            lines.append(f"IQM {summary['score_name']}, {header[m]:<16} {iqm['estimate']:7.3f}  "
-                         f"(95% CI {iqm['lower']:.3f} to {iqm['upper']:.3f}; "
-                         f"{seeds} run{'s' if seeds > 1 else ''} x {len(summary['games'])} games)")
-    return "\n".join(lines)
-
-
-def verdict(summary: dict) -> str:
-    """One honest sentence on what this run shows."""
-    methods = summary["methods"]
-    if summary["suite"] == "atari":
-        return ("At this scale (random-policy data, a few thousand SGD steps on 2 CPU cores) the "
-                "ALE demo shows the pipeline end to end -- real ALE games, the rlu_atari schema, "
-                "training, evaluation, the report -- not learning; `make demo` (MinAtar) is "
-                "where learning is measured.")
-    sq, bc, data = (methods.get(m, {}).get("iqm") for m in ("scaled_ql", "bc", BEHAVIOUR))
-    if not (sq and bc and data):
-        return "Not every method has a scored evaluation; see the report."
-    above_data = sq["lower"] > data["estimate"]
-    above_bc = sq["lower"] > bc["upper"]
-    if above_data and above_bc:
-        return ("Scaled QL is above its data and above BC: the lower end of its 95% CI clears "
-                "the data's IQM and BC's whole interval.")
-    parts = []
-    if not above_data:
-        parts.append("its CI does not clear the data's IQM")
-    if not above_bc:
-        parts.append("its CI overlaps BC's")
-    return ("Not shown at this size: " + " and ".join(parts) + ".  The next things to try are "
-            "more logged steps and more SGD steps (--collect-steps, --train-steps); "
-            "`make study` measures the claim at a larger scale (docs/RESULTS.md).")
 
 
 def run_demo(config: DemoConfig) -> tuple[dict, pathlib.Path]:
