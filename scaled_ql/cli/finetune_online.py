@@ -6,6 +6,7 @@ import dataclasses
 from scaled_ql.cli import flags
 from scaled_ql.cli.common import command
 from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
+from scaled_ql.cli.pretrain import NOT_RESUMABLE, interruptible, report_launch
 
 # The run directory's "already holds checkpoints" error suggests --resume, which this command
 # does not have (an online run's replay is not checkpointed).
@@ -126,7 +127,16 @@ def online_config(args: argparse.Namespace):
         args.checkpoint_step))
 
 
+PROG = "scaled-ql finetune-online"
+
+
 def run(args: argparse.Namespace) -> int:
+    return interruptible(PROG, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from scaled_ql.launchpad_programs.finetune_online import launch
 
-    return launch(online_config(args), launch_type=args.launch, timeout_s=args.timeout)
+    config = online_config(args)
+    return report_launch(launch(config, launch_type=args.launch, timeout_s=args.timeout), PROG,
+                         config.out_dir, NOT_RESUMABLE)

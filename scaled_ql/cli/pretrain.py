@@ -127,7 +127,8 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError("--no-final-eval is for single-process runs (--launch none)")
         from scaled_ql.launchpad_programs.pretrain import launch
 
-        return launch(config, launch_type=args.launch, resume=args.resume)
+        return report_launch(launch(config, launch_type=args.launch, resume=args.resume),
+                             "scaled-ql pretrain", config.out_dir)
     from scaled_ql.runners import run_pretrain
 
     return report_end_of_run(run_pretrain(config, resume=args.resume), "scaled-ql pretrain")
@@ -164,13 +165,40 @@ def stop_line(summary, prog: str) -> str:
              "during startup")
     if during.startswith("the final evaluation") or during.startswith("the evaluation"):
         where += " (its episodes are not recorded; --resume plays it again)"
-    if summary.checkpoint_step is None:
-        saved = "nothing saved; run the command again"
-    else:
-        kept = "kept" if during == "startup" else "saved"
-        saved = (f"checkpoint {summary.checkpoint_step} {kept} in {summary.run_dir}/checkpoints; "
-                 "continue with --resume")
+    saved = _saved(summary.checkpoint_step, summary.run_dir,
+                   "kept" if during == "startup" else "saved")
     return f"{prog}: stopped by {SIGNAL_NAMES.get(signum, signum)} {where}; {saved}"
+
+
+# How to go on after a stopped run that cannot be resumed (online fine-tuning: the replay is
+# not checkpointed).
+NOT_RESUMABLE = "online runs cannot be resumed: run the command again with another --out"
+
+
+def _saved(checkpoint_step: int | None, run_dir, kept: str, how_to_continue: str | None = None
+           ) -> str:
+    """What a stopped run left (its newest checkpoint) and how to continue (`--resume`, or
+    `how_to_continue`)."""
+    if checkpoint_step is None:
+        return "nothing saved; run the command again"
+    return (f"checkpoint {checkpoint_step} {kept} in {run_dir}/checkpoints; "
+            f"{how_to_continue or 'continue with --resume'}")
+
+
+def report_launch(code: int, prog: str, run_dir, how_to_continue: str | None = None) -> int:
+    """`code`, the exit status of a Launchpad program's launch (`supervision.launch_and_watch`);
+    when a signal stopped it (Ctrl-C: 130), first prints the one line that says so, what the run
+    directory keeps (its newest checkpoint, and the evaluation rounds recorded) and how to
+    continue (`--resume`, or `how_to_continue`)."""
+    from scaled_ql.launchpad_programs.supervision import interrupting_signal
+    from scaled_ql.runners.run_dir import SIGNAL_NAMES, latest_checkpoint_step
+
+    signum = interrupting_signal(code)
+    if signum is not None:
+        saved = _saved(latest_checkpoint_step(run_dir), run_dir, "kept", how_to_continue)
+        print(f"{prog}: stopped by {SIGNAL_NAMES.get(signum, signum)}; {saved}",
+              file=sys.stderr, flush=True)
+    return code
 
 
 def report_end_of_run(summary, prog: str, note: str = "") -> int:

@@ -70,7 +70,6 @@ def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None)
     directory (which must not hold checkpoints yet).
     """
     import launchpad as lp
-    from acme.utils import counting
 
     from scaled_ql.runners import run_dir as run_dir_lib
 
@@ -82,7 +81,7 @@ def make_program(config: FinetuneOnlineConfig, *, status_dir: str | None = None)
     with program.group("replay"):
         replay = program.add_node(lp.ReverbNode(online_nodes.TableFactory(config)))
     with program.group("counter"):
-        counter = program.add_node(lp.CourierNode(counting.Counter))
+        counter = program.add_node(lp.CourierNode(supervision.LingeringCounter))
     if config.offline_ratio > 0:
         pretrain, options = online_nodes.offline_feeder_config(config)
         options = dataclasses.replace(options, status_dir=status_dir)
@@ -117,8 +116,8 @@ def launch(config: FinetuneOnlineConfig, *, launch_type: str = "local_mp",
     """Builds the program, launches it and waits for its end; returns an exit code.
 
     0 normal end (final checkpoint, evaluation, summary, online_stats.json written); 1 a node
-    failed (named on stderr); 124 `timeout_s` ran out; 130 stopped from outside.  Every node is
-    stopped before this returns.
+    failed (named on stderr); 124 `timeout_s` ran out; 128 + signal stopped from outside (130:
+    Ctrl-C).  Every node is stopped before this returns.
     """
     if launch_type not in LAUNCH_TYPES:
         raise ValueError(f"launch_type must be one of {LAUNCH_TYPES}, got {launch_type!r}")

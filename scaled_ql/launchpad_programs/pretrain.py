@@ -63,7 +63,6 @@ def make_program(config: PretrainConfig, *, resume: bool = False, num_feeders: i
       An `lp.Program` with groups replay, feeder, counter, learner, evaluator, limiter.
     """
     import launchpad as lp
-    from acme.utils import counting
 
     from scaled_ql.runners import run_dir as run_dir_lib
     from scaled_ql.runners.pretrain import flat_config
@@ -81,7 +80,7 @@ def make_program(config: PretrainConfig, *, resume: bool = False, num_feeders: i
         replay = program.add_node(lp.ReverbNode(
             _TableFactory(config, opts)))
     with program.group("counter"):
-        counter = program.add_node(lp.CourierNode(counting.Counter))
+        counter = program.add_node(lp.CourierNode(supervision.LingeringCounter))
     with program.group("feeder"):
         for i, games in enumerate(feeder_groups):
             program.add_node(lp.CourierNode(nodes_lib.Feeder, config, opts, games, replay,
@@ -124,7 +123,7 @@ def launch(config: PretrainConfig, *, launch_type: str = "local_mp", resume: boo
 
     0: the program ended normally (final checkpoint, evaluation and summary written).
     1: a node failed; the node's name, error and traceback are printed to stderr.
-    124: `timeout_s` ran out.  130: stopped from outside (Ctrl-C, SIGTERM).
+    124: `timeout_s` ran out.  128 + signal: stopped from outside (130 Ctrl-C, 143 SIGTERM).
     Every node is stopped before this returns (local_mp: no process is left behind).
 
     `launch_type` is 'local_mp' (one process per node, output in this terminal, prefixed by

@@ -29,8 +29,17 @@ replaced by one that only records, for the whole launch (`_signals_only_recorded
 loop tells a normal end (a done record) from a stop from outside, and the launch never dies
 half-way in a handler of the caller's.
 
+Stopping in order.  Launchpad stops every node at once; a node blocked in a call to the
+counter node (Acme's `Counter` behind `lp.CourierNode`) whose server has already stopped waits
+forever (courier clients wait for the server, with no deadline), so under `local_mt` the
+whole process was SIGKILLed after the termination notice.  `LingeringCounter` keeps serving
+for `COUNTER_LINGER_S` after the stop, long enough for the other nodes to finish their last
+call, see the stop and end.
+
 Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
-124 the `timeout_s` ran out, 130 stopped from outside (Ctrl-C / SIGTERM) before the end.
+124 the `timeout_s` ran out, 128 + signal stopped from outside before the end (130 Ctrl-C,
+143 SIGTERM; `interrupting_signal` gives the signal of such a code).  An interruption prints
+nothing: the caller says what was saved.
 """
 
 import contextlib
@@ -45,13 +54,19 @@ import time
 import traceback
 from collections.abc import Iterator
 
+from acme.utils import counting
+
 FAILURE_SUFFIX = ".failed.json"
 DONE_FILE = "done.json"
 
 EXIT_OK = 0
 EXIT_NODE_FAILED = 1
 EXIT_TIMEOUT = 124
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # by SIGINT; 128 + signal in general
+
+# Seconds the counter node serves after the program's stop (`LingeringCounter`): well under
+# Launchpad's termination notice (`--lp_termination_notice_secs`, 10 s).
+COUNTER_LINGER_S = 3.0
 
 _log = logging.getLogger(__name__)
 
@@ -179,6 +194,22 @@ def run_learner_node(status_dir: str | None, node: str, *, keep_going, step, bac
     close()
 
 
+class LingeringCounter(counting.Counter):
+    """Acme's `Counter` for a counter node: its `run` (which `lp.CourierNode` calls, then stops
+    the server) returns `COUNTER_LINGER_S` after the program's stop, so the nodes' calls in
+    flight at the stop complete instead of waiting forever on a stopped server."""
+
+    def run(self) -> None:
+        wait_or_stop(None)
+        time.sleep(COUNTER_LINGER_S)
+
+
+def interrupting_signal(code: int) -> int | None:
+    """The signal that stopped a launch whose exit code is `code` (None: not a stop from
+    outside)."""
+    return code - 128 if code > 128 and code - 128 in _STOP_SIGNALS else None
+
+
 # A node's output, stderr included, prefixed with its title ($1) and no colour codes: what
 # Launchpad's `decorate_output` does, less the ANSI colours (and signals ignored likewise).
 _PLAIN_OUTPUT = "plain_output"
@@ -251,6 +282,9 @@ def _ended(process) -> bool:
         return True
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def _signals_only_recorded() -> Iterator[list[int]]:
     """SIGINT/SIGTERM only append to the yielded list (in the main thread; elsewhere the
@@ -260,7 +294,7 @@ def _signals_only_recorded() -> Iterator[list[int]]:
         yield received
         return
     previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+                for signum in _STOP_SIGNALS}
     try:
         yield received
     finally:
@@ -278,12 +312,12 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
     if launch_type not in ("local_mp", "local_mt"):
         raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
                          "(test_mt needs a test case: call lp.launch yourself)")
-    with _signals_only_recorded():
-        return _launch_and_watch(program, launch_type, status_dir, timeout_s, poll_s)
+    with _signals_only_recorded() as received:
+        return _launch_and_watch(program, launch_type, status_dir, timeout_s, poll_s, received)
 
 
 def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: float | None,
-                      poll_s: float) -> int:
+                      poll_s: float, received: list[int]) -> int:
     import launchpad as lp
 
     kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
@@ -304,7 +338,7 @@ def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: flo
         if failures:
             code, message = EXIT_NODE_FAILED, _describe(failures)
             break
-        if manager.wait_for_stop(0):
+        if manager.wait_for_stop(0) or received:
             # Stopping: a node called lp.stop() (normal end or failure) or a signal arrived.
             # A failing node writes its record before it calls lp.stop(): look once more.
             time.sleep(poll_s)
@@ -324,7 +358,12 @@ def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: flo
             break
         time.sleep(poll_s)
     _stop_all(manager, processes)
-    if message:
+    if code == EXIT_INTERRUPTED:
+        # The first signal from outside (a node's lp.stop() is a SIGTERM too, but then a done
+        # or failure record decided the code).
+        code = 128 + (received[0] if received else signal.SIGINT)
+        _log.info("launch stopped by signal %d: %s", code - 128, message)
+    elif message:
         print(f"[scaled-ql] launch failed ({code}): {message}", file=sys.stderr, flush=True)
     return code
 

@@ -1,5 +1,6 @@
 """SIGINT/SIGTERM sent to real `scaled-ql` processes at each moment of a run: startup (the
-heavy imports), training, a periodic evaluation, the final evaluation (twice), and `collect`.
+heavy imports), training, a periodic evaluation, the final evaluation (twice), `collect`, and
+a Launchpad program (`finetune-online`, threads and processes).
 Each ends within seconds with one line on stderr saying what was saved and how to continue,
 exit status 128 + signal and no traceback; what the line says was saved is there and loads
 (issue 20, item 1).
@@ -15,10 +16,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
 from scaled_ql.runners.evaluate import load_checkpoint
+from tests.cli.tiny_run import save_tiny_run
+from tests.integration.processes import TOKEN_VARIABLE, processes_with_token
 from tests.reliability import faults
 from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
 
@@ -40,9 +44,9 @@ def _pretrain(data, out, steps, *extra):
             "--shuffle-buffer", "50", "--no-progress", *TINY_MINATAR_FLAGS, *extra]
 
 
-def _start(command) -> subprocess.Popen:
+def _start(command, env=None) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=env)
 
 
 def _wait(process: subprocess.Popen, ready, what: str, timeout: float = 240) -> None:
@@ -174,3 +178,33 @@ def test_the_next_collect_removes_what_a_killed_one_left(tmp_path):
         folder.mkdir(parents=True)
     assert rlds.remove_abandoned(final) == [abandoned]
     assert not abandoned.exists() and live.exists()
+
+
+@pytest.mark.parametrize("launch", ["local_mt", "local_mp"])
+def test_finetune_online(tmp_path, launch):
+    base, out = save_tiny_run(tmp_path / "base"), tmp_path / "online"
+    token = uuid.uuid4().hex  # every node process inherits it: none may be left
+    process = _start([
+        sys.executable, "-m", "scaled_ql.cli", "finetune-online", "--checkpoint", str(base),
+        "--game", GAME, "--env-steps", "100000000", "--out", str(out), "--launch", launch,
+        "--replay-min-size", "32", "--replay-size", "2000", "--samples-per-insert", "2",
+        "--eval-every", "0", "--eval-episodes", "1", "--eval-workers", "0",
+        "--checkpoint-every", "2", "--batch-size", "16"],
+        env=dict(os.environ, JAX_PLATFORMS="cpu", **{TOKEN_VARIABLE: token}))
+    try:
+        _wait(process, lambda: _log_rows(out) >= 3 and _checkpoints(out), "learner steps")
+        _, err, seconds = _stop(process, signal.SIGINT)
+    finally:
+        time.sleep(1.0)
+        leftovers = processes_with_token(token)
+        for node in leftovers:
+            node.kill()
+    assert process.returncode == 130 and seconds < 30, err
+    assert not leftovers, [node.cmdline() for node in leftovers]
+    # (Under local_mt the nodes share the command's stderr: Reverb's C++ server logs its
+    # start there, unconditionally.)
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("[reverb/cc/"))
+    step = _checkpoints(out)[-1]
+    faults.check("signal_launched", _one_line(err), signal="SIGINT", step=step, run_dir=out)
+    assert load_checkpoint(out).meta.step == step
+    assert (out / "eval_results.json").exists()  # the round at the start, recorded

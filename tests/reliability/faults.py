@@ -93,6 +93,15 @@ ROWS = (
         "The command ends at once; the newest complete checkpoint stays the latest (an "
         "interrupted write is never taken for one), no evaluation round is recorded half; exit "
         "status 130 as the shell sees it.", "", _SIG_CLI),
+    Row("signal_launched", FAULT, "Ctrl-C (SIGINT) or SIGTERM",
+        "`scaled-ql finetune-online` (`--launch local_mt` or `local_mp`; `scaled-ql pretrain "
+        "--launch` alike, continuing with --resume)",
+        "Every node stops within seconds (the counter node serves a few seconds past the stop, "
+        "so no node waits on it forever), exit status 128 + signal, one line on stderr, no "
+        "traceback; the newest checkpoint and the evaluation rounds recorded stay.",
+        "scaled-ql finetune-online: stopped by {signal}; checkpoint {step} kept in "
+        "{run_dir}/checkpoints; online runs cannot be resumed: run the command again with "
+        "another --out", _SIG_CLI),
     Row("signal_during_collect", FAULT, "Ctrl-C (SIGINT) or SIGTERM", "`scaled-ql collect`",
         "Exit status 128 + signal, one line on stderr (after the progress bar), no traceback; "
         "complete datasets are kept, unfinished `incomplete.*` folders removed (and the next "
