@@ -9,30 +9,36 @@ caller.  See `finetune_online.py` for the program's picture.
 
 import dataclasses
 import pathlib
+from typing import ClassVar
 
-from scaled_ql.agents.scaled_ql.config import EVAL_EPSILON, ScaledQLConfig
+from scaled_ql.runners.run_config import (
+    Checkpointing,
+    EvaluationSettings,
+    FinetuneStart,
+    RunIdentity,
+    json_fields,
+)
 
 
-@dataclasses.dataclass(frozen=True)
-class FinetuneOnlineConfig:
-    """An online fine-tuning run on one game variant.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinetuneOnlineConfig(RunIdentity, Checkpointing, EvaluationSettings, FinetuneStart):
+    """An online fine-tuning run on one game variant: the parts of every run
+    (`runners.run_config`: `RunIdentity`, `Checkpointing`, `EvaluationSettings`, played on the
+    same variant) and of every fine-tuning start (`FinetuneStart`: checkpoint,
+    checkpoint_step, agent, freeze_torso, from_scratch, fresh_head; method names get the prefix
+    `online_`), and these.
 
     Attributes:
-      checkpoint: run directory of the pre-trained network (latest checkpoint unless
-        `checkpoint_step`); from scratch it only provides the architecture and learner config.
       game: the game; its variant is (`mode`, `difficulty`), None = the ROM's default (MinAtar:
         difficulty 1 = difficulty ramping, on Asterix, Seaquest and SpaceInvaders).
-      out_dir: the run directory.
       env_steps: environment (agent) steps to collect over all actors: the stop condition
         [paper: 20k online steps].
-      agent: the learner config; None takes the checkpoint's with `cql_alpha` replaced by
-        `online_cql_alpha`.  Its network must be the checkpoint's.
       online_cql_alpha: CQL weight online [default 0.01, our choice: a tenth of the offline
         default 0.1.  Online data comes from the policy being trained, so the
         out-of-distribution over-estimation CQL guards against shrinks, while a little CQL
         keeps the pre-trained Q-values from collapsing in the first updates; PAPER.md gives no
-        number].  Ignored when `agent` is given.
-      checkpoint_step, fresh_head, from_scratch, freeze_torso: as in offline fine-tuning.
+        number].  `agent` None takes the checkpoint's config with `cql_alpha` replaced by this;
+        ignored when `agent` is given.
       offline_data: TFDS data_dir with the base game's `rlu_atari` data to mix in (None: none).
       offline_ratio: fraction of each batch sampled from the offline table [default 0.0].
       offline_runs, offline_checkpoints: which offline data (as PretrainConfig.runs /
@@ -55,30 +61,22 @@ class FinetuneOnlineConfig:
         evaluation; Atari 0.25, MinAtar 0.1].
       actor_max_episode_frames: episode cap while collecting [None: the suite's; Atari
         108,000 frames, MinAtar 10,000 steps].
-      eval_every: learner steps between evaluation rounds (0: at the start and the end only).
       eval_at_start: evaluate the initial network at step 0 [default True].
-      eval_episodes, eval_epsilon, eval_sticky_action_prob, eval_max_episode_frames,
-        eval_workers: the evaluation protocol, on the same variant (None: the suite's).
       num_evaluators: 0 or 1 evaluator node.
-      checkpoint_every: learner steps between checkpoints (a final one is always written).
-      keep_checkpoints: checkpoints kept.
       max_pending_rounds: evaluation snapshots the learner may hold before it waits.
-      seed: seeds initialisation, actors' environments and evaluation.
-      run_name, method: names in reports (None: derived).
     """
 
-    checkpoint: str
+    method_prefix: ClassVar[str] = "online_"
+    minimums: ClassVar[dict[str, int]] = {
+        name: 1 for name in ("env_steps", "num_actors", "variable_update_period",
+                             "replay_max_size", "replay_min_size", "offline_replay_size",
+                             "sampler_poll_ms", "sampler_timeout_ms", "max_pending_rounds")}
+
     game: str
-    out_dir: str
     env_steps: int
     mode: int | None = None
     difficulty: int | None = None
-    agent: ScaledQLConfig | None = None
     online_cql_alpha: float = 0.01
-    checkpoint_step: int | None = None
-    fresh_head: bool = False
-    from_scratch: bool = False
-    freeze_torso: bool = False
     offline_data: str | None = None
     offline_ratio: float = 0.0
     offline_runs: tuple[int, ...] = (1,)
@@ -95,31 +93,12 @@ class FinetuneOnlineConfig:
     sampler_timeout_ms: int = 300_000
     actor_sticky_action_prob: float | None = None
     actor_max_episode_frames: int | None = None
-    eval_every: int = 0
     eval_at_start: bool = True
-    eval_episodes: int = 10
-    eval_epsilon: float = EVAL_EPSILON
-    eval_sticky_action_prob: float | None = None
-    eval_max_episode_frames: int | None = None
-    eval_workers: int | None = None
     num_evaluators: int = 1
-    checkpoint_every: int = 1_000
-    keep_checkpoints: int = 3
     max_pending_rounds: int = 2
-    seed: int = 0
-    run_name: str | None = None
-    method: str | None = None
 
     def __post_init__(self):
-        from scaled_ql.agents.scaled_ql.builder import check_start
-
-        for name in ("env_steps", "num_actors", "variable_update_period", "replay_max_size",
-                     "replay_min_size", "offline_replay_size", "sampler_poll_ms",
-                     "sampler_timeout_ms", "eval_episodes", "checkpoint_every",
-                     "keep_checkpoints", "max_pending_rounds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"FinetuneOnlineConfig.{name} must be >= 1, got "
-                                 f"{getattr(self, name)}")
+        super().__post_init__()  # the parts' checks, the counts' minimums
         if self.replay_min_size > self.replay_max_size:
             raise ValueError(f"FinetuneOnlineConfig.replay_min_size ({self.replay_min_size}) "
                              f"must be <= replay_max_size ({self.replay_max_size})")
@@ -138,21 +117,8 @@ class FinetuneOnlineConfig:
         if self.num_evaluators not in (0, 1):
             raise ValueError(f"FinetuneOnlineConfig.num_evaluators must be 0 or 1, got "
                              f"{self.num_evaluators}")
-        if self.eval_every < 0:
-            raise ValueError("FinetuneOnlineConfig.eval_every must be >= 0")
-        check_start("FinetuneOnlineConfig", from_scratch=self.from_scratch,
-                    freeze_torso=self.freeze_torso)
-        for name in ("train_epsilon", "eval_epsilon"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"FinetuneOnlineConfig.{name} must be in [0, 1]")
-
-    @property
-    def method_name(self) -> str:
-        if self.method:
-            return self.method
-        if self.from_scratch:
-            return "online_scratch"
-        return "online_finetune_frozen_torso" if self.freeze_torso else "online_finetune"
+        if not 0.0 <= self.train_epsilon <= 1.0:
+            raise ValueError("FinetuneOnlineConfig.train_epsilon must be in [0, 1]")
 
     @property
     def variant(self) -> str:
@@ -190,14 +156,9 @@ def resolve(config: FinetuneOnlineConfig) -> FinetuneOnlineConfig:
 
 
 def flat_config(config: FinetuneOnlineConfig) -> dict:
+    """config.json's data (and the results file's config): the fields as JSON data
+    (`run_config.json_fields`), the learner config, the method and run names as derived."""
     from scaled_ql.agents.scaled_ql.checkpointing import config_to_json
 
-    flat = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if f.name != "agent"}
-    flat["offline_runs"] = list(flat["offline_runs"])
-    flat["offline_checkpoints"] = (None if flat["offline_checkpoints"] is None
-                                   else list(flat["offline_checkpoints"]))
-    flat["agent"] = config_to_json(config.agent)
-    flat["method"] = config.method_name
-    flat["run_name"] = config.run_name or config.method_name
-    return flat
+    return {**json_fields(config), "agent": config_to_json(config.agent),
+            "method": config.method_name, "run_name": config.run_name or config.method_name}

@@ -66,6 +66,51 @@ def test_every_part_checks_its_fields_and_names_the_config(field, value, message
         FinetuneOfflineConfig(**FINETUNE, from_scratch=True, freeze_torso=True)
 
 
+# The online program's config.json keys before it was made of the parts.
+ONLINE_KEYS = {
+    "checkpoint", "game", "out_dir", "env_steps", "mode", "difficulty", "agent",
+    "online_cql_alpha", "checkpoint_step", "fresh_head", "from_scratch", "freeze_torso",
+    "offline_data", "offline_ratio", "offline_runs", "offline_checkpoints", "num_actors",
+    "train_epsilon", "variable_update_period", "replay_max_size", "replay_min_size",
+    "samples_per_insert", "samples_per_insert_tolerance", "offline_replay_size",
+    "sampler_poll_ms", "sampler_timeout_ms", "actor_sticky_action_prob",
+    "actor_max_episode_frames", "eval_every", "eval_at_start", "eval_episodes", "eval_epsilon",
+    "eval_sticky_action_prob", "eval_max_episode_frames", "eval_workers", "num_evaluators",
+    "checkpoint_every", "keep_checkpoints", "max_pending_rounds", "seed", "run_name", "method"}
+
+
+def test_the_online_config_is_made_of_the_same_parts_and_keeps_its_keys():
+    from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+    from scaled_ql.launchpad_programs.online_config import FinetuneOnlineConfig, flat_config
+    from scaled_ql.runners.run_config import (
+        Checkpointing,
+        EvaluationSettings,
+        FinetuneStart,
+        RunIdentity,
+    )
+
+    online = FinetuneOnlineConfig(checkpoint="pre", game="Breakout", out_dir="on", env_steps=10,
+                                  agent=ScaledQLConfig(), offline_runs=(1, 2))
+    for part in (RunIdentity, Checkpointing, EvaluationSettings, FinetuneStart):
+        assert isinstance(online, part)
+    flat = flat_config(online)
+    assert set(flat) == ONLINE_KEYS
+    assert (flat["offline_runs"], flat["method"], flat["run_name"]) == (
+        [1, 2], "online_finetune", "online_finetune")
+    assert isinstance(flat["agent"], dict)
+    assert dataclasses.replace(online, from_scratch=True).method_name == "online_scratch"
+    assert dataclasses.replace(online, freeze_torso=True).method_name == (
+        "online_finetune_frozen_torso")
+    # The parts' checks name the online config; its own checks stay.
+    for field, value, message in (("eval_every", -1, "eval_every must be >= 0, got -1"),
+                                  ("keep_checkpoints", 0, "keep_checkpoints must be >= 1, got 0"),
+                                  ("env_steps", 0, "env_steps must be >= 1, got 0"),
+                                  ("num_evaluators", 2, "num_evaluators must be 0 or 1, got 2")):
+        with pytest.raises(ValueError) as error:
+            dataclasses.replace(online, **{field: value})
+        assert str(error.value) == f"FinetuneOnlineConfig.{message}"
+
+
 def test_every_fine_tuning_start_has_the_builders_rule_and_names_its_config():
     from scaled_ql.agents.scaled_ql.builder import FinetuneConfig
     from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
