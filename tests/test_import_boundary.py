@@ -65,8 +65,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 def test_core_imports_and_runs_without_tf_reverb_launchpad_acme():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=root, capture_output=True, check=False,
+    result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True, check=False,
                             text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "BOUNDARY OK" in result.stdout
