@@ -4,7 +4,8 @@ Grouping rule.  Runs with the same `run.name` *and the same settings* are seeds 
 configuration and form one group.  A run's settings are its recorded `run.config` (the run's
 config.json) less what does not define the method: the seed, paths (`out_dir`, `data_dir`,
 `checkpoint`, ...) and how the run was executed (workers, progress bars, logging and
-checkpoint periods; `NOT_SETTINGS`).  So runs that share a name but differ in, say,
+checkpoint periods, and what a resumed run may extend: its step budget and evaluation period;
+`NOT_SETTINGS`).  So runs that share a name but differ in, say,
 `--cql-alpha` are two groups, labelled by the name plus the settings that tell them apart
 (`scaled_ql-resnet18 (cql_alpha=0.1)`); a name with one configuration is labelled by the name
 alone.  Runs of a group must agree on the method, the number of parameters and the list of
@@ -37,6 +38,10 @@ NOT_SETTINGS = frozenset({
     "workers", "eval_workers", "num_evaluators", "cache_data", "log_every",
     "checkpoint_every", "keep_checkpoints", "max_consecutive_skips", "max_pending_rounds",
     "sampler_poll_ms", "sampler_timeout_ms", "launch",
+    # What `--resume` may change (the runners' RESUMABLE_CHANGES): a resumed run's results file
+    # keeps the config of its first round, so these would split one run's seeds in two.  Runs
+    # of other lengths are still compared fairly: groups align on the steps all runs evaluated.
+    "steps", "eval_every", "final_eval", "timeout",
 })
 
 @dataclasses.dataclass(frozen=True)

@@ -198,6 +198,21 @@ def test_runs_of_one_name_with_other_settings_are_other_groups(tmp_path):
         group_runs(load_runs([dirs[0], dirs[0]]))
 
 
+def test_seeds_resumed_to_a_longer_budget_stay_one_group(tmp_path):
+    """A run started for 6,000 steps and resumed to 12,000 keeps its first config in its
+    results file; seeds started for 12,000 at once are the same configuration."""
+    dirs = []
+    for seed, extra in ((0, {"steps": 6000, "eval_every": 1000}),
+                        (1, {"steps": 12000, "eval_every": 2000, "final_eval": True})):
+        dirs.append(tmp_path / f"seed{seed}")
+        config = {"seed": seed, "out_dir": str(dirs[-1]), **extra,
+                  "agent": {"cql_alpha": 0.1, "network": {"torso": "nature"}}}
+        write_synthetic_run(dirs[-1], name="Scaled QL", seed=seed, games=GAMES, level=0.5,
+                            config=config)
+    (group,) = group_runs(load_runs(dirs))
+    assert (group.label, group.seeds) == ("Scaled QL", (0, 1))
+
+
 def test_truncated_scores_are_marked_with_a_footnote(tmp_path):
     write_synthetic_run(tmp_path / "cut", name="cut", seed=0, games=GAMES, level=1.0,
                         truncated_every=3)  # 3 episodes per game: one of each game's is cut
