@@ -21,8 +21,9 @@ When: the package installs `scaled_ql_acme_compat.pth` into site-packages (setup
 line calls `install()` at every interpreter start.  That imports nothing: it puts a finder on
 `sys.meta_path` that applies the aliases right after `jax` is first imported, so Acme code
 works without `import scaled_ql`, or with it after `from acme.jax import utils`.  `import
-scaled_ql` also calls `apply()`, for interpreters started without site-packages' .pth files
-(`python -S`, a source checkout on PYTHONPATH).  This is a top-level module, not part of the
+scaled_ql` also calls `install()`, for interpreters started without site-packages' .pth files
+(`python -S`, a source checkout on PYTHONPATH); it imports no jax either, so `scaled-ql` can
+take over Ctrl-C before anything heavy is imported.  This is a top-level module, not part of the
 `scaled_ql` package, so that the .pth line imports neither jax nor the package.
 
 The pure-JAX core (networks, losses, update step) does not need any of this.

@@ -1,10 +1,10 @@
 """scaled-ql: Scaled Q-Learning (Kumar et al., ICLR 2023) on DeepMind Acme.
 
-Importing the package applies the documented dm-acme 0.4.0 / jax 0.4.30 compatibility
-aliases (`scaled_ql_acme_compat`; the installed package also applies them whenever jax is
-imported, so Acme imported first works too) and quiets TensorFlow's C++ INFO and WARNING logs,
-which would otherwise bury the user's terminal at import.  Errors still print.  Set
-TF_CPP_MIN_LOG_LEVEL yourself to override (0 shows everything).
+Importing the package makes sure the documented dm-acme 0.4.0 / jax 0.4.30 compatibility
+aliases (`scaled_ql_acme_compat`) are applied when jax is imported (at once if it already is;
+importing the package imports no jax, so `scaled-ql` starts light) and quiets TensorFlow's C++
+INFO and WARNING logs, which would otherwise bury the user's terminal at import. Errors still
+print. Set TF_CPP_MIN_LOG_LEVEL yourself to override (0 shows everything).
 """
 
 import os
@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # 2: drop INFO and WARNING, 
 
 import scaled_ql_acme_compat  # noqa: E402
 
-scaled_ql_acme_compat.apply()
+scaled_ql_acme_compat.install()  # now if jax is imported, else right after it is
 
 if os.environ.get("SCALED_QL_QUIET") == "1":  # a process started by `scaled-ql` (_quiet.py)
     from scaled_ql._quiet import quiet_third_party

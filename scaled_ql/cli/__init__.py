@@ -9,19 +9,54 @@ Every subcommand reports a user error the same way: one line `scaled-ql COMMAND:
 on stderr (argparse's own errors too, after the usage line) and exit status 2.
 """
 
-import importlib
-import importlib.metadata
 import os
+import signal
 import sys
 from typing import Sequence
-
-from scaled_ql._quiet import QUIET_ENV, loud_third_party, quiet_third_party
-from scaled_ql.cli.common import Parser, add_verbose
 
 # Order = order in `scaled-ql --help`.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
                                      "evaluate", "report", "games", "collect", "data")
 
+
+def _prog(argv: Sequence[str]) -> str:
+    """The command as typed: `scaled-ql` and the first argument that names a subcommand."""
+    commands = {name.replace("_", "-") for name in _COMMAND_MODULES}
+    return " ".join(["scaled-ql", *[arg for arg in argv if arg in commands][:1]])
+
+
+def _stopped_at_startup(signum, frame) -> None:
+    """Ends the process with the one line every command prints for a signal during its
+    startup, before the command's own handling takes over (`interruptible`)."""
+    name = signal.Signals(signum).name
+    line = (f"{_prog(sys.argv[1:])}: stopped by {name} during startup; nothing saved; run the "
+            "command again\n")
+    # To the file descriptor: sys.stderr may be redirected (gym's import notice is captured).
+    os.write(2, line.encode())
+    os._exit(128 + signum)  # nothing to clean up yet: imports and argument parsing
+
+
+def _is_the_command() -> bool:
+    """Whether this process is `scaled-ql` itself (the console script or `python -m
+    scaled_ql.cli`), not a program that imports this module (a test, a script)."""
+    argv = list(getattr(sys, "orig_argv", ()))
+    return (os.path.basename(sys.argv[0]) == "scaled-ql"
+            or any(argv[i:i + 2] == ["-m", "scaled_ql.cli"] for i in range(len(argv))))
+
+
+# A signal while the command starts (the imports below, the subcommands' modules, argument
+# parsing) ends it with one line and 128 + signal instead of a traceback.  Installed before
+# anything heavy is imported: `import scaled_ql` imports no JAX (its compatibility aliases
+# wait for JAX's import), so only Python's own start, a tenth of a second, is left out.
+_STARTUP_HANDLERS = ({signum: signal.signal(signum, _stopped_at_startup)
+                      for signum in (signal.SIGINT, signal.SIGTERM)}
+                     if _is_the_command() else {})
+
+import importlib  # noqa: E402
+import importlib.metadata  # noqa: E402
+
+from scaled_ql._quiet import QUIET_ENV, loud_third_party, quiet_third_party
+from scaled_ql.cli.common import Parser, add_verbose
 
 DISTRIBUTION = "scaled-ql"  # pyproject.toml's project name
 
@@ -72,8 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    # The command takes over the signals (`interruptible`), or leaves Python's default.
+    for signum, handler in _STARTUP_HANDLERS.items():
+        signal.signal(signum, handler)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C in a command without its own handling (evaluate, report, ...): one line.
+        print(f"{args.func.prog}: stopped by SIGINT; run the command again", file=sys.stderr,
+              flush=True)
+        return 128 + signal.SIGINT
     except USER_ERRORS as error:
         if os.environ.get("SCALED_QL_DEBUG"):
             raise

@@ -105,13 +105,27 @@ def test_during_startup(data, tmp_path):
     out = tmp_path / "run"
     process = _start(_pretrain(data, out, 2))
     # TensorFlow's library mapped: the runner's imports (Acme, TF) are under way, seconds
-    # before the first step.  (JAX is mapped earlier: `import scaled_ql` imports it, before
-    # the command can take over the signals.)
+    # before the first step.
     _wait(process, lambda: _mapped(process, "_pywrap_tensorflow_internal"), "the TF import")
     _, err, _ = _stop(process, signal.SIGINT)
     assert process.returncode == 130
     faults.check("signal_during_startup", _one_line(err))
     assert not out.exists()  # no half-made run
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_during_the_first_imports(data, tmp_path, signum):
+    out = tmp_path / "run"
+    process = _start(_pretrain(data, out, 2))
+    # NumPy's library mapped: `scaled-ql` is importing gym (to quiet it) or building its
+    # parser, before the command runs (and before JAX is imported).  Python's default used to
+    # answer there: a KeyboardInterrupt traceback, or (SIGTERM) a silent death.
+    _wait(process, lambda: _mapped(process, "_multiarray_umath"), "the NumPy import")
+    _, err, _ = _stop(process, signum)
+    assert process.returncode == 128 + signum, err
+    assert _one_line(err) == faults.message("signal_during_startup").replace(
+        "SIGINT", signal.Signals(signum).name)
+    assert not out.exists()
 
 
 def test_during_training_then_resume(data, tmp_path):

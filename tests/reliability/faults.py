@@ -72,10 +72,12 @@ ROWS = (
         "{run_dir}/checkpoints; continue with --resume", _SIG),
     Row("signal_during_startup", FAULT, "Ctrl-C (SIGINT) or SIGTERM during startup (imports, "
         "data pipeline, JIT, before the first step)",
-        "`scaled-ql pretrain` / `finetune-offline`",
+        "`scaled-ql pretrain` / `finetune-offline` / `finetune-online` (from the first import "
+        "of `scaled_ql.cli` on: any `scaled-ql` command)",
         "Exit status 128 + signal, one line on stderr, no traceback; a fresh run leaves no run "
-        "directory behind (a resumed one keeps its checkpoints). (A signal in the first second, "
-        "while Python imports the package, gets Python's default.)",
+        "directory behind (a resumed one keeps its checkpoints). (Only a signal in Python's own "
+        "start, a tenth of a second before `scaled_ql.cli` is imported, gets Python's "
+        "default.)",
         "scaled-ql pretrain: stopped by SIGINT during startup; nothing saved; run the command "
         "again", _SIG_CLI),
     Row("signal_during_evaluation", FAULT,
