@@ -19,8 +19,10 @@ What we do instead:
   names the node.
 
 Output.  `decorate_output` colours each node's lines with ANSI codes; when our stdout is not
-a terminal (a log file, a pipe, a test's capture) `launch_and_watch` runs the nodes through
-`_launch_plain` instead: the same `[label/index] ` prefix, no colour codes.
+a terminal (a log file, a pipe, a test's capture), or third-party noise is off (`scaled-ql`
+without --verbose), `launch_and_watch` runs the nodes through `_launch_plain` instead: the
+same `[label/index] ` prefix, no colour codes, and (quiet) without Reverb's C++ logs, courier's
+"Binding" lines and Launchpad's stop countdown, here and in the nodes.
 
 Signals.  A node ends the program with `lp.stop()`, which sends SIGTERM to the launching
 process; Launchpad's worker manager passes the signal on to the handler that was there before
@@ -212,8 +214,51 @@ def interrupting_signal(code: int) -> int | None:
 
 # A node's output, stderr included, prefixed with its title ($1) and no colour codes: what
 # Launchpad's `decorate_output` does, less the ANSI colours (and signals ignored likewise).
+# Quiet (`scaled-ql` without --verbose), the sed program first drops what is noise to a user:
+# Reverb's C++ server logs (printed whatever the log level), the courier "Binding: METHOD"
+# INFO lines and Launchpad's "Waiting for workers to stop for Ns." countdown (no newline).
 _PLAIN_OUTPUT = "plain_output"
-_PLAIN_SCRIPT = "trap '' EXIT TERM QUIT INT; exec \"${@:2}\" 2>&1 | sed -u \"s!^![$1] !\""
+_PLAIN_SCRIPT = "trap '' EXIT TERM QUIT INT; exec \"${@:2}\" 2>&1 | sed -u \"%ss!^![$1] !\""
+# (The countdown first: a line that follows it on the same line is judged on its own.)
+_NOISE_SED = (r"s/Waiting for workers to stop for [0-9]*s\.\r\?//g; /^\[reverb\/cc\//d; "
+              r"/courier_utils\.py:[0-9]*\] Binding: /d; /^$/d; ")
+# What Launchpad's worker manager prints to the launcher's stdout while it stops the program
+# (kept: its warnings that workers did not stop in time and that it kills them).
+_LAUNCHER_NOISE = ("User-requested termination", "Press CTRL+C to terminate immediately",
+                   "Waiting for workers to stop")
+
+
+def _quiet() -> bool:
+    """Whether third-party noise is off (`scaled-ql` without --verbose; `scaled_ql._quiet`)."""
+    from scaled_ql._quiet import QUIET_ENV
+
+    return os.environ.get(QUIET_ENV) == "1"
+
+
+def _plain_script() -> str:
+    return _PLAIN_SCRIPT % (_NOISE_SED if _quiet() else "")
+
+
+@contextlib.contextmanager
+def _launcher_quiet(quiet: bool) -> Iterator[None]:
+    """While `quiet`, the worker manager's progress lines while stopping (`_LAUNCHER_NOISE`)
+    are not printed."""
+    if not quiet:
+        yield
+        return
+    from launchpad.launch import worker_manager
+
+    def filtered_print(*args, **kwargs):
+        if not any(noise in str(arg) for arg in args for noise in _LAUNCHER_NOISE):
+            print(*args, **kwargs)
+
+    # The module calls the builtin print: a module global of that name takes its place (no
+    # public switch in 0.5.0).
+    worker_manager.print = filtered_print
+    try:
+        yield
+    finally:
+        del worker_manager.print
 
 
 def _launch_plain(commands_to_launch):
@@ -228,7 +273,7 @@ def _launch_plain(commands_to_launch):
     atexit.register(manager.wait)
     for command in commands_to_launch:
         process = subprocess.Popen(
-            ["/bin/bash", "-c", _PLAIN_SCRIPT, _PLAIN_OUTPUT, command.title,
+            ["/bin/bash", "-c", _plain_script(), _PLAIN_OUTPUT, command.title,
              *command.command_as_list], env={**os.environ, **command.env_overrides})
         manager.register_existing_process(command.title, process.pid)
     return manager
@@ -312,7 +357,7 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
     if launch_type not in ("local_mp", "local_mt"):
         raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
                          "(test_mt needs a test case: call lp.launch yourself)")
-    with _signals_only_recorded() as received:
+    with _signals_only_recorded() as received, _launcher_quiet(_quiet()):
         return _launch_and_watch(program, launch_type, status_dir, timeout_s, poll_s, received)
 
 
@@ -321,7 +366,10 @@ def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: flo
     import launchpad as lp
 
     kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
-    with _plain_node_output(launch_type == "local_mp" and not sys.stdout.isatty()):
+    # Plain when the output is not a terminal, or to drop the noise (quiet; decorate_output
+    # cannot filter).
+    with _plain_node_output(launch_type == "local_mp"
+                            and (_quiet() or not sys.stdout.isatty())):
         manager = lp.launch(program, launch_type=launch_type, **kwargs)
     if launch_type == "local_mp":
         # Launchpad's manager SIGKILLs nodes that outlive the termination notice and, by

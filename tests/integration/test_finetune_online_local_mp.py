@@ -70,6 +70,10 @@ def test_local_mp_online_finetuning_collects_learns_evaluates_and_exits(
     # the launcher still found the node processes it watches; the summary printed once.
     output = result.stdout + result.stderr
     assert "\x1b[" not in output, log
+    # Quiet by default (no --verbose): no Reverb C++ logs, courier "Binding" INFO lines, or
+    # Launchpad's stop countdown, from the nodes or the launcher.
+    for noise in ("[reverb/cc/", "] Binding: ", "Waiting for workers to stop"):
+        assert noise not in output, log
     assert "no node processes found" not in output, log
     assert result.stdout.count("IQM human-normalized at step") == 1, log
 
