@@ -17,7 +17,9 @@ process's environment; collection and demo workers too):
   TF_CPP_MIN_LOG_LEVEL=2    TensorFlow's C++ INFO and WARNING logs (errors still print);
   GRPC_VERBOSITY=ERROR      gRPC's (Reverb's, Launchpad's courier) C++ logs;
   PYTHONWARNINGS            DeprecationWarnings raised while a child starts, before scaled_ql
-                            is imported.
+                            is imported; multiprocessing's resource tracker's "leaked
+                            shared_memory" warning (a process killed mid-evaluation: the
+                            tracker unlinks its shared memory, as it should, and says so).
 
 `loud_third_party()` undoes it (`scaled-ql ... --verbose`) for this process and its children.
 Variables the user set are left as they are.
@@ -31,8 +33,9 @@ import sys
 import warnings
 
 QUIET_ENV = "SCALED_QL_QUIET"
-_CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": ("2", "0"), "GRPC_VERBOSITY": ("ERROR", "INFO"),
-              "PYTHONWARNINGS": ("ignore::DeprecationWarning", None)}  # name: (quiet, loud)
+_CHILD_ENV = {  # name: (quiet, loud)
+    "TF_CPP_MIN_LOG_LEVEL": ("2", "0"), "GRPC_VERBOSITY": ("ERROR", "INFO"),
+    "PYTHONWARNINGS": ("ignore::DeprecationWarning,ignore:resource_tracker:UserWarning", None)}
 _QUIET_FILTER = ("ignore", None, DeprecationWarning, None, 0)
 
 

@@ -1,7 +1,12 @@
 """Batched evaluation on real ROMs and real MinAtar games: results match single-environment
 rollouts, any layout."""
 
+import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -12,6 +17,7 @@ from scaled_ql.environments import AtariEnvironment, get_game
 from scaled_ql.environments import vector as vector_module
 from scaled_ql.environments.minatar_env import MinAtarEnvironment
 from scaled_ql.environments.vector import EpisodeResult, episode_seed, evaluate_policy
+from tests.reliability import faults
 
 GAMES = ("Pong", "Breakout")
 NUM_ACTIONS = np.array([get_game(g).num_actions for g in GAMES])
@@ -250,3 +256,42 @@ def test_minatar_variant_and_mixed_suites_are_checked_before_any_episode():
     (result,) = evaluate_policy(noop, ["minatar/Seaquest"], 1, difficulty=1,
                                 max_episode_frames=5, num_workers=0, progress=False)
     assert result.game == "minatar/Seaquest" and result.length <= 5
+
+
+# A process that evaluates with workers, then is SIGKILLed mid-evaluation (an evaluator node
+# killed): `quiet_third_party` first, as `scaled-ql` does, unless SCALED_QL_QUIET=0 (--verbose).
+_KILLED_EVALUATION = """
+import numpy as np
+from scaled_ql._quiet import quiet_third_party
+quiet_third_party()
+from scaled_ql.environments.vector import evaluate_policy
+
+if __name__ == "__main__":
+    evaluate_policy(lambda obs, ids: np.zeros(len(obs), int), ["minatar/Breakout"], 100000,
+                    num_workers=1, envs_per_worker=2, progress=False)
+"""
+
+
+@pytest.mark.parametrize("quiet", ["1", "0"])
+def test_killed_mid_evaluation_leaves_no_shared_memory(tmp_path, quiet):
+    script = tmp_path / "evaluate.py"
+    script.write_text(_KILLED_EVALUATION)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    process = subprocess.Popen([sys.executable, str(script)],
+                               env={**env, "SCALED_QL_QUIET": quiet}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    maps = pathlib.Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + 120
+    segment = None
+    while segment is None:  # the observations' shared memory, mapped once workers start
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        segment = next((line.split()[-1] for line in maps.read_text().splitlines()
+                        if "/dev/shm/psm_" in line), None)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    # stderr closes once every process holding it ended: workers, fork server and the
+    # resource tracker, which unlinks the segment.
+    _, err = process.communicate(timeout=60)
+    assert not pathlib.Path(segment).exists()
+    assert ("leaked shared_memory" in err) is (quiet == "0"), err
+    faults.expect("kill9_evaluation_shared_memory")

@@ -104,6 +104,13 @@ ROWS = (
         "scaled-ql finetune-online: stopped by {signal}; checkpoint {step} kept in "
         "{run_dir}/checkpoints; online runs cannot be resumed: run the command again with "
         "another --out", _SIG_CLI),
+    Row("kill9_evaluation_shared_memory", FAULT,
+        "`kill -9` of a process in the middle of an evaluation with worker processes (an "
+        "evaluator node, a single-process run)", "any evaluation (`evaluate_policy`)",
+        "Its workers and fork server end; multiprocessing's resource tracker unlinks the "
+        "observations' shared memory (nothing left in /dev/shm). Its 'leaked shared_memory' "
+        "warning is quiet under `scaled-ql` (shown with `--verbose`).", "",
+        "tests/environments/test_vector.py"),
     Row("signal_during_collect", FAULT, "Ctrl-C (SIGINT) or SIGTERM", "`scaled-ql collect`",
         "Exit status 128 + signal, one line on stderr (after the progress bar), no traceback; "
         "complete datasets are kept, unfinished `incomplete.*` folders removed (and the next "
