@@ -216,12 +216,14 @@ def interrupting_signal(code: int) -> int | None:
 # Launchpad's `decorate_output` does, less the ANSI colours (and signals ignored likewise).
 # Quiet (`scaled-ql` without --verbose), the sed program first drops what is noise to a user:
 # Reverb's C++ server logs (printed whatever the log level), the courier "Binding: METHOD"
-# INFO lines and Launchpad's "Waiting for workers to stop for Ns." countdown (no newline).
+# INFO lines, Launchpad's "Waiting for workers to stop for Ns." countdown (no newline) and its
+# two lines for a Ctrl-C (which a terminal sends to every node too).
 _PLAIN_OUTPUT = "plain_output"
 _PLAIN_SCRIPT = "trap '' EXIT TERM QUIT INT; exec \"${@:2}\" 2>&1 | sed -u \"%ss!^![$1] !\""
 # (The countdown first: a line that follows it on the same line is judged on its own.)
 _NOISE_SED = (r"s/Waiting for workers to stop for [0-9]*s\.\r\?//g; /^\[reverb\/cc\//d; "
-              r"/courier_utils\.py:[0-9]*\] Binding: /d; /^$/d; ")
+              r"/courier_utils\.py:[0-9]*\] Binding: /d; /^User-requested termination\./d; "
+              r"/^Press CTRL+C to terminate immediately\./d; /^$/d; ")
 # What Launchpad's worker manager prints to the launcher's stdout while it stops the program
 # (kept: its warnings that workers did not stop in time and that it kills them).
 _LAUNCHER_NOISE = ("User-requested termination", "Press CTRL+C to terminate immediately",

@@ -1,7 +1,7 @@
 """What `scaled-ql` shows of a `local_mp` program's output: each node's lines go through
 supervision's plain wrapper (real bash and sed, as `_launch_plain` runs them), which, quiet
 (no --verbose), drops Reverb's C++ logs, courier's "Binding" lines and Launchpad's stop
-countdown; the launcher's own countdown is dropped likewise.  `--verbose` keeps everything."""
+countdown and Ctrl-C lines; the launcher's own countdown is dropped likewise.  `--verbose` keeps everything."""
 
 import subprocess
 
@@ -16,6 +16,8 @@ NODE_OUTPUT = ("Waiting for workers to stop for 10s.\r[reverb/cc/platform/defaul
                "[reverb/cc/platform/default/server.cc:71] Started replay server on port 4\n"
                "I1127 04:24:18.851308 1400 courier_utils.py:50] Binding: get_counts\n"
                "step 3 done\n"
+               "User-requested termination. Asking workers to stop.\n"
+               "Press CTRL+C to terminate immediately.\n"
                "Waiting for workers to stop for 10s.\rWaiting for workers to stop for 9s.\r")
 
 
@@ -35,6 +37,7 @@ def test_verbose_node_output_keeps_everything(monkeypatch):
     output = _through_wrapper(monkeypatch, "0")
     assert output.count("[reverb/cc/") == 2 and "Binding: get_counts" in output
     assert output.count("Waiting for workers to stop") == 3
+    assert "[replay/0] Press CTRL+C to terminate immediately.\n" in output
     assert output.startswith("[replay/0] Waiting") and "[replay/0] step 3 done\n" in output
 
 
