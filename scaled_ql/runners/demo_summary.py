@@ -59,7 +59,9 @@ def format_closing(summary: dict) -> str:
 
 
 def verdict(summary: dict) -> str:
-    """One honest sentence on what this run shows."""
+    """What this run shows, in two sentences: Scaled QL against the data it learned from (the
+    lower end of its 95% CI against the data's IQM), then against BC (against BC's whole
+    interval)."""
     methods = summary["methods"]
     if summary["suite"] == "atari":
         return ("At this scale (random-policy data, a few thousand SGD steps on 2 CPU cores) the "
@@ -71,14 +73,19 @@ def verdict(summary: dict) -> str:
         return "Not every method has a scored evaluation; see the report."
     above_data = sq["lower"] > data["estimate"]
     above_bc = sq["lower"] > bc["upper"]
-    if above_data and above_bc:
-        return ("Scaled QL is above its data and above BC: the lower end of its 95% CI clears "
-                "the data's IQM and BC's whole interval.")
-    parts = []
-    if not above_data:
-        parts.append("its CI does not clear the data's IQM")
-    if not above_bc:
-        parts.append("its CI overlaps BC's")
-    return ("Not shown at this size: " + " and ".join(parts) + ".  The next things to try are "
-            "more logged steps and more SGD steps (--collect-steps, --train-steps); "
-            "`make study` measures the claim at a larger scale (docs/RESULTS.md).")
+    lines = [
+        (f"Scaled QL learned from its data: the lower end of its 95% CI ({sq['lower']:.3f}) "
+         f"clears the IQM of the play it learned from ({data['estimate']:.3f})."
+         if above_data else
+         f"Not shown that Scaled QL improves on its data: the lower end of its 95% CI "
+         f"({sq['lower']:.3f}) does not clear the data's IQM ({data['estimate']:.3f})."),
+        (f"It is above BC too: that lower end clears BC's whole interval (upper end "
+         f"{bc['upper']:.3f})." if above_bc else
+         f"Above BC: not shown at this size (its CI overlaps BC's, whose upper end is "
+         f"{bc['upper']:.3f})."),
+    ]
+    if not (above_data and above_bc):
+        lines.append("The next things to try are more logged steps and more SGD steps "
+                     "(--collect-steps, --train-steps); `make study` measures the claims at a "
+                     "larger scale (docs/RESULTS.md).")
+    return "  ".join(lines)

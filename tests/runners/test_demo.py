@@ -93,3 +93,31 @@ def test_behaviour_returns_match_the_dataset_split(demo_out):
         assert returns, game
         assert summary["methods"]["behaviour"]["game_returns"][game] == pytest.approx(
             sum(returns) / len(returns))
+
+
+def _iqm(estimate, lower, upper):
+    return {"iqm": {"estimate": estimate, "lower": lower, "upper": upper}}
+
+
+@pytest.mark.parametrize("sq, expected", [
+    # The fresh-clone demo of 2026-11-27: above its data, overlapping BC.
+    ((0.091, 0.083, 0.132), ("Scaled QL learned from its data: the lower end of its 95% CI "
+                             "(0.083) clears the IQM of the play it learned from (0.033).",
+                             "Above BC: not shown at this size (its CI overlaps BC's, whose "
+                             "upper end is 0.095).", "The next things to try")),
+    ((0.150, 0.120, 0.180), ("Scaled QL learned from its data", "It is above BC too: that "
+                             "lower end clears BC's whole interval (upper end 0.095).")),
+    ((0.050, 0.020, 0.090), ("Not shown that Scaled QL improves on its data: the lower end of "
+                             "its 95% CI (0.020) does not clear the data's IQM (0.033).",
+                             "Above BC: not shown", "The next things to try")),
+])
+def test_the_verdict_says_where_scaled_ql_stands_against_the_data_and_bc(sq, expected):
+    from scaled_ql.runners.demo_summary import BEHAVIOUR, verdict
+
+    summary = {"suite": "minatar", "methods": {
+        "scaled_ql": _iqm(*sq), "bc": _iqm(0.066, 0.059, 0.095),
+        BEHAVIOUR: _iqm(0.033, 0.033, 0.033)}}
+    text = verdict(summary)
+    for part in expected:
+        assert part in text
+    assert ("The next things to try" in text) == (len(expected) == 3)
