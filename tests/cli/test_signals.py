@@ -84,6 +84,12 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
+def _without_reverb_logs(err: str) -> str:
+    """`err` less Reverb's C++ server logs: under local_mt the nodes share the command's
+    stderr, and Reverb logs its server's start and end there whatever the log level."""
+    return "\n".join(line for line in err.splitlines() if not line.startswith("[reverb/cc/"))
+
+
 def _mapped(process: subprocess.Popen, library: str) -> bool:
     try:
         return library in pathlib.Path(f"/proc/{process.pid}/maps").read_text()
@@ -169,6 +175,19 @@ def test_during_an_evaluation(data, tmp_path, moment):
     assert not list((out / "checkpoints").glob("*tmp*"))
 
 
+def test_launched_pretrain_then_resume_line(data, tmp_path):
+    out = tmp_path / "run"
+    process = _start(_pretrain(data, out, 100_000, "--launch", "local_mt"))
+    _wait(process, lambda: _log_rows(out) >= 3 and _checkpoints(out), "learner steps")
+    _, err, seconds = _stop(process, signal.SIGTERM)
+    assert process.returncode == 143 and seconds < 30, err
+    err = _without_reverb_logs(err)
+    step = _checkpoints(out)[-1]
+    assert _one_line(err) == (f"{PROG}: stopped by SIGTERM; checkpoint {step} kept in "
+                              f"{out}/checkpoints; continue with --resume")
+    assert load_checkpoint(out).meta.step == step
+
+
 def test_during_collect(tmp_path):
     out = tmp_path / "data"
     process = _start([sys.executable, "-m", "scaled_ql.cli", "collect", "--games", GAME,
@@ -215,9 +234,7 @@ def test_finetune_online(tmp_path, launch):
             node.kill()
     assert process.returncode == 130 and seconds < 30, err
     assert not leftovers, [node.cmdline() for node in leftovers]
-    # (Under local_mt the nodes share the command's stderr: Reverb's C++ server logs its
-    # start there, unconditionally.)
-    err = "\n".join(line for line in err.splitlines() if not line.startswith("[reverb/cc/"))
+    err = _without_reverb_logs(err)
     step = _checkpoints(out)[-1]
     faults.check("signal_launched", _one_line(err), signal="SIGINT", step=step, run_dir=out)
     assert load_checkpoint(out).meta.step == step
