@@ -18,11 +18,8 @@ What we do instead:
   Launchpad's `--lp_termination_notice_secs`, 10 s by default) and returns 1; the message
   names the node.
 
-Output.  `decorate_output` colours each node's lines with ANSI codes; when our stdout is not
-a terminal (a log file, a pipe, a test's capture), or third-party noise is off (`scaled-ql`
-without --verbose), `launch_and_watch` runs the nodes through `_launch_plain` instead: the
-same `[label/index] ` prefix, no colour codes, and (quiet) without Reverb's C++ logs, courier's
-"Binding" lines and Launchpad's stop countdown, here and in the nodes.
+Output.  Nodes' lines reach the launcher's stdout as `node_output` arranges (plain, and quiet
+without --verbose).
 
 Signals.  A node ends the program with `lp.stop()`, which sends SIGTERM to the launching
 process; Launchpad's worker manager passes the signal on to the handler that was there before
@@ -57,6 +54,8 @@ import traceback
 from collections.abc import Iterator
 
 from acme.utils import counting
+
+from scaled_ql.launchpad_programs import node_output
 
 FAILURE_SUFFIX = ".failed.json"
 DONE_FILE = "done.json"
@@ -212,123 +211,6 @@ def interrupting_signal(code: int) -> int | None:
     return code - 128 if code > 128 and code - 128 in _STOP_SIGNALS else None
 
 
-# A node's output, stderr included, prefixed with its title ($1) and no colour codes: what
-# Launchpad's `decorate_output` does, less the ANSI colours (and signals ignored likewise).
-# Quiet (`scaled-ql` without --verbose), the sed program first drops what is noise to a user:
-# Reverb's C++ server logs (printed whatever the log level), the courier "Binding: METHOD"
-# INFO lines, Launchpad's "Waiting for workers to stop for Ns." countdown (no newline) and its
-# two lines for a Ctrl-C (which a terminal sends to every node too).
-_PLAIN_OUTPUT = "plain_output"
-_PLAIN_SCRIPT = "trap '' EXIT TERM QUIT INT; exec \"${@:2}\" 2>&1 | sed -u \"%ss!^![$1] !\""
-# (The countdown first: a line that follows it on the same line is judged on its own.)
-_NOISE_SED = (r"s/Waiting for workers to stop for [0-9]*s\.\r\?//g; /^\[reverb\/cc\//d; "
-              r"/courier_utils\.py:[0-9]*\] Binding: /d; /^User-requested termination\./d; "
-              r"/^Press CTRL+C to terminate immediately\./d; /^$/d; ")
-# What Launchpad's worker manager prints to the launcher's stdout while it stops the program
-# (kept: its warnings that workers did not stop in time and that it kills them).
-_LAUNCHER_NOISE = ("User-requested termination", "Press CTRL+C to terminate immediately",
-                   "Waiting for workers to stop")
-
-
-def _quiet() -> bool:
-    """Whether third-party noise is off (`scaled-ql` without --verbose; `scaled_ql._quiet`)."""
-    from scaled_ql._quiet import QUIET_ENV
-
-    return os.environ.get(QUIET_ENV) == "1"
-
-
-def _plain_script() -> str:
-    return _PLAIN_SCRIPT % (_NOISE_SED if _quiet() else "")
-
-
-@contextlib.contextmanager
-def _launcher_quiet(quiet: bool) -> Iterator[None]:
-    """While `quiet`, the worker manager's progress lines while stopping (`_LAUNCHER_NOISE`)
-    are not printed."""
-    if not quiet:
-        yield
-        return
-    from launchpad.launch import worker_manager
-
-    def filtered_print(*args, **kwargs):
-        if not any(noise in str(arg) for arg in args for noise in _LAUNCHER_NOISE):
-            print(*args, **kwargs)
-
-    # The module calls the builtin print: a module global of that name takes its place (no
-    # public switch in 0.5.0).
-    worker_manager.print = filtered_print
-    try:
-        yield
-    finally:
-        del worker_manager.print
-
-
-def _launch_plain(commands_to_launch):
-    """Launchpad's 'current_terminal' local launch with each node's lines prefixed by its
-    title in plain text (`_PLAIN_SCRIPT`); returns the worker manager as Launchpad's does."""
-    import atexit
-    import subprocess
-
-    from launchpad.launch import worker_manager
-
-    manager = worker_manager.WorkerManager()
-    atexit.register(manager.wait)
-    for command in commands_to_launch:
-        process = subprocess.Popen(
-            ["/bin/bash", "-c", _plain_script(), _PLAIN_OUTPUT, command.title,
-             *command.command_as_list], env={**os.environ, **command.env_overrides})
-        manager.register_existing_process(command.title, process.pid)
-    return manager
-
-
-@contextlib.contextmanager
-def _plain_node_output(plain: bool) -> Iterator[None]:
-    """While `plain`, Launchpad's 'current_terminal' launch runs nodes through
-    `_launch_plain` instead of `decorate_output`, which colours every line with ANSI codes
-    (noise in a log file or a pipe: `launch_and_watch` asks for it when stdout is not a
-    terminal)."""
-    if not plain:
-        yield
-        return
-    from launchpad.launch.run_locally import run_locally
-
-    launchers = run_locally._LOCAL_LAUNCHER_MAP  # noqa: SLF001 -- no public hook in 0.5.0
-    saved = launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL]
-    launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL] = _launch_plain
-    try:
-        yield
-    finally:
-        launchers[run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL] = saved
-
-
-def _node_processes() -> dict[str, object]:
-    """local_mp: the launcher's children that run nodes, by node title ('label/index')."""
-    import psutil
-
-    nodes = {}
-    for child in psutil.Process(os.getpid()).children():
-        try:
-            cmdline = child.cmdline()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            continue
-        # ['/bin/bash', '.../decorate_output', COLOUR, TITLE, python, process_entry.py, ...]
-        # or, plain: ['/bin/bash', '-c', _PLAIN_SCRIPT, 'plain_output', TITLE, python, ...]
-        names = [os.path.basename(part) for part in cmdline]
-        for wrapper, offset in (("decorate_output", 2), (_PLAIN_OUTPUT, 1)):
-            if wrapper in names and len(cmdline) > names.index(wrapper) + offset:
-                nodes[cmdline[names.index(wrapper) + offset]] = child
-    return nodes
-
-
-def _ended(process) -> bool:
-    import psutil
-
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -359,7 +241,7 @@ def launch_and_watch(program, *, launch_type: str, status_dir: str,
     if launch_type not in ("local_mp", "local_mt"):
         raise ValueError(f"launch_type must be 'local_mp' or 'local_mt', got {launch_type!r} "
                          "(test_mt needs a test case: call lp.launch yourself)")
-    with _signals_only_recorded() as received, _launcher_quiet(_quiet()):
+    with _signals_only_recorded() as received, node_output.launcher_quiet(node_output.quiet()):
         return _launch_and_watch(program, launch_type, status_dir, timeout_s, poll_s, received)
 
 
@@ -370,15 +252,15 @@ def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: flo
     kwargs = {"terminal": "current_terminal"} if launch_type == "local_mp" else {}
     # Plain when the output is not a terminal, or to drop the noise (quiet; decorate_output
     # cannot filter).
-    with _plain_node_output(launch_type == "local_mp"
-                            and (_quiet() or not sys.stdout.isatty())):
+    with node_output.plain_node_output(launch_type == "local_mp"
+                                       and (node_output.quiet() or not sys.stdout.isatty())):
         manager = lp.launch(program, launch_type=launch_type, **kwargs)
     if launch_type == "local_mp":
         # Launchpad's manager SIGKILLs nodes that outlive the termination notice and, by
         # default, its own process too; here that process is our caller, which must live on
         # to report and return.  (Thread workers, local_mt, cannot be killed apart from it.)
         manager._kill_main_thread = False  # noqa: SLF001 -- no public switch in 0.5.0
-    processes = _node_processes() if launch_type == "local_mp" else {}
+    processes = node_output.node_processes() if launch_type == "local_mp" else {}
     if launch_type == "local_mp" and not processes:
         _log.warning("no node processes found under the launcher; watching records only")
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -395,7 +277,8 @@ def _launch_and_watch(program, launch_type: str, status_dir: str, timeout_s: flo
             code, message = _outcome(status_dir, EXIT_INTERRUPTED,
                                      "the program was stopped before its end")
             break
-        ended = [title for title, process in processes.items() if _ended(process)]
+        ended = [title for title, process in processes.items()
+                 if node_output.process_ended(process)]
         if ended:
             time.sleep(2 * poll_s)  # a failing node may still be writing its record
             code, message = _outcome(

@@ -1,5 +1,5 @@
 """What `scaled-ql` shows of a `local_mp` program's output: each node's lines go through
-supervision's plain wrapper (real bash and sed, as `_launch_plain` runs them), which, quiet
+the plain wrapper (real bash and sed, as `node_output.launch_plain` runs them), which, quiet
 (no --verbose), drops Reverb's C++ logs, courier's "Binding" lines and Launchpad's stop
 countdown and Ctrl-C lines; the launcher's own countdown is dropped likewise.  `--verbose` keeps everything."""
 
@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from scaled_ql._quiet import QUIET_ENV
-from scaled_ql.launchpad_programs import supervision
+from scaled_ql.launchpad_programs import node_output
 
 # A node's output as Launchpad 0.5.0 and Reverb print it; the countdown has no newline.
 NODE_OUTPUT = ("Waiting for workers to stop for 10s.\r[reverb/cc/platform/default/server.cc:84] "
@@ -24,7 +24,7 @@ NODE_OUTPUT = ("Waiting for workers to stop for 10s.\r[reverb/cc/platform/defaul
 def _through_wrapper(monkeypatch, quiet: str) -> str:
     monkeypatch.setenv(QUIET_ENV, quiet)
     return subprocess.run(
-        ["/bin/bash", "-c", supervision._plain_script(), supervision._PLAIN_OUTPUT,
+        ["/bin/bash", "-c", node_output.plain_script(), node_output.PLAIN_OUTPUT,
          "replay/0", "printf", "%s", NODE_OUTPUT],
         capture_output=True, text=True, check=True, timeout=30).stdout
 
@@ -49,7 +49,7 @@ def test_launcher_countdown(capsys, quiet):
     code = ("print('User-requested termination. Asking workers to stop.');"
             "print('Waiting for workers to stop for 3s.', end='\\r');"
             "print('Killing entire runtime.')")
-    with supervision._launcher_quiet(quiet):
+    with node_output.launcher_quiet(quiet):
         exec(code, vars(worker_manager))  # noqa: S102
     out = capsys.readouterr().out
     assert "Killing entire runtime." in out  # a warning: always shown

@@ -162,17 +162,17 @@ def node_pid(launcher_pid: int, title: str, timeout: float = 120) -> int:
     process_entry.py ...`, the node's Python being that wrapper's child."""
     import psutil
 
-    from scaled_ql.launchpad_programs import supervision
+    from scaled_ql.launchpad_programs import node_output
 
     def find():
         for wrapper in psutil.Process(launcher_pid).children():
             try:
                 cmdline = wrapper.cmdline()
                 names = [os.path.basename(part) for part in cmdline]
-                # Launchpad's colour wrapper, or supervision's plain one (stdout not a TTY).
+                # Launchpad's colour wrapper, or node_output's plain one (stdout not a TTY).
                 titles = [cmdline[names.index(wrapper) + offset]
                           for wrapper, offset in (("decorate_output", 2),
-                                                  (supervision._PLAIN_OUTPUT, 1))
+                                                  (node_output.PLAIN_OUTPUT, 1))
                           if wrapper in names]
                 if title not in titles:
                     continue
