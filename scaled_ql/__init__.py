@@ -16,8 +16,12 @@ import scaled_ql_acme_compat  # noqa: E402
 scaled_ql_acme_compat.install()  # now if jax is imported, else right after it is
 
 if os.environ.get("SCALED_QL_QUIET") == "1":  # a process started by `scaled-ql` (_quiet.py)
-    from scaled_ql._quiet import quiet_third_party
+    from scaled_ql._quiet import is_the_command, quiet_third_party
 
-    quiet_third_party()
+    # Not in `scaled-ql` itself (one started by another, or by a test after an in-process run
+    # set the variable): it quiets itself after installing its startup signal handling, and
+    # quieting imports gym, where a signal would otherwise find no handler.
+    if not is_the_command():
+        quiet_third_party()
 
 __version__ = "0.1.0"

@@ -11,7 +11,8 @@ inherited: `scaled_ql.cli.main` clears it first).  It also sets environment vari
 that the processes the command starts inherit (Launchpad's `local_mp` node processes get this
 process's environment; collection and demo workers too):
 
-  SCALED_QL_QUIET=1         importing `scaled_ql` in such a process applies the same settings
+  SCALED_QL_QUIET=1         importing `scaled_ql` in such a process (not in a `scaled-ql`
+                            command: see `is_the_command`) applies the same settings
                             (a Launchpad node runs under absl's `app.run`, which turns absl
                             INFO on before it unpickles the node, which imports scaled_ql);
   TF_CPP_MIN_LOG_LEVEL=2    TensorFlow's C++ INFO and WARNING logs (errors still print);
@@ -37,6 +38,15 @@ _CHILD_ENV = {  # name: (quiet, loud)
     "TF_CPP_MIN_LOG_LEVEL": ("2", "0"), "GRPC_VERBOSITY": ("ERROR", "INFO"),
     "PYTHONWARNINGS": ("ignore::DeprecationWarning,ignore:resource_tracker:UserWarning", None)}
 _QUIET_FILTER = ("ignore", None, DeprecationWarning, None, 0)
+
+
+def is_the_command() -> bool:
+    """Whether this process is `scaled-ql` itself (the console script or `python -m
+    scaled_ql.cli`), not a process it started or a program that imports the package (a test,
+    a script).  The command quiets itself once its signal handling is in place."""
+    argv = list(getattr(sys, "orig_argv", ()))
+    return (os.path.basename(sys.argv[0]) == "scaled-ql"
+            or any(argv[i:i + 2] == ["-m", "scaled_ql.cli"] for i in range(len(argv))))
 
 
 def _quiet_gym_notice() -> None:

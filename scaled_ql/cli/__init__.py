@@ -14,6 +14,8 @@ import signal
 import sys
 from typing import Sequence
 
+from scaled_ql._quiet import is_the_command  # light: no third-party import
+
 # Order = order in `scaled-ql --help`.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "pretrain", "finetune_offline", "finetune_online",
                                      "evaluate", "report", "games", "collect", "data")
@@ -36,21 +38,13 @@ def _stopped_at_startup(signum, frame) -> None:
     os._exit(128 + signum)  # nothing to clean up yet: imports and argument parsing
 
 
-def _is_the_command() -> bool:
-    """Whether this process is `scaled-ql` itself (the console script or `python -m
-    scaled_ql.cli`), not a program that imports this module (a test, a script)."""
-    argv = list(getattr(sys, "orig_argv", ()))
-    return (os.path.basename(sys.argv[0]) == "scaled-ql"
-            or any(argv[i:i + 2] == ["-m", "scaled_ql.cli"] for i in range(len(argv))))
-
-
 # A signal while the command starts (the imports below, the subcommands' modules, argument
 # parsing) ends it with one line and 128 + signal instead of a traceback.  Installed before
 # anything heavy is imported: `import scaled_ql` imports no JAX (its compatibility aliases
 # wait for JAX's import), so only Python's own start, a tenth of a second, is left out.
 _STARTUP_HANDLERS = ({signum: signal.signal(signum, _stopped_at_startup)
                       for signum in (signal.SIGINT, signal.SIGTERM)}
-                     if _is_the_command() else {})
+                     if is_the_command() else {})
 
 import importlib  # noqa: E402
 import importlib.metadata  # noqa: E402

@@ -20,6 +20,7 @@ import uuid
 
 import pytest
 
+from scaled_ql._quiet import QUIET_ENV
 from scaled_ql.runners.evaluate import load_checkpoint
 from tests.cli.tiny_run import save_tiny_run
 from tests.integration.processes import TOKEN_VARIABLE, processes_with_token
@@ -119,10 +120,17 @@ def test_during_startup(data, tmp_path):
     assert not out.exists()  # no half-made run
 
 
+@pytest.mark.parametrize("inherited_quiet", [None, "1"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_during_the_first_imports(data, tmp_path, signum):
+def test_during_the_first_imports(data, tmp_path, signum, inherited_quiet):
     out = tmp_path / "run"
-    process = _start(_pretrain(data, out, 2))
+    # SCALED_QL_QUIET=1 inherited (a scaled-ql started by another, or by this test process
+    # once an in-process command has set it): `import scaled_ql` used to quiet the stack, gym's
+    # import included, before the command had installed its handlers (failed in `make test`).
+    env = {k: v for k, v in os.environ.items() if k != QUIET_ENV}
+    if inherited_quiet is not None:
+        env[QUIET_ENV] = inherited_quiet
+    process = _start(_pretrain(data, out, 2), env=env)
     # NumPy's library mapped: `scaled-ql` is importing gym (to quiet it) or building its
     # parser, before the command runs (and before JAX is imported).  Python's default used to
     # answer there: a KeyboardInterrupt traceback, or (SIGTERM) a silent death.
