@@ -6,9 +6,10 @@ Step the learner with a progress bar; checkpoint every `checkpoint_every` steps;
 Signals (SIGINT/SIGTERM, `run_dir.StopRequested`): during a training step or a checkpoint write
 the first signal is deferred to the end of the step; during an evaluation it stops the
 evaluation at its next environment step (the runner's `evaluate` polls `stop`).  Either way the
-loop then writes a checkpoint of the step reached and returns.  An interrupted evaluation round is dropped whole (eval_results.json only ever holds
-complete rounds of one protocol); `--resume` plays it again: a resumed run first evaluates its
-checkpoint's step when an evaluation was due there and is not recorded.  A second signal stops
+loop then writes a checkpoint of the step reached and returns.  An interrupted evaluation round
+is dropped whole (eval_results.json only ever holds complete rounds of one protocol); `--resume`
+plays it again: a resumed run first evaluates its checkpoint's step when an evaluation was due
+there and is not recorded.  A second signal stops
 at once, leaving the newest complete checkpoint the latest (orbax writes are atomic).
 """
 

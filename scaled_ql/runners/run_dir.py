@@ -288,9 +288,10 @@ class StopRequested:
     Inside `deferred()` (a training step, a checkpoint write, an evaluation) the first signal
     only sets the flag, which the code inside checks where stopping is clean
     (`raise_if_stopped`: the training loop between steps, an evaluation before every policy
-    call); the loop then saves a checkpoint and returns.  A second signal raises `Stopped` wherever the command is (orbax
-    checkpoints are atomic: an interrupted write leaves the previous one the latest), and
-    restores the previous handlers, so a third one acts as if none were installed.
+    call); the loop then saves a checkpoint and returns.  A second signal raises `Stopped`
+    wherever the command is (orbax checkpoints are atomic: an interrupted write leaves the
+    previous one the latest), and restores the previous handlers, so a third one acts as if
+    none were installed.
     """
 
     def __init__(self):
