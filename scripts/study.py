@@ -19,7 +19,8 @@ Stages (each skips what its output already holds, so an interrupted study resume
             whose command changed in anything but its step budget or evaluation settings
             starts over.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
-                                  sub-optimal split (checkpoint ids 0-1) of the four games
+                                  sub-optimal split (checkpoint ids 0-1) of the four games;
+                                  Scaled QL and BC with --claim1-seeds (10), C51 with --seeds
               claim1_near_optimal Scaled QL on all checkpoint ids
               claim2              Scaled QL at sizes S and L (M is claim 1's network)
               claim3a             offline fine-tuning to the held-out minatar/Freeway
@@ -77,8 +78,11 @@ TRIED = (("Scaled QL M, CQL 0.1", "scaled_ql", 0.1, None),
          ("Scaled QL M, half the steps", "scaled_ql", None, 0.5),
          ("BC M, half the steps", "bc", None, 0.5))
 # The variant whose 2 seeds beat BC's interval (CQL 0.1: also PAPER.md's default weight) runs
-# with --seeds, as claim 1 does, to see whether that holds; the others keep --tried-seeds.
+# with claim 1's seeds, to see whether that holds; the others keep --tried-seeds.
 TRIED_WITH_ALL_SEEDS = ("Scaled QL M, CQL 0.1",)
+# With 5 seeds Scaled QL's and BC's intervals overlapped (the comparison undecided, not lost):
+# Scaled QL M, BC M and the variants in TRIED_WITH_ALL_SEEDS run --claim1-seeds (default 10).
+# C51 M, the near-optimal split, the other sizes and the fine-tuning experiments keep --seeds.
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -124,6 +128,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
     parser.add_argument("--tried-seeds", type=int, default=2,
                         help="seeds of each claim1_tried variant")
+    parser.add_argument("--claim1-seeds", type=int, default=None,
+                        help="seeds of Scaled QL M, BC M and Scaled QL M with CQL 0.1, claim 1's "
+                             "comparison with BC (default: 10, or --seeds if larger)")
     parser.add_argument("--near-optimal-seeds", type=int, default=None,
                         help="seeds of Scaled QL on the near-optimal split (default: --seeds)")
     data = parser.add_argument_group("data")
@@ -253,10 +260,16 @@ def tried_steps(args, factor: float | None) -> int:
     return max(1, int(args.steps * factor)) if factor else args.steps
 
 
+def claim1_seeds(args) -> int:
+    """Seeds of Scaled QL M, BC M and TRIED_WITH_ALL_SEEDS: --claim1-seeds, by default 10 (never
+    fewer than --seeds)."""
+    return max(args.seeds, 10 if args.claim1_seeds is None else args.claim1_seeds)
+
+
 def tried_seeds(args, label: str) -> int:
-    """Seeds of a `TRIED` variant: --seeds for those in TRIED_WITH_ALL_SEEDS, else
+    """Seeds of a `TRIED` variant: claim 1's for those in TRIED_WITH_ALL_SEEDS, else
     --tried-seeds."""
-    return args.seeds if label in TRIED_WITH_ALL_SEEDS else args.tried_seeds
+    return claim1_seeds(args) if label in TRIED_WITH_ALL_SEEDS else args.tried_seeds
 
 
 def _pretrain_job(args, out, experiment, label, method, network, method_flags, ids, seed,
@@ -344,7 +357,12 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                        "--name", label, "--out", str(run_dir))
             jobs.append(Job("claim3b", label, seed, "finetune_online", run_dir, command,
                             args.online_env_steps, (base,)))
-    for seed in range(max(args.tried_seeds, args.seeds)):  # after everything else
+    for seed in range(args.seeds, claim1_seeds(args)):  # claim 1's extra seeds, then the tries
+        jobs += [_pretrain_job(args, out, "claim1", label, method, net["M"], flags, SUBOPTIMAL,
+                               seed)
+                 for label, method, flags in ((SCALED_QL_M, "scaled_ql", sql),
+                                              ("BC M", "bc", ["--bc"]))]
+    for seed in range(max(args.tried_seeds, claim1_seeds(args))):  # after everything else
         for label, method, cql, factor in TRIED:
             if seed >= tried_seeds(args, label):
                 continue
@@ -667,8 +685,10 @@ def scaling_verdict(points: list[tuple[str, int, dict]]) -> tuple[bool | None, s
 
 # --- reports ---------------------------------------------------------------------------------
 
-def done_runs(jobs: list[Job], labels) -> list[pathlib.Path]:
-    return [j.run_dir for j in jobs if j.label in labels and job_state(j) == "done"]
+def done_runs(jobs: list[Job], labels, below_seed: int | None = None) -> list[pathlib.Path]:
+    """The run directories of `labels`' done runs (only seeds below `below_seed` if given)."""
+    return [j.run_dir for j in jobs if j.label in labels and job_state(j) == "done"
+            and (below_seed is None or j.seed < below_seed)]
 
 
 def report(run_dirs: list[pathlib.Path], out_dir: pathlib.Path) -> dict | None:
@@ -874,7 +894,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     report_runs = {
         "claim1": done_runs(jobs, claim1_labels) + ([data_sub] if data_sub else []),
         "claim1_near_optimal": done_runs(jobs, (near_label,)) + ([data_all] if data_all else []),
-        "claim2": done_runs(jobs, size_labels),
+        "claim2": done_runs(jobs, size_labels, below_seed=args.seeds),  # 5 seeds per size
         "claim3a": done_runs(jobs, labels_3a),
         "claim3b": done_runs(jobs, labels_3b),
         "claim1_tried": (done_runs(jobs, (SCALED_QL_M, "BC M", *tried_labels))
@@ -1057,7 +1077,10 @@ def design_section(args, counts, net, every, near_seeds) -> list[str]:
         f".  Scaled QL = C51 + CQL weight "
         f"{args.cql_alpha:g}; C51 = the same with CQL 0; BC = the same network trained by "
         f"cross-entropy on the data's actions.  {args.seeds} seed(s) per configuration "
-        f"({near_seeds} on the near-optimal split).",
+        f"({near_seeds} on the near-optimal split), except claim 1's comparison with BC: "
+        f"Scaled QL M, BC M and the CQL 0.1 variant have {claim1_seeds(args)} (with 5 the "
+        "intervals of Scaled QL and BC overlapped; more seeds narrow both).  Claim 2 uses "
+        f"seeds 0-{args.seeds - 1} of every size.",
         f"- **Sizes (claim 2).** On 2 CPU cores the convolutions dominate a step, so the "
         "parameter count grows mainly through the width of the shared layer and the heads, "
         "with cheap convolutions: "
@@ -1129,11 +1152,12 @@ def tried_section(args, summary: dict | None, tried_labels, results: pathlib.Pat
              f"{half:,} SGD steps with 5 seeds; Scaled QL's curves were still rising.  Rerun "
              "with one setting changed at a time (2 seeds each), twice the steps reproduced "
              "it against both with 2 seeds, and the study now trains for "
-             f"{args.steps:,} steps (with 5 seeds it holds against the data, not BC: claim 1 "
-             "above).  The variants, "
+             f"{args.steps:,} steps (with 5 seeds it held against the data; against BC the "
+             "intervals overlapped, so Scaled QL M and BC M now have "
+             f"{claim1_seeds(args)}: claim 1 above).  The variants, "
              f"{args.tried_seeds} seed(s) each except {', '.join(TRIED_WITH_ALL_SEEDS)} "
-             f"({args.seeds}: with {args.tried_seeds} it beat BC's interval, so it was rerun "
-             "with claim 1's seeds; experiment `claim1_tried`): a weaker and a "
+             f"({claim1_seeds(args)}: with {args.tried_seeds} it beat BC's interval, so it "
+             "runs with claim 1's seeds; experiment `claim1_tried`): a weaker and a "
              f"stronger CQL weight (the default is {args.cql_alpha:g}), and Scaled QL and BC at "
              f"the first pass's {half:,} steps (evaluated every "
              f"{_every(args.steps, args.evals):,} steps as the others, so their curves are the "
@@ -1192,9 +1216,13 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)
+        per_label = {}
+        for j in mine:
+            per_label.setdefault(j.label, set()).add(j.seed)
+        counts = sorted({len(seeds) for seeds in per_label.values()}) or [0]
+        seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         lines.append(f"| {experiment} | {sum(job_state(j) == 'done' for j in mine)} of "
-                     f"{len(mine)} | {_hours(seconds)} | {len({j.seed for j in mine})} | "
-                     f"{steps[experiment]} |")
+                     f"{len(mine)} | {_hours(seconds)} | {seeds} | {steps[experiment]} |")
     train_wall = sum(s["seconds"] for s in sessions)
     lines += ["", f"Training stage wall time (all sessions): {_hours(train_wall)}; job time "
               f"of every attempt: {_hours(sum(a['seconds'] for a in runs))}.", ""]

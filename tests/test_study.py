@@ -65,20 +65,24 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
     jobs = study.build_jobs(args, tmp_path)
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
-    assert counts == {"claim1": 15, "claim1_near_optimal": 5, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 11}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 66
+    # Claim 1's comparison with BC (Scaled QL M, BC M, the CQL 0.1 variant) has 10 seeds.
+    assert counts == {"claim1": 25, "claim1_near_optimal": 5, "claim2": 10, "claim3a": 15,
+                      "claim3b": 10, "claim1_tried": 16}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 81
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
     assert len(labels) == 15
-    # Every variant has 2 seeds but the one that beat BC with 2, CQL 0.1, which gets 5.
-    assert all(seeds == set(range(5 if label not in tried or "CQL 0.1" in label else 2))
+    # Every variant has 2 seeds but the one that beat BC with 2, CQL 0.1, which gets claim 1's.
+    ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1"}
+    assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
-    # The investigation changes one setting of claim 1's Scaled QL at a time, and runs last.
-    assert all(j.experiment == "claim1_tried" for j in jobs[-11:])
-    for job in jobs[-11:]:
+    # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
+    assert [(j.label, j.seed) for j in jobs[-26:-16]] == [
+        (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
+    assert all(j.experiment == "claim1_tried" for j in jobs[-16:])
+    for job in jobs[-16:]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -107,6 +111,10 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.experiment == "claim1_near_optimal" for j in one) == 1
+    five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
+                                              "--claim1-seeds", "5"]), tmp_path)
+    assert len(five) == 66  # the study before claim 1's extra seeds: the same runs
+    assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
 def test_fingerprint_ignores_step_budget_and_evaluation(study):
@@ -237,3 +245,13 @@ def test_report_regenerates_only_the_study_folders(study, tmp_path):
     assert (docs / "results" / "other_page.png").read_bytes() == b"keep"
     assert not (docs / "results" / "claim1" / "stale.png").exists()
     assert f"0 of {len(jobs)} runs are done" in page.read_text()
+
+
+def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch):
+    # Claim 1's Scaled QL M has 10 seeds; claim 2 compares the sizes over the same 5 seeds each.
+    jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
+    monkeypatch.setattr(study, "job_state", lambda job: "done")
+    sizes = ("Scaled QL S", "Scaled QL M", "Scaled QL L")
+    assert len(study.done_runs(jobs, sizes)) == 20
+    kept = study.done_runs(jobs, sizes, below_seed=5)
+    assert len(kept) == 15 and all(p.name in {f"seed{k}" for k in range(5)} for p in kept)
