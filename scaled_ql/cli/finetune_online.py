@@ -5,7 +5,7 @@ import dataclasses
 
 from scaled_ql.cli import flags
 from scaled_ql.cli.common import command
-from scaled_ql.cli.finetune_offline import add_learner_overrides, finetune_agent, learner_overrides
+from scaled_ql.cli.finetune_offline import finetune_agent
 from scaled_ql.cli.pretrain import NOT_RESUMABLE, interruptible, report_launch
 
 # The run directory's "already holds checkpoints" error suggests --resume, which this command
@@ -24,9 +24,7 @@ def register(subparsers) -> None:
                     "(optionally mixing the base game's offline data), evaluators score the "
                     "variant, and the program stops after --env-steps environment steps. "
                     "--from-scratch: the single-game baseline in the same program.")
-    flags.add_checkpoint_source(parser)
-    parser.add_argument("--game", required=True,
-                        help="of the checkpoint's suite, e.g. Breakout or minatar/Asterix")
+    fields = flags.add_finetune_start(parser)
     parser.add_argument("--mode", type=int, default=None,
                         help="ALE mode (default: the ROM's; `scaled-ql games` lists them)")
     parser.add_argument("--difficulty", type=int, default=None,
@@ -40,12 +38,6 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=None,
                         help="stop everything after this many seconds, exit status 124 "
                              "(default: no time limit)")
-    init = parser.add_mutually_exclusive_group()
-    init.add_argument("--from-scratch", action="store_true",
-                      help="random initialisation of the same architecture (baseline)")
-    init.add_argument("--freeze-torso", action="store_true", help="train the head only")
-    parser.add_argument("--fresh-head", action="store_true",
-                        help="start the game's head fresh even if the checkpoint has one")
     parser.add_argument("--online-cql-alpha", type=float, default=0.01,
                         help="CQL weight online (--cql-alpha overrides it too)")
     parser.add_argument("--offline-data", default=None,
@@ -70,7 +62,7 @@ def register(subparsers) -> None:
                         help="learner samples per inserted transition")
     parser.add_argument("--actor-max-frames", type=int, default=None,
                         help=f"actors' {flags.MAX_FRAMES_HELP}")
-    fields = flags.add_run_arguments(
+    fields |= flags.add_run_arguments(
         parser, seed_help="seeds initialisation, the actors' games and evaluation",
         name_help="configuration name in reports (default: the method: online_finetune, "
                   "online_finetune_frozen_torso or online_scratch)",
@@ -79,7 +71,6 @@ def register(subparsers) -> None:
     fields |= flags.add_checkpoint_arguments(parser, unit="learner steps")
     fields |= flags.add_evaluation_arguments(
         parser, "learner steps between evaluation rounds (0: at the start and the end only)")
-    add_learner_overrides(parser)
     command(parser, run, {**fields, **flags.AGENT_FIELDS,
                           "replay_max_size": "--replay-size",
                           "actor_max_episode_frames": "--actor-max-frames"},
@@ -110,10 +101,8 @@ def online_config(args: argparse.Namespace):
 
     check_variant(args.game, args.mode, args.difficulty)
     config = FinetuneOnlineConfig(
-        checkpoint=args.checkpoint, checkpoint_step=args.checkpoint_step, game=args.game,
         mode=args.mode, difficulty=args.difficulty, env_steps=args.env_steps,
-        online_cql_alpha=args.online_cql_alpha, from_scratch=args.from_scratch,
-        freeze_torso=args.freeze_torso, fresh_head=args.fresh_head,
+        online_cql_alpha=args.online_cql_alpha, **flags.finetune_start_fields(args),
         offline_data=args.offline_data, offline_ratio=args.offline_ratio,
         offline_runs=flags.runs(args.offline_runs),
         offline_checkpoints=args.offline_checkpoints,
@@ -123,7 +112,7 @@ def online_config(args: argparse.Namespace):
         actor_max_episode_frames=args.actor_max_frames, **flags.run_fields(args),
         **flags.checkpoint_fields(args), **flags.evaluation_fields(args))
     return dataclasses.replace(config, agent=finetune_agent(
-        args.checkpoint, {"cql_alpha": args.online_cql_alpha, **learner_overrides(args)},
+        args.checkpoint, {"cql_alpha": args.online_cql_alpha, **flags.learner_overrides(args)},
         args.checkpoint_step))
 
 

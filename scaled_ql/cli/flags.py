@@ -9,6 +9,12 @@ has the same flag, help and default for the same setting.
                               `scaled-ql evaluate`: the same without `eval-`), --no-final-eval
     add_data_arguments        --data, --runs, --checkpoints, --episode-fraction,
                               --shuffle-buffer, --cache-data
+    add_learner_arguments     the learner's optimisation (`ScaledQLConfig`): --batch-size,
+                              --learning-rate, --target-update-period, --sgd-steps-per-call
+    add_finetune_start        a fine-tuning run's start (`FinetuneStart`): the checkpoint
+                              source, --game, --from-scratch | --freeze-torso, --fresh-head,
+                              and the learner settings it may change (--cql-alpha and the
+                              above, unset: the checkpoint's)
 
 Each `add_*` returns the config fields whose flag is not their name (`{"out_dir": "--out"}`),
 for `common.command`'s field -> flag mapping; each `*_fields(args)` returns the part's config
@@ -24,10 +30,23 @@ EVAL_WORKERS_HELP = ("evaluation worker processes (default: one per CPU core; 0:
                      "process)")
 NO_FINAL_EVAL_HELP = ("skip the evaluation at the end (with --eval-every 0: no evaluation at "
                       "all; the summary then says so)")
+# The learner's optimisation settings, by flag: (ScaledQLConfig field, type, the pre-training
+# default, help).  `add_learner_arguments` declares them; a fine-tuning run's default to the
+# pre-trained run's values.
+LEARNER_FLAGS = {
+    "--batch-size": ("batch_size", int, 256, "transitions per SGD step"),
+    "--learning-rate": ("learning_rate", float, 6.25e-5, "Adam step size"),
+    "--target-update-period": ("target_update_period", int, 2000,
+                               "SGD steps between target-network refreshes"),
+    "--sgd-steps-per-call": ("num_sgd_steps_per_step", int, 1, "SGD steps per jitted update call"),
+}
+FROM_CHECKPOINT = "(default: the pre-trained run's)"
 # ScaledQLConfig / NetworkConfig fields (also as `agent.<field>`, `agent.network.<field>` in
-# config.json) whose names differ from their flag's dest.
-AGENT_FIELDS = {"width_multiplier": "--width", "num_sgd_steps_per_step": "--sgd-steps-per-call",
-                "compute_dtype": "--bfloat16", "feature_norm": "--no-feature-norm"}
+# config.json) -> flag, for those whose names differ from their flag's dest (and all of
+# LEARNER_FLAGS': `num_sgd_steps_per_step` -> --sgd-steps-per-call, the others as their dest).
+AGENT_FIELDS = {"width_multiplier": "--width", "compute_dtype": "--bfloat16",
+                "feature_norm": "--no-feature-norm",
+                **{field: flag for flag, (field, *_) in LEARNER_FLAGS.items()}}
 
 
 def checkpoint_range(text: str) -> tuple[int, int]:
@@ -148,3 +167,60 @@ def data_fields(args: argparse.Namespace) -> dict:
 def runs(text: str) -> tuple[int, ...]:
     """A `--runs` list (1,2,3) as a tuple of run numbers."""
     return tuple(int(r) for r in text.split(","))
+
+
+def add_learner_arguments(group, *, from_checkpoint: bool = False) -> None:
+    """The learner's optimisation flags (`LEARNER_FLAGS`: --batch-size, --learning-rate,
+    --target-update-period, --sgd-steps-per-call) on `group` (a parser or argument group);
+    `from_checkpoint`: a fine-tuning run's, whose unset flags keep the pre-trained run's values
+    (default None) instead of the pre-training defaults."""
+    for flag, (_, kind, default, text) in LEARNER_FLAGS.items():
+        group.add_argument(flag, type=kind, default=None if from_checkpoint else default,
+                           help=f"{text} {FROM_CHECKPOINT}" if from_checkpoint else text)
+
+
+def learner_fields(args: argparse.Namespace) -> dict:
+    """`ScaledQLConfig`'s optimisation fields from the parsed `add_learner_arguments` flags
+    (None where a fine-tuning run leaves the checkpoint's value)."""
+    return {field: getattr(args, flag[2:].replace("-", "_"))
+            for flag, (field, *_) in LEARNER_FLAGS.items()}
+
+
+def add_finetune_start(parser: argparse.ArgumentParser) -> dict:
+    """Where a fine-tuning run starts (`FinetuneStart`) and on what: --checkpoint,
+    --checkpoint-step, --game, --from-scratch or --freeze-torso, --fresh-head; and, in their own
+    group, the learner settings that may differ from the checkpoint's: --cql-alpha and
+    `add_learner_arguments`' flags, all defaulting to the pre-trained run's values
+    (`learner_overrides`)."""
+    add_checkpoint_source(parser)
+    parser.add_argument("--game", required=True,
+                        help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
+                             "minatar/Seaquest")
+    init = parser.add_mutually_exclusive_group()
+    init.add_argument("--from-scratch", action="store_true",
+                      help="random initialisation of the same architecture (baseline)")
+    init.add_argument("--freeze-torso", action="store_true",
+                      help="train the game's head only (the torso stays the pre-trained one)")
+    parser.add_argument("--fresh-head", action="store_true",
+                        help="start the game's head fresh even if the checkpoint has one")
+    group = parser.add_argument_group("learner (default: the pre-trained run's values)")
+    group.add_argument("--cql-alpha", type=float, default=None,
+                       help=f"CQL weight {FROM_CHECKPOINT}")
+    add_learner_arguments(group, from_checkpoint=True)
+    return {}
+
+
+def finetune_start_fields(args: argparse.Namespace) -> dict:
+    """`FinetuneStart`'s fields but `agent` (the checkpoint's config with `learner_overrides`,
+    which the command makes when it reads the checkpoint), and the `game`."""
+    return {"game": args.game, "checkpoint": args.checkpoint,
+            "checkpoint_step": args.checkpoint_step,
+            "from_scratch": args.from_scratch, "freeze_torso": args.freeze_torso,
+            "fresh_head": args.fresh_head}
+
+
+def learner_overrides(args: argparse.Namespace) -> dict:
+    """The learner settings a fine-tuning run's flags change (`ScaledQLConfig` field -> value;
+    the flags left out keep the checkpoint's)."""
+    fields = {"cql_alpha": args.cql_alpha, **learner_fields(args)}
+    return {field: value for field, value in fields.items() if value is not None}

@@ -17,7 +17,8 @@ def _games(text: str) -> tuple[str, ...]:
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """Network and loss flags shared by the training commands."""
+    """Pre-training's network, loss and learner flags (`agent_config` makes the learner config;
+    the fine-tuning commands take the checkpoint's, `flags.add_finetune_start`)."""
     group = parser.add_argument_group("network and loss")
     group.add_argument("--torso", default=None,
                        help="Atari: nature, impala, resnet18/34/50/101 (default: resnet18); "
@@ -35,13 +36,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
                        help="CQL weight (default: 0.1; 0: plain C51)")
     group.add_argument("--bc", action="store_true",
                        help="behaviour cloning baseline (td weight 0, CQL 0, BC weight 1)")
-    group.add_argument("--batch-size", type=int, default=256,
-                       help="transitions per SGD step, all games mixed")
-    group.add_argument("--learning-rate", type=float, default=6.25e-5, help="Adam step size")
-    group.add_argument("--target-update-period", type=int, default=2000,
-                       help="SGD steps between target-network refreshes")
-    group.add_argument("--sgd-steps-per-call", type=int, default=1,
-                       help="SGD steps per jitted update call")
+    flags.add_learner_arguments(group)
     group.add_argument("--n-step", type=int, default=1,
                        help="return horizon in environment steps")
     group.add_argument("--bfloat16", action="store_true", help="bfloat16 torso activations")
@@ -68,10 +63,9 @@ def agent_config(args: argparse.Namespace):
     weights = dict(td_weight=0.0, cql_alpha=0.0, bc_weight=1.0) if args.bc else dict(
         cql_alpha=0.1 if args.cql_alpha is None else args.cql_alpha)
     return ScaledQLConfig(
-        network=network, td_loss=args.td_loss, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, target_update_period=args.target_update_period,
-        num_sgd_steps_per_step=args.sgd_steps_per_call, n_step=args.n_step,
-        compute_dtype="bfloat16" if args.bfloat16 else "float32", **weights)
+        network=network, td_loss=args.td_loss, n_step=args.n_step,
+        compute_dtype="bfloat16" if args.bfloat16 else "float32", **flags.learner_fields(args),
+        **weights)
 
 
 def register(subparsers) -> None:

@@ -82,3 +82,56 @@ def test_the_flags_reach_the_configs():
             "o", 3, 5, 2, 4, 2, 0.05, 0.0, 300, 0, 7, False, False, "d", (1, 2), (0, 9), 0.5,
             50, True, 9)
     assert (pretrain.run_name, offline.run_name) == ("scaled_ql-resnet18", None)
+
+
+LEARNER = ("--batch-size", "--learning-rate", "--target-update-period", "--sgd-steps-per-call")
+FINETUNING = TRAINING[1:]
+
+
+@pytest.mark.parametrize("flag", ("--checkpoint", "--checkpoint-step", "--game", "--from-scratch",
+                                  "--freeze-torso", "--fresh-head", "--cql-alpha", *LEARNER))
+def test_the_fine_tuning_commands_share_their_start_and_learner_flags(flag):
+    actions = [_options(prog)[flag] for prog in FINETUNING]
+    assert len(_same(actions)) == 1, flag
+    # The learner settings default to the checkpoint's: unset, and the help says so.
+    if flag in ("--cql-alpha", *LEARNER):
+        assert actions[0].default is None and "the pre-trained run's" in actions[0].help
+
+
+def test_pretraining_defaults_its_learner_flags_to_the_learner_config():
+    from scaled_ql.agents.scaled_ql import ScaledQLConfig
+    from scaled_ql.cli.flags import learner_fields
+
+    args = build_parser().parse_args(["pretrain", "--games", "Pong", "--data", "d", "--out", "o",
+                                      "--steps", "1"])
+    for flag in LEARNER:
+        assert _options("scaled-ql pretrain")[flag].type == _options(FINETUNING[0])[flag].type
+    assert learner_fields(args) == {field: getattr(ScaledQLConfig(), field) for field in (
+        "batch_size", "learning_rate", "target_update_period", "num_sgd_steps_per_step")}
+
+
+def test_the_fine_tuning_flags_reach_the_start_and_the_learner_overrides():
+    from scaled_ql.cli.flags import finetune_start_fields, learner_overrides
+    from scaled_ql.cli.pretrain import agent_config
+
+    learner = ["--batch-size", "32", "--learning-rate", "0.001", "--sgd-steps-per-call", "2"]
+    start = ["--checkpoint", "pre", "--checkpoint-step", "7", "--game", "Alien", "--freeze-torso",
+             "--fresh-head", "--cql-alpha", "0.5", *learner]
+    parser = build_parser()
+    offline = parser.parse_args(["finetune-offline", *start, "--steps", "1", "--data", "d",
+                                 "--out", "o"])
+    online = parser.parse_args(["finetune-online", *start, "--env-steps", "1", "--out", "o"])
+    for args in (offline, online):
+        assert finetune_start_fields(args) == {
+            "game": "Alien", "checkpoint": "pre", "checkpoint_step": 7, "from_scratch": False,
+            "freeze_torso": True, "fresh_head": True}
+        # Only the flags given: --target-update-period keeps the checkpoint's value.
+        assert learner_overrides(args) == {"cql_alpha": 0.5, "batch_size": 32,
+                                           "learning_rate": 0.001, "num_sgd_steps_per_step": 2}
+    assert learner_overrides(parser.parse_args(
+        ["finetune-offline", "--checkpoint", "pre", "--game", "Alien", "--steps", "1",
+         "--data", "d", "--out", "o"])) == {}
+    pretrain = agent_config(parser.parse_args(["pretrain", "--games", "Pong", "--data", "d",
+                                               "--out", "o", "--steps", "1", *learner]))
+    assert (pretrain.batch_size, pretrain.learning_rate, pretrain.target_update_period,
+            pretrain.num_sgd_steps_per_step) == (32, 0.001, 2000, 2)
