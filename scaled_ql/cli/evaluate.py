@@ -1,5 +1,10 @@
 """`scaled-ql evaluate`: play a checkpoint's games (real ALE or MinAtar) and write per-episode
-returns."""
+returns.
+
+Plays N episodes of each game with the checkpoint's per-game heads (epsilon 0.001 and the
+suite's sticky actions and episode cap by default: Atari 0.25 and 108k frames, MinAtar 0.1 and
+10k steps) and writes a JSON of per-episode returns.
+"""
 
 import argparse
 
@@ -10,10 +15,7 @@ from scaled_ql.cli.flags import add_checkpoint_source, add_evaluation_arguments
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="evaluate a checkpoint on its real games (ALE or MinAtar)",
-        description="Plays N episodes of each game with the checkpoint's per-game heads "
-                    "(epsilon 0.001 and the suite's sticky actions and episode cap by default: "
-                    "Atari 0.25 and 108k frames, MinAtar 0.1 and 10k steps) and writes a JSON "
-                    "of per-episode returns.")
+        description=__doc__.split("\n\n")[1])
     # --step: this command's earlier name of --checkpoint-step, still accepted (added first,
     # so that errors name --checkpoint-step: `command` maps a dest to its last flag).
     parser.add_argument("--step", type=int, dest="checkpoint_step", help=argparse.SUPPRESS)

@@ -1,4 +1,10 @@
-"""`scaled-ql finetune-offline`: fine-tune a pre-trained network on a new game's small dataset."""
+"""`scaled-ql finetune-offline`: fine-tune a pre-trained network on a new game's small dataset.
+
+Copies the pre-trained torso into a network with one head for --game (its own action count),
+trains it with the same loss on --data, evaluates on the real game (ALE or MinAtar: the
+checkpoint's suite). --from-scratch trains the same architecture from random initialisation (the
+baseline).
+"""
 
 import argparse
 import dataclasses
@@ -27,11 +33,7 @@ def finetune_agent(checkpoint: str, overrides: dict, step: int | None = None):
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune-offline", help="fine-tune a pre-trained network offline on a new game",
-        description="Copies the pre-trained torso into a network with one head for --game (its "
-                    "own action count), trains it with the same loss on --data, evaluates on "
-                    "the real game (ALE or MinAtar: the checkpoint's suite). --from-scratch "
-                    "trains the same architecture from random "
-                    "initialisation (the baseline).")
+        description=__doc__.split("\n\n")[1])
     fields = flags.add_finetune_start(parser)
     parser.add_argument("--steps", required=True, type=int, help="SGD steps")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")

@@ -1,4 +1,11 @@
-"""`scaled-ql finetune-online`: fine-tune a pre-trained network online on a game variant."""
+"""`scaled-ql finetune-online`: fine-tune a pre-trained network online on a game variant.
+
+A Launchpad program: actors play --game in --mode/--difficulty (real ALE, or MinAtar, where
+--difficulty 1 is difficulty ramping) into a rate-limited Reverb table, the learner starts from
+--checkpoint (optionally mixing the base game's offline data), evaluators score the variant, and
+the program stops after --env-steps environment steps. --from-scratch: the single-game baseline
+in the same program.
+"""
 
 import argparse
 import dataclasses
@@ -18,12 +25,7 @@ _NO_RESUME = ("pass --resume to continue that run, or choose another --out",
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune-online", help="fine-tune a pre-trained network online on a game variant",
-        description="A Launchpad program: actors play --game in --mode/--difficulty (real ALE, "
-                    "or MinAtar, where --difficulty 1 is difficulty ramping) "
-                    "into a rate-limited Reverb table, the learner starts from --checkpoint "
-                    "(optionally mixing the base game's offline data), evaluators score the "
-                    "variant, and the program stops after --env-steps environment steps. "
-                    "--from-scratch: the single-game baseline in the same program.")
+        description=__doc__.split("\n\n")[1])
     fields = flags.add_finetune_start(parser)
     parser.add_argument("--mode", type=int, default=None,
                         help="ALE mode (default: the ROM's; `scaled-ql games` lists them)")
