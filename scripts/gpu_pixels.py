@@ -36,7 +36,9 @@ Stages:
 3. report  each train JSON -> a markdown section (one row per size: parameters, seeds, SGD
            steps, batch, wall time, mean return per seed, mean and 95% bootstrap CI over
            seeds, the data's mean episode return), written into --doc below its
-           `GENERATED_MARKER` line, and one plot of return against parameter count.
+           `GENERATED_MARKER` line, one plot of return against parameter count (the files
+           with more than one size) and one of return against SGD steps (each size that
+           more than one file trained, at different step budgets).
 """
 
 import argparse
@@ -56,6 +58,7 @@ DEFAULT_DATA = ROOT / "study_out" / "pixels" / "data"
 DEFAULT_EXPORT = ROOT / ".gpu_data"
 DEFAULT_DOC = ROOT / "docs" / "PIXELS_GPU.md"
 DEFAULT_PLOT = ROOT / "docs" / "results" / "pixels_gpu_scaling.png"
+DEFAULT_STEPS_PLOT = ROOT / "docs" / "results" / "pixels_gpu_steps.png"
 GENERATED_MARKER = "<!-- below: written by scripts/gpu_pixels.py report -->"
 SIZES = ("nature", "resnet18", "resnet34", "resnet50")
 # The networks of the sizes: the Nature CNN exactly as scripts/study_pixels.py trains it on CPU
@@ -511,6 +514,52 @@ def markdown(result: dict, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steps_series(results: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
+    """Size -> its rows over the results files, by SGD steps, for sizes trained at two or more
+    step budgets (same batch size); a step budget trained twice keeps its last file's row."""
+    series: dict[str, dict[tuple[int, int], dict]] = {}
+    for _, rows in results:
+        for row in rows:
+            series.setdefault(row["size"], {})[(row["batch_size"], row["sgd_steps"])] = row
+    return {size: [rows[key] for key in sorted(rows)] for size, rows in series.items()
+            if len({steps for _, steps in rows}) > 1}
+
+
+def plot_steps(series: dict[str, list[dict]], data_return: float | None, game: str,
+               path: pathlib.Path) -> None:
+    """Mean return (95% CI over seeds) and each seed's return against SGD steps, one line per
+    size and batch size; the data's mean episode return as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for size, rows in series.items():
+        for batch in sorted({r["batch_size"] for r in rows}):
+            mine = [r for r in rows if r["batch_size"] == batch]
+            steps = [r["sgd_steps"] for r in mine]
+            means = np.asarray([r["mean"] for r in mine])
+            errors = np.abs(np.asarray([[r["lower"] for r in mine],
+                                        [r["upper"] for r in mine]]) - means)
+            line = ax.errorbar(steps, means, yerr=errors, marker="o", capsize=4, zorder=3,
+                               label=f"{size}, batch {batch}")
+            for row in mine:
+                ax.scatter([row["sgd_steps"]] * len(row["per_seed"]), row["per_seed"], s=12,
+                           color=line[0].get_color(), alpha=0.4, zorder=2)
+    if data_return is not None:
+        ax.axhline(data_return, color="k", linestyle="--", label="data (mean episode return)")
+    ax.set_xscale("log")
+    ax.set_xlabel("SGD steps (one run per point and seed, evaluated at its end)")
+    ax.set_ylabel(f"{game} return")
+    ax.set_title(f"Offline Scaled QL from {game} pixels: return against training")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_scaling(results: list[tuple[dict, list[dict]]], path: pathlib.Path) -> None:
     """Mean return (95% CI) and each seed's return against parameter count (log x), one
     series per result; the data's mean episode return as a dashed line."""
@@ -559,17 +608,28 @@ def report(args) -> str:
         if not result["runs"]:
             raise ValueError(f"{path}: no finished run")
         results.append((result, summarize(result)))
-    plot = pathlib.Path(args.plot)
-    plot_scaling(results, plot)
     doc = pathlib.Path(args.doc)
-    try:
-        relative = str(plot.resolve().relative_to(doc.resolve().parent))
-    except ValueError:
-        relative = str(plot)
+
+    def link(plot: pathlib.Path) -> str:
+        try:
+            return str(plot.resolve().relative_to(doc.resolve().parent))
+        except ValueError:
+            return str(plot)
+
     sections = [f"### {result['settings']['steps']:,} SGD steps "
                 f"(`{pathlib.Path(path).name}`)\n\n" + markdown(result, rows)
                 for path, (result, rows) in zip(args.results, results)]
-    text = "\n".join(sections) + f"\n![return against parameters]({relative})\n"
+    text = "\n".join(sections)
+    several_sizes = [(result, rows) for result, rows in results if len(rows) > 1]
+    if several_sizes:
+        plot_scaling(several_sizes, pathlib.Path(args.plot))
+        text += f"\n![return against parameters]({link(pathlib.Path(args.plot))})\n"
+    series = steps_series(results)
+    if series:
+        first = results[0][0]
+        plot_steps(series, first["data"]["mean_complete_return"], first["data"]["game"],
+                   pathlib.Path(args.steps_plot))
+        text += f"\n![return against SGD steps]({link(pathlib.Path(args.steps_plot))})\n"
     kept = doc.read_text().partition(GENERATED_MARKER)[0] if doc.exists() else ""
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(kept + GENERATED_MARKER + "\n\n" + text)
@@ -616,7 +676,10 @@ def parse_args(argv=None):
                      help="train JSON files, one section each")
     rep.add_argument("--doc", default=str(DEFAULT_DOC),
                      help="written below its GENERATED_MARKER line (text above it is kept)")
-    rep.add_argument("--plot", default=str(DEFAULT_PLOT))
+    rep.add_argument("--plot", default=str(DEFAULT_PLOT),
+                     help="return against parameters (results files with several sizes)")
+    rep.add_argument("--steps-plot", default=str(DEFAULT_STEPS_PLOT),
+                     help="return against SGD steps (sizes trained at several step budgets)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.stage == "train" and (args.steps < 1 or args.chunk < 1 or args.seeds < 1):

@@ -142,15 +142,30 @@ def test_tiny_train_and_report(gpu_pixels, episodes, tmp_path):
     assert result["data"]["mean_complete_return"] == pytest.approx(
         float(np.mean(episodes.complete_returns())))
 
+    # A second file: the same runs relabelled as 4 SGD steps, and a second size beside them.
+    sizes = json.loads(out.read_text())
+    sizes["settings"]["steps"] = 4
+    for row in sizes["runs"]:
+        row["sgd_steps"] = 4
+    sizes["runs"] += [dict(r, size="resnet18", params=10 * r["params"]) for r in sizes["runs"]]
+    (tmp_path / "sizes.json").write_text(json.dumps(sizes))
     doc, plot = tmp_path / "docs" / "PIXELS_GPU.md", tmp_path / "docs" / "results" / "p.png"
+    steps_plot = tmp_path / "docs" / "results" / "s.png"
     doc.parent.mkdir()
     doc.write_text(f"# Hand-written\n\n{gpu_pixels.GENERATED_MARKER}\n\nan older table\n")
     text = gpu_pixels.report(gpu_pixels.parse_args([
-        "report", "--results", str(out), str(out), "--doc", str(doc), "--plot", str(plot)]))
+        "report", "--results", str(out), str(tmp_path / "sizes.json"), "--doc", str(doc),
+        "--plot", str(plot), "--steps-plot", str(steps_plot)]))
     assert doc.read_text() == f"# Hand-written\n\n{gpu_pixels.GENERATED_MARKER}\n\n{text}"
     assert plot.stat().st_size > 1000 and "older" not in text
+    assert steps_plot.stat().st_size > 1000 and "](results/s.png)" in text
+    # nature ran at 2 and 4 steps: a series; resnet18 at one budget: none.
+    series = gpu_pixels.steps_series(
+        [(r, gpu_pixels.summarize(r, reps=50)) for r in (result, sizes)])
+    assert list(series) == ["nature"] and [r["sgd_steps"] for r in series["nature"]] == [2, 4]
     rows = [line for line in text.splitlines() if line.startswith("| nature |")]
-    assert len(rows) == 2 and text.count("### 2 SGD steps (`result.json`)") == 2
+    assert len(rows) == 2 and text.count("### 2 SGD steps (`result.json`)") == 1
+    assert text.count("### 4 SGD steps (`sizes.json`)") == 1 and "| resnet18 |" in text
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == f"{result['runs'][0]['params']:,}" and cells[2] == "2"
     per_seed = [float(v) for v in cells[7].split(", ")]
