@@ -31,8 +31,9 @@ $(STAMP): requirements.txt pyproject.toml setup.py scripts/find_python310.sh
 	touch "$(STAMP)"; \
 	echo ">> $(VENV) ready"
 
+# --durations: the 25 slowest tests close the output (the suite must stay under 20 minutes).
 test: venv
-	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 # MinAtar: logged online agents -> offline Scaled QL vs BC vs the data (docs/RESULTS.md).
