@@ -260,3 +260,41 @@ def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch)
     assert len(study.done_runs(jobs, sizes)) == 20
     kept = study.done_runs(jobs, sizes, below_seed=5)
     assert len(kept) == 15 and all(p.name in {f"seed{k}" for k in range(5)} for p in kept)
+
+
+def test_tried_verdicts_check_the_seeds_run_after_the_choice(study, tmp_path):
+    # Hand-written final evaluations: BC M returns 1 on Breakout and SpaceInvaders, the CQL 0.1
+    # variant 2 + seed / 10 (so its later seeds score higher than its first two).
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "2", "--claim1-seeds", "4",
+                             "--steps", "100"])
+    jobs = study.build_jobs(args, tmp_path)
+    games = ("minatar/Breakout", "minatar/SpaceInvaders")
+
+    def write(job, value, method):
+        append_evaluation(job.run_dir, RunInfo(job.label, method, job.seed, 1000), games,
+                          job.target, [{"game": g, "return": value, "length": 10, "frames": 10}
+                                       for g in games for _ in range(3)])
+        (job.run_dir / "summary.json").write_text("{}")
+        (job.run_dir / "checkpoints" / str(job.target)).mkdir(parents=True)
+
+    cql = [j for j in jobs if j.label == "Scaled QL M, CQL 0.1"]
+    bc = [j for j in jobs if j.label == "BC M"]
+    assert [j.seed for j in cql] == [j.seed for j in bc] == [0, 1, 2, 3]
+    for job in bc:
+        write(job, 1.0, "bc")
+    for job in cql:
+        write(job, 2.0 + job.seed / 10, "scaled_ql")
+    summary = study.report([j.run_dir for j in cql + bc], tmp_path / "report")
+    # The IQM of a subset of runs, computed without a report, is the report's.
+    assert study.iqm_of_runs([j.run_dir for j in cql]) == pytest.approx(
+        study.iqm(summary, "Scaled QL M, CQL 0.1"))
+    later = study.iqm_of_runs([j.run_dir for j in cql[2:]])
+    assert later["estimate"] > study.iqm(summary, "Scaled QL M, CQL 0.1")["estimate"]
+    lines = study.tried_verdicts(args, summary, jobs)
+    assert [line.split(":")[0] for line in lines] == [
+        "Scaled QL M, CQL 0.1 beats the behaviour policy",  # (no data run here: not measured)
+        "Scaled QL M, CQL 0.1 beats BC M", "Scaled QL M, CQL 0.1 beats C51 M",
+        "Scaled QL M, CQL 0.1, only its 2 seeds run after the choice (seeds 2-3), beats BC M"]
+    assert "not measured" in lines[0] and "not measured" in lines[2]
+    assert "**reproduced**" in lines[1] and "**reproduced**" in lines[3]
+    assert f"{later['lower']:.3f} > " in lines[3]
