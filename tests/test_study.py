@@ -66,21 +66,20 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     jobs = study.build_jobs(args, tmp_path)
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
     # Claim 1's comparison with BC (Scaled QL M, BC M, the CQL 0.1 variant) has 10 seeds.
-    # The near-optimal split: 5 seeds, and 2 of the same with twice the steps.
-    assert counts == {"claim1": 25, "claim1_near_optimal": 7, "claim2": 10, "claim3a": 15,
+    # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
+    assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 83
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 86
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
     assert len(labels) == 16
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
-    assert [(j.seed, j.target) for j in twice] == [(0, 24000), (1, 24000)]
+    assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
     # Every variant has 2 seeds but the one that beat BC with 2, CQL 0.1, which gets claim 1's.
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1"}
-    tried |= {"Scaled QL M near-optimal, twice the steps"}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
@@ -116,9 +115,10 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
+    assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 68  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 71  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
