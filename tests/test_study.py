@@ -298,3 +298,25 @@ def test_tried_verdicts_check_the_seeds_run_after_the_choice(study, tmp_path):
     assert "not measured" in lines[0] and "not measured" in lines[2]
     assert "**reproduced**" in lines[1] and "**reproduced**" in lines[3]
     assert f"{later['lower']:.3f} > " in lines[3]
+
+
+def test_near_optimal_variant_verdicts_over_all_and_later_seeds(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--steps", "100"])
+    jobs = [j for j in study.build_jobs(args, tmp_path)
+            if j.label == "Scaled QL M near-optimal, twice the steps"]
+    assert [(j.seed, j.target) for j in jobs] == [(0, 200), (1, 200), (2, 200)]
+    games = ("minatar/Breakout", "minatar/SpaceInvaders")
+    for job in jobs:
+        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000), games,
+                          job.target, [{"game": g, "return": 2.0 + job.seed, "length": 10,
+                                        "frames": 10} for g in games])
+        (job.run_dir / "summary.json").write_text("{}")
+    summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
+    lines = study.near_tried_verdicts(args, summary, jobs)
+    # No data run in this summary: both verdicts are 'not measured', over 3 seeds and seed 2.
+    assert [line.split(": **")[0] for line in lines] == [
+        "Tried: Scaled QL M near-optimal, twice the steps (200 SGD steps, 3 seeds) beats the "
+        "behaviour policy",
+        "Tried: Scaled QL M near-optimal, twice the steps (200 SGD steps, only its 1 seeds run "
+        "after the first 2 (seeds 2-2)) beats the behaviour policy"]
+    assert all("not measured" in line for line in lines)
