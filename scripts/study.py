@@ -983,7 +983,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "seeds among three weights, so the line over only the seeds run after that choice is "
         "the check that does not reuse them):",
         "",
-        *[f"- {text}" for text in tried_lines if "CQL 0.1" in text],
+        *[f"- {text}" for text in tried_lines if text.startswith(TRIED_WITH_ALL_SEEDS)],
         "",
         "Claim 1 on the near-optimal split with twice the steps (tried when the curves were "
         "still rising at 12,000; 2 seeds first, then the experiment's):",
@@ -1226,13 +1226,12 @@ def near_tried_verdicts(args, summary: dict | None, jobs: list[Job]) -> list[str
         done = [j for j in jobs if j.label == label and job_state(j) == "done"]
         later = [j for j in done if j.seed >= args.tried_seeds]
         steps = f"{tried_steps(args, factor):,} SGD steps"
-        for runs, interval in ((done, iqm(summary, label)),
-                               (later, iqm_of_runs([j.run_dir for j in later]))):
-            if not runs:
-                continue
-            which = (f"{len(runs)} seeds" if runs is done else
-                     f"only its {len(runs)} seeds run after the first {args.tried_seeds} "
-                     f"(seeds {runs[0].seed}-{runs[-1].seed})")
+        checks = [(f"{len(done)} seeds", iqm(summary, label))]
+        if later:  # (not computed before its seeds exist: no runs, no IQM)
+            checks.append((f"only its {len(later)} seeds run after the first "
+                           f"{args.tried_seeds} (seeds {later[0].seed}-{later[-1].seed})",
+                           iqm_of_runs([j.run_dir for j in later])))
+        for which, interval in checks:
             _, text = verdict(interval, iqm(summary, "data, ids 0-9"), other_is_data=True,
                               claim=f"Tried: {label} ({steps}, {which}) beats the behaviour "
                                     "policy")

@@ -320,3 +320,7 @@ def test_near_optimal_variant_verdicts_over_all_and_later_seeds(study, tmp_path)
         "Tried: Scaled QL M near-optimal, twice the steps (200 SGD steps, only its 1 seeds run "
         "after the first 2 (seeds 2-2)) beats the behaviour policy"]
     assert all("not measured" in line for line in lines)
+    # Before any seed beyond --tried-seeds exists: only the line over all of them.
+    first = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--steps", "100",
+                              "--tried-seeds", "3"])
+    assert len(study.near_tried_verdicts(first, summary, jobs)) == 1
