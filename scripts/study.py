@@ -32,6 +32,10 @@ Stages (each skips what its output already holds, so an interrupted study resume
               claim1_tried        what was tried when claim 1 did not reproduce at the first
                                   pass's 6,000 SGD steps: Scaled QL M with CQL 0.1, CQL 2;
                                   Scaled QL M and BC M at half the steps (--tried-seeds)
+              claim3a_tried       what was tried when claim 3a did not reproduce: one
+                                  setting of the fine-tuning changed at a time (a smaller
+                                  dataset, a lower learning rate, more steps, the CQL 0.1
+                                  pre-training run), --tried-seeds each
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -67,7 +71,8 @@ COLLECT_LAYOUT = "rlu_atari_checkpoints_ordered"  # stored as rlu_minatar_checkp
 COLLECT_SEED_STRIDE = 7919  # scaled-ql collect: seed + 7919 * (index of the game in --games)
 SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
 NEAR_OPTIMAL = (0, 9)  # all of it
-EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried")
+EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
+               "claim3a_tried")
 # Claim 1 did not reproduce against the data and BC in a first pass of 6,000 SGD steps; twice
 # the steps did (2 seeds), and became the study's --steps.  What was tried, as variants of claim
 # 1's runs (label, method, CQL weight or None for --cql-alpha, a multiple of --steps or None):
@@ -89,6 +94,25 @@ TRIED_WITH_ALL_SEEDS = ("Scaled QL M, CQL 0.1",)
 # near-optimal experiment.  (label, multiple of --steps)  Its 2 seeds (--tried-seeds) cleared
 # the data, so, as the CQL 0.1 variant of claim 1, it runs with the experiment's seeds.
 NEAR_OPTIMAL_TRIED = (("Scaled QL M near-optimal, twice the steps", 2.0),)
+# Claim 3a's starts of fine-tuning: (name, finetune-offline flags).
+FINETUNE_STARTS = (("pre-trained", ()), ("from scratch", ("--from-scratch",)),
+                   ("frozen torso", ("--freeze-torso",)))
+# Claim 3a did not reproduce at --finetune-steps on --finetune-fraction of Freeway's episodes
+# (pre-trained and frozen torso inside from scratch's wide interval).  What was tried, declared
+# before it ran, one setting changed at a time for every start, --tried-seeds each: (name,
+# changes), the changes among "fraction" (--episode-fraction: the paper's case is a small
+# dataset), "learning_rate" (gentler updates of the copied torso; from scratch gets it too),
+# "steps" (a multiple of --finetune-steps, evaluated as often) and "base" (the claim-1 run
+# fine-tuned from, a TRIED label: the CQL weight that beat BC).  A variant that changes only the
+# base compares with the study's own from-scratch runs, which do not read the base's weights.
+FINETUNE_TRIED = (("3% of the episodes", {"fraction": 0.03}),
+                  ("Adam 3e-4", {"learning_rate": 3e-4}),
+                  ("3x the steps", {"steps": 3}),
+                  ("from CQL 0.1", {"base": "Scaled QL M, CQL 0.1"}))
+# The rule, declared with them: a variant whose pre-trained or frozen-torso IQM estimate over
+# its --tried-seeds is above its from-scratch estimate runs with --seeds, and its verdicts are
+# also computed over only the seeds run after that choice (of both starts).
+FINETUNE_TRIED_WITH_ALL_SEEDS = ()
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -300,6 +324,55 @@ def _pretrain_job(args, out, experiment, label, method, network, method_flags, i
 SCALED_QL_M = "Scaled QL M"
 
 
+def _tried_job(args, out, label, seed) -> Job:
+    """Seed `seed` of claim 1's `TRIED` variant `label`."""
+    _, method, cql, factor = next(t for t in TRIED if t[0] == label)
+    flags = (["--bc"] if method == "bc" else
+             ["--cql-alpha", f"{args.cql_alpha if cql is None else cql:g}"])
+    return _pretrain_job(args, out, "claim1_tried", label, method, sizes(args)["M"], flags,
+                         SUBOPTIMAL, seed, steps=tried_steps(args, factor))
+
+
+def finetune_label(start: str, variant: str | None = None) -> str:
+    """Claim 3a's configuration name: 'Freeway: pre-trained[, <FINETUNE_TRIED variant>]'."""
+    return f"{HELD_OUT_GAME.split('/')[-1]}: {start}" + (f", {variant}" if variant else "")
+
+
+def finetune_starts(changes: dict) -> tuple[str, ...]:
+    """The starts a claim-3a variant runs: all, or without from scratch when only the
+    pre-trained base changes (from scratch reads none of its weights)."""
+    names = tuple(name for name, _ in FINETUNE_STARTS)
+    return names if set(changes) != {"base"} else tuple(n for n in names if n != "from scratch")
+
+
+def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: int,
+                          variant: str | None = None, changes: dict | None = None) -> Job:
+    """A `scaled-ql finetune-offline` job of claim 3a from `base`'s final checkpoint, with a
+    `FINETUNE_TRIED` variant's `changes` (evaluated as often as the study's own runs)."""
+    changes = changes or {}
+    label = finetune_label(start, variant)
+    run_dir = out / "runs" / "finetune_offline" / _slug(label) / f"seed{seed}"
+    every = _every(args.finetune_steps, args.finetune_evals)
+    steps = args.finetune_steps * changes.get("steps", 1)
+    first, last = args.finetune_checkpoints
+    fraction = changes.get("fraction", args.finetune_fraction)
+    learning_rate = (["--learning-rate", f"{changes['learning_rate']:g}"]
+                     if "learning_rate" in changes else [])
+    command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
+               "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
+               "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
+               "--episode-fraction", f"{fraction:g}", "--cache-data",
+               "--steps", str(steps), *dict(FINETUNE_STARTS)[start], *learning_rate,
+               *_eval_flags(args, every), "--checkpoint-every", str(every),
+               "--seed", str(seed), "--name", label, "--no-progress", "--out", str(run_dir))
+    return Job(experiment, label, seed, "finetune_offline", run_dir, command, steps, (base,))
+
+
+def finetune_tried_seeds(args, variant: str) -> int:
+    """Seeds of a `FINETUNE_TRIED` variant: --seeds once promoted, else --tried-seeds."""
+    return args.seeds if variant in FINETUNE_TRIED_WITH_ALL_SEEDS else args.tried_seeds
+
+
 def build_jobs(args, out: pathlib.Path) -> list[Job]:
     """Every run of the study, seed-major (seed 0 of every experiment first, so that partial
     results cover every claim), claim 1's Scaled QL seed 0 first of all (claim 3 needs it)."""
@@ -309,12 +382,9 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
     near_seeds = args.seeds if args.near_optimal_seeds is None else args.near_optimal_seeds
     base = _pretrain_job(args, out, "claim1", SCALED_QL_M, "scaled_ql", net["M"], sql,
                          SUBOPTIMAL, 0)
-    held = HELD_OUT_GAME.split("/")[-1]
     online = args.online_game.split("/")[-1]
-    ft_every = _every(args.finetune_steps, args.finetune_evals)
     online_learner_steps = args.online_env_steps * ONLINE_SAMPLES_PER_INSERT // args.batch_size
     online_every = _every(online_learner_steps, args.online_evals)
-    first, last = args.finetune_checkpoints
     jobs = []
     for seed in range(max(args.seeds, near_seeds)):
         if seed < args.seeds:
@@ -337,20 +407,8 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                                       NEAR_OPTIMAL, seed))
         if seed >= args.seeds:
             continue
-        for label, flags in ((f"{held}: pre-trained", []),
-                             (f"{held}: from scratch", ["--from-scratch"]),
-                             (f"{held}: frozen torso", ["--freeze-torso"])):
-            run_dir = out / "runs" / "finetune_offline" / _slug(label) / f"seed{seed}"
-            command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
-                       "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
-                       "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
-                       "--episode-fraction", f"{args.finetune_fraction:g}", "--cache-data",
-                       "--steps", str(args.finetune_steps), *flags,
-                       *_eval_flags(args, ft_every), "--checkpoint-every", str(ft_every),
-                       "--seed", str(seed), "--name", label, "--no-progress",
-                       "--out", str(run_dir))
-            jobs.append(Job("claim3a", label, seed, "finetune_offline", run_dir, command,
-                            args.finetune_steps, (base,)))
+        jobs += [_finetune_offline_job(args, out, "claim3a", base, start, seed)
+                 for start, _ in FINETUNE_STARTS]
         for label, flags in ((f"{online} ramping: pre-trained", []),
                              (f"{online} ramping: from scratch", ["--from-scratch"])):
             run_dir = out / "runs" / "finetune_online" / _slug(label) / f"seed{seed}"
@@ -373,13 +431,16 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                  for label, method, flags in ((SCALED_QL_M, "scaled_ql", sql),
                                               ("BC M", "bc", ["--bc"]))]
     for seed in range(max(args.tried_seeds, claim1_seeds(args))):  # after everything else
-        for label, method, cql, factor in TRIED:
-            if seed >= tried_seeds(args, label):
+        jobs += [_tried_job(args, out, label, seed) for label, *_ in TRIED
+                 if seed < tried_seeds(args, label)]
+    for seed in range(max(args.tried_seeds, args.seeds)):
+        for variant, changes in FINETUNE_TRIED:
+            if seed >= finetune_tried_seeds(args, variant):
                 continue
-            flags = (["--bc"] if method == "bc" else
-                     ["--cql-alpha", f"{args.cql_alpha if cql is None else cql:g}"])
-            jobs.append(_pretrain_job(args, out, "claim1_tried", label, method, net["M"], flags,
-                                      SUBOPTIMAL, seed, steps=tried_steps(args, factor)))
+            start_from = _tried_job(args, out, changes["base"], 0) if "base" in changes else base
+            jobs += [_finetune_offline_job(args, out, "claim3a_tried", start_from, start, seed,
+                                           variant, changes)
+                     for start in finetune_starts(changes)]
     return jobs
 
 
@@ -899,7 +960,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     size_labels = ("Scaled QL S", SCALED_QL_M, "Scaled QL L")
     held = HELD_OUT_GAME.split("/")[-1]
     online = args.online_game.split("/")[-1]
-    labels_3a = tuple(f"{held}: {n}" for n in ("pre-trained", "from scratch", "frozen torso"))
+    labels_3a = tuple(finetune_label(start) for start, _ in FINETUNE_STARTS)
+    labels_3a_tried = tuple(finetune_label(start, variant) for variant, changes in FINETUNE_TRIED
+                            for start in finetune_starts(changes))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
     tried_labels = tuple(label for label, *_ in TRIED)
     report_runs = {
@@ -911,6 +974,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim3b": done_runs(jobs, labels_3b),
         "claim1_tried": (done_runs(jobs, (SCALED_QL_M, "C51 M", "BC M", *tried_labels))
                          + ([data_sub] if data_sub else [])),
+        "claim3a_tried": done_runs(jobs, labels_3a + labels_3a_tried),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -949,6 +1013,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
 
     tried_lines = tried_verdicts(args, reports["claim1_tried"], jobs)
     near_lines = near_tried_verdicts(args, c1n, jobs)
+    finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
+    promoted = tuple(finetune_label(s, v) for v in FINETUNE_TRIED_WITH_ALL_SEEDS
+                     for s in ("pre-trained", "frozen torso"))
     done = sum(job_state(j) == "done" for j in jobs)
     net = sizes(args)
     every = _every(args.steps, args.evals)
@@ -990,6 +1057,12 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "",
         *[f"- {text}" for text in near_lines],
         "",
+        *([] if not promoted else [
+            "Claim 3a with the variants of fine-tuning that cleared from scratch with "
+            f"{args.tried_seeds} seeds (then run with {args.seeds}; the lines over only the "
+            "seeds run after that choice do not reuse them):", "",
+            *[f"- {text}" for text in finetune_lines if text.startswith(
+                tuple(f"Tried: {label} " for label in promoted))], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1050,6 +1123,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     else:
         lines += ["(no run done yet)", ""]
     lines += tried_section(args, reports["claim1_tried"], tried_labels, tried_lines, results)
+    lines += finetune_tried_section(args, reports["claim3a_tried"], labels_3a_tried,
+                                    finetune_lines, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1272,6 +1347,61 @@ def tried_section(args, summary: dict | None, tried_labels, tried_lines: list[st
                     ""]
 
 
+def finetune_tried_verdicts(args, summary: dict | None, jobs: list[Job]) -> list[str]:
+    """Claim 3a's variants: pre-trained and frozen torso against the variant's from scratch (the
+    study's own when only the base changes), over all their seeds, and for a variant in
+    FINETUNE_TRIED_WITH_ALL_SEEDS also over only the seeds from --tried-seeds on (both sides)."""
+    lines = []
+    for variant, changes in FINETUNE_TRIED:
+        scratch = finetune_label("from scratch",
+                                 variant if "from scratch" in finetune_starts(changes) else None)
+        for start in ("pre-trained", "frozen torso"):
+            label = finetune_label(start, variant)
+            if iqm(summary, label) is None:
+                continue
+            seeds = len(group(summary, label)["seeds"])
+            checks = [(f"{seeds} seeds", iqm(summary, label), iqm(summary, scratch))]
+            later = {name: [j.run_dir for j in jobs if j.label == name
+                            and j.seed >= args.tried_seeds and job_state(j) == "done"]
+                     for name in (label, scratch)}
+            if variant in FINETUNE_TRIED_WITH_ALL_SEEDS and all(later.values()):
+                checks.append((f"only the {len(later[label])} seeds run after the choice",
+                               iqm_of_runs(later[label]), iqm_of_runs(later[scratch])))
+            for which, better, other in checks:
+                _, text = verdict(better, other, other_is_data=False,
+                                  claim=f"Tried: {label} ({which}) beats {scratch}")
+                lines.append(text)
+    return lines
+
+
+def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines: list[str],
+                           results: pathlib.Path) -> list[str]:
+    """Claim 3a's investigation: the variants of fine-tuning against from scratch."""
+    held = HELD_OUT_GAME.split("/")[-1]
+    lines = ["## Claim 3a: what was tried", "",
+             f"Claim 3a did not reproduce with {args.finetune_steps:,} SGD steps on "
+             f"{args.finetune_fraction:.0%} of {held}'s episodes: pre-trained and frozen torso "
+             "inside from scratch's wide interval.  The variants, declared before they ran, "
+             "one setting changed at a time for every start of fine-tuning "
+             f"({args.tried_seeds} seed(s) each; experiment `claim3a_tried`): "
+             + "; ".join(f"**{v}**" for v, _ in FINETUNE_TRIED)
+             + " (the claim-1 run `Scaled QL M, CQL 0.1`, which beat BC, as the pre-trained "
+             "network; from scratch reads none of its weights, so its comparison is the "
+             "study's from-scratch runs).  A variant whose pre-trained or frozen-torso IQM is "
+             f"above its from scratch's with {args.tried_seeds} seeds runs with {args.seeds}"
+             + (f" (promoted: {', '.join(FINETUNE_TRIED_WITH_ALL_SEEDS)})."
+                if FINETUNE_TRIED_WITH_ALL_SEEDS else " (none was)."), ""]
+    if not summary or not any(group(summary, label) for label in tried_labels):
+        return lines + ["(no run done yet)", ""]
+    shown = tuple(label for label in (*(finetune_label(s) for s, _ in FINETUNE_STARTS),
+                                      *tried_labels) if group(summary, label))
+    lines += [*_table_rows(summary, shown, (HELD_OUT_GAME,)), ""]
+    lines += [f"- {text}" for text in tried_lines]
+    return lines + ["", *_figures(results, "claim3a_tried", ("learning_curves_iqm",)), "",
+                    "Report: [results/claim3a_tried/report.md](results/claim3a_tried/report.md).",
+                    ""]
+
+
 def pixels_section(out: pathlib.Path) -> list[str]:
     summary = out / "pixels" / "summary.md"
     state = ("its results are in that page" if summary.exists() else
@@ -1305,7 +1435,9 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "claim2": f"{args.steps:,} SGD", "claim3a": f"{args.finetune_steps:,} SGD",
              "claim3b": f"{args.online_env_steps:,} env",
              "claim1_tried": ", ".join(sorted({f"{tried_steps(args, f):,}" for *_, f in TRIED}))
-             + " SGD"}
+             + " SGD",
+             "claim3a_tried": ", ".join(f"{s:,}" for s in sorted(
+                 {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

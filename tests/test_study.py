@@ -67,14 +67,16 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
     # Claim 1's comparison with BC (Scaled QL M, BC M, the CQL 0.1 variant) has 10 seeds.
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
+    # Claim 3a's variants: 2 seeds of 3 starts, or of 2 when only the pre-trained base changes.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 86
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 22}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 108
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
-    tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16
+    tried = {label for label, *_ in study.TRIED} | {
+        j.label for j in jobs if j.experiment == "claim3a_tried"}
+    assert len(labels) == 16 + 11
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -83,10 +85,11 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-26:-16]] == [
+    assert [(j.label, j.seed) for j in jobs[-48:-38]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-16:])
-    for job in jobs[-16:]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-38:-22])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-22:])
+    for job in jobs[-38:-22]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -100,7 +103,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     base = jobs[0]
     assert (base.experiment, base.label, base.seed) == ("claim1", "Scaled QL M", 0)
     for job in jobs:
-        if job.experiment.startswith("claim3"):
+        if job.experiment in ("claim3a", "claim3b"):
             assert job.after == (base,)
             assert job.command[job.command.index("--checkpoint") + 1] == str(base.run_dir)
             # claim 3 starts from the final checkpoint of claim 1's Scaled QL seed 0
@@ -110,7 +113,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             games = job.command[job.command.index("--games") + 1].split(",")
             assert "minatar/Freeway" not in games and len(games) == 4
     held_out = {j.command[j.command.index("--game") + 1] for j in jobs
-                if j.experiment == "claim3a"}
+                if j.experiment.startswith("claim3a")}
     assert held_out == {"minatar/Freeway"}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
@@ -118,7 +121,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 71  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 93  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -252,6 +255,45 @@ def test_report_regenerates_only_the_study_folders(study, tmp_path):
     assert f"0 of {len(jobs)} runs are done" in page.read_text()
 
 
+def test_claim3a_variants_change_one_setting_each(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
+    jobs = study.build_jobs(args, tmp_path)
+    own = {(j.label, j.seed): j for j in jobs if j.experiment == "claim3a"}
+    tried = [j for j in jobs if j.experiment == "claim3a_tried"]
+    base = jobs[0]
+    cql01 = next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1" and j.seed == 0)
+
+    def flag(job, name):
+        return job.command[job.command.index(name) + 1] if name in job.command else None
+
+    for job in tried:
+        start, variant = job.label.split(", ", 1)
+        mine = own[(start, job.seed)]
+        changed = {name for name in ("--episode-fraction", "--steps", "--learning-rate",
+                                     "--checkpoint")
+                   if flag(job, name) != flag(mine, name)}
+        expected = {"3% of the episodes": {"--episode-fraction"}, "Adam 3e-4": {"--learning-rate"},
+                    "3x the steps": {"--steps"}, "from CQL 0.1": {"--checkpoint"}}[variant]
+        assert changed == expected, job.label
+        # The rest of the command is the study's own run: its start, evaluation and seed.
+        assert sorted(f for f in job.command if f.startswith("--")) == sorted(
+            [f for f in mine.command if f.startswith("--")]
+            + (["--learning-rate"] if variant == "Adam 3e-4" else []))
+        assert flag(job, "--eval-every") == "500" and job.target == int(flag(job, "--steps"))
+        assert job.after == ((cql01,) if variant == "from CQL 0.1" else (base,))
+    by_variant = {}
+    for job in tried:
+        by_variant.setdefault(job.label.split(", ", 1)[1], []).append(job)
+    assert flag(by_variant["3% of the episodes"][0], "--episode-fraction") == "0.03"
+    assert flag(by_variant["Adam 3e-4"][0], "--learning-rate") == "0.0003"
+    assert {j.target for j in by_variant["3x the steps"]} == {6000}
+    assert flag(by_variant["from CQL 0.1"][0], "--checkpoint") == str(cql01.run_dir)
+    # From scratch reads none of the base's weights: that variant has no from-scratch runs.
+    assert sorted(j.label for j in by_variant["from CQL 0.1"]) == sorted(
+        ["Freeway: pre-trained, from CQL 0.1", "Freeway: frozen torso, from CQL 0.1"] * 2)
+    assert all(len(v) == (4 if k == "from CQL 0.1" else 6) for k, v in by_variant.items())
+
+
 def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch):
     # Claim 1's Scaled QL M has 10 seeds; claim 2 compares the sizes over the same 5 seeds each.
     jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
@@ -324,3 +366,36 @@ def test_near_optimal_variant_verdicts_over_all_and_later_seeds(study, tmp_path)
     first = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--steps", "100",
                               "--tried-seeds", "3"])
     assert len(study.near_tried_verdicts(first, summary, jobs)) == 1
+
+
+def test_claim3a_variant_verdicts_over_all_and_later_seeds(study, tmp_path, monkeypatch):
+    # Hand-written final evaluations on Freeway: from scratch returns 10, pre-trained 20 + seed
+    # (its later seeds higher), frozen torso 10 (tied with from scratch).
+    monkeypatch.setattr(study, "FINETUNE_TRIED_WITH_ALL_SEEDS", ("3% of the episodes",))
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "4", "--finetune-steps", "100"])
+    jobs = [j for j in study.build_jobs(args, tmp_path)
+            if j.label.endswith("3% of the episodes")]
+    assert sorted({j.seed for j in jobs}) == [0, 1, 2, 3]  # promoted: --seeds, not 2
+    for job in jobs:
+        value = 20.0 + job.seed if job.label.startswith("Freeway: pre-trained") else 10.0
+        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
+                          ("minatar/Freeway",), job.target,
+                          [{"game": "minatar/Freeway", "return": value + k, "length": 10,
+                            "frames": 10} for k in range(3)])
+        (job.run_dir / "summary.json").write_text("{}")
+    summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
+    lines = study.finetune_tried_verdicts(args, summary, jobs)
+    prefix = "Tried: Freeway: {}, 3% of the episodes ({}) beats Freeway: from scratch, 3% of " \
+             "the episodes"
+    assert [line.split(": **")[0] for line in lines] == [
+        prefix.format("pre-trained", "4 seeds"),
+        prefix.format("pre-trained", "only the 2 seeds run after the choice"),
+        prefix.format("frozen torso", "4 seeds"),
+        prefix.format("frozen torso", "only the 2 seeds run after the choice")]
+    assert ["**reproduced**" in line for line in lines] == [True, True, False, False]
+    later = study.iqm_of_runs([j.run_dir for j in jobs if j.seed >= 2
+                               and j.label.startswith("Freeway: pre-trained")])
+    assert f"{later['lower']:.3f} > " in lines[1]
+    # A variant that is not promoted gets only the line over its seeds.
+    monkeypatch.setattr(study, "FINETUNE_TRIED_WITH_ALL_SEEDS", ())
+    assert len(study.finetune_tried_verdicts(args, summary, jobs)) == 2
