@@ -1419,6 +1419,14 @@ def pixels_section(out: pathlib.Path) -> list[str]:
             "the claim, see that page.", ""]
 
 
+def is_core(args, job: Job) -> bool:
+    """Whether `job` belongs to the issue's design: claims 1-3 with --seeds seeds at the
+    study's step budgets (not claim 1's extra seeds, not a variant tried)."""
+    variants = {label for label, _ in NEAR_OPTIMAL_TRIED}
+    return (job.experiment in EXPERIMENTS[:5] and job.seed < args.seeds
+            and job.label not in variants)
+
+
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
     runs = [a for a in attempts if "session" not in a]
     sessions = [a for a in attempts if a.get("session") == "train"]
@@ -1451,6 +1459,13 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
     train_wall = sum(s["seconds"] for s in sessions)
     lines += ["", f"Training stage wall time (all sessions): {_hours(train_wall)}; job time "
               f"of every attempt: {_hours(sum(a['seconds'] for a in runs))}.", ""]
+    core = {j.name for j in jobs if is_core(args, j)}
+    core_seconds = sum(a["seconds"] for a in runs if a.get("job") in core)
+    lines += [f"Of that, the issue's design alone ({len(core)} runs: claims 1 to 3 with "
+              f"{args.seeds} seeds at the study's step budgets, without claim 1's extra seeds "
+              f"and the variants tried): job time {_hours(core_seconds)}, about "
+              f"{_hours(core_seconds / args.jobs)} at {args.jobs} runs at a time; the rest "
+              f"{_hours(sum(a['seconds'] for a in runs) - core_seconds)}.", ""]
     failed = [a for a in runs if not a.get("done")]
     if failed:
         lines += [f"Attempts that did not finish their run: {len(failed)} (the last: "

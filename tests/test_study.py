@@ -71,6 +71,8 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 22}
     assert len({j.run_dir for j in jobs}) == len(jobs) == 108
+    # The design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
+    assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
