@@ -67,17 +67,17 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
     # Claim 1's comparison with BC (Scaled QL M, BC M, the CQL 0.1 variant) has 10 seeds.
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
-    # Claim 3a's variants: 2 seeds of 3 starts, or of 2 when only the pre-trained base changes.
+    # Claim 3a's variants (all of them promoted from 2 seeds): 5 seeds of 3 starts, or of 2 when
+    # only the pre-trained base changes.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 22}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 108
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 55}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 141
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
-    tried = {label for label, *_ in study.TRIED} | {
-        j.label for j in jobs if j.experiment == "claim3a_tried"}
+    tried = {label for label, *_ in study.TRIED}
     assert len(labels) == 16 + 11
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
@@ -87,11 +87,11 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-48:-38]] == [
+    assert [(j.label, j.seed) for j in jobs[-81:-71]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-38:-22])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-22:])
-    for job in jobs[-38:-22]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-71:-55])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-55:])
+    for job in jobs[-71:-55]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -123,7 +123,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 93  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 126  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -292,8 +292,8 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
     assert flag(by_variant["from CQL 0.1"][0], "--checkpoint") == str(cql01.run_dir)
     # From scratch reads none of the base's weights: that variant has no from-scratch runs.
     assert sorted(j.label for j in by_variant["from CQL 0.1"]) == sorted(
-        ["Freeway: pre-trained, from CQL 0.1", "Freeway: frozen torso, from CQL 0.1"] * 2)
-    assert all(len(v) == (4 if k == "from CQL 0.1" else 6) for k, v in by_variant.items())
+        ["Freeway: pre-trained, from CQL 0.1", "Freeway: frozen torso, from CQL 0.1"] * 5)
+    assert all(len(v) == (10 if k == "from CQL 0.1" else 15) for k, v in by_variant.items())
 
 
 def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch):
