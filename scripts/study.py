@@ -36,6 +36,11 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   setting of the fine-tuning changed at a time (a smaller
                                   dataset, a lower learning rate, more steps, the CQL 0.1
                                   pre-training run), --tried-seeds each
+              claim2_cql_0_1      claim 2 again at PAPER.md's CQL weight 0.1 (the weight
+                                  with which claim 1 beat BC): sizes S and L (M is claim
+                                  1's CQL 0.1 variant)
+              claim3b_cql_0_1     claim 3b from the CQL 0.1 run: pre-trained (from
+                                  scratch is claim 3b's own, which reads no weights)
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -72,7 +77,7 @@ COLLECT_SEED_STRIDE = 7919  # scaled-ql collect: seed + 7919 * (index of the gam
 SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
 NEAR_OPTIMAL = (0, 9)  # all of it
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
-               "claim3a_tried")
+               "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1")
 # Claim 1 did not reproduce against the data and BC in a first pass of 6,000 SGD steps; twice
 # the steps did (2 seeds), and became the study's --steps.  What was tried, as variants of claim
 # 1's runs (label, method, CQL weight or None for --cql-alpha, a multiple of --steps or None):
@@ -116,6 +121,11 @@ FINETUNE_TRIED = (("3% of the episodes", {"fraction": 0.03}),
 # 0.229; Adam 3e-4 0.253 / 0.325 / 0.383; 3x the steps 0.259 / 0.361 / 0.451; from CQL 0.1
 # 0.236 (the study's from scratch, seeds 0-1) / 0.344 / 0.330).
 FINETUNE_TRIED_WITH_ALL_SEEDS = tuple(variant for variant, _ in FINETUNE_TRIED)
+# Claim 1 reproduced against BC only at PAPER.md's CQL weight 0.1 (a TRIED variant), so claims
+# 2 and 3b are rerun from it as well (declared before they ran; --seeds each): the label of
+# claim 1's CQL 0.1 run, the weight, and the suffix of the runs at it.  (Claim 3a's is the
+# FINETUNE_TRIED variant "from CQL 0.1".)
+PAPER_CQL_LABEL, PAPER_CQL, PAPER_CQL_SUFFIX = "Scaled QL M, CQL 0.1", 0.1, "CQL 0.1"
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -371,6 +381,26 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
     return Job(experiment, label, seed, "finetune_offline", run_dir, command, steps, (base,))
 
 
+def _finetune_online_job(args, out, experiment, base: Job, start: str, seed: int,
+                         variant: str | None = None) -> Job:
+    """A `scaled-ql finetune-online` job of claim 3b from `base`'s final checkpoint (`start`:
+    "pre-trained" or "from scratch"), on the online game with difficulty ramping."""
+    label = (f"{args.online_game.split('/')[-1]} ramping: {start}"
+             + (f", {variant}" if variant else ""))
+    run_dir = out / "runs" / "finetune_online" / _slug(label) / f"seed{seed}"
+    learner_steps = args.online_env_steps * ONLINE_SAMPLES_PER_INSERT // args.batch_size
+    command = (*CLI, "finetune-online", "--checkpoint", str(base.run_dir),
+               "--checkpoint-step", str(base.target), "--game", args.online_game,
+               "--difficulty", "1", "--env-steps", str(args.online_env_steps),
+               "--launch", "local_mt", "--timeout", f"{args.online_timeout:g}",
+               "--replay-min-size", str(args.online_replay_min_size),
+               *(["--from-scratch"] if start == "from scratch" else []),
+               *_eval_flags(args, _every(learner_steps, args.online_evals)),
+               "--seed", str(seed), "--name", label, "--out", str(run_dir))
+    return Job(experiment, label, seed, "finetune_online", run_dir, command,
+               args.online_env_steps, (base,))
+
+
 def finetune_tried_seeds(args, variant: str) -> int:
     """Seeds of a `FINETUNE_TRIED` variant: --seeds once promoted, else --tried-seeds."""
     return args.seeds if variant in FINETUNE_TRIED_WITH_ALL_SEEDS else args.tried_seeds
@@ -385,9 +415,6 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
     near_seeds = args.seeds if args.near_optimal_seeds is None else args.near_optimal_seeds
     base = _pretrain_job(args, out, "claim1", SCALED_QL_M, "scaled_ql", net["M"], sql,
                          SUBOPTIMAL, 0)
-    online = args.online_game.split("/")[-1]
-    online_learner_steps = args.online_env_steps * ONLINE_SAMPLES_PER_INSERT // args.batch_size
-    online_every = _every(online_learner_steps, args.online_evals)
     jobs = []
     for seed in range(max(args.seeds, near_seeds)):
         if seed < args.seeds:
@@ -412,18 +439,8 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
             continue
         jobs += [_finetune_offline_job(args, out, "claim3a", base, start, seed)
                  for start, _ in FINETUNE_STARTS]
-        for label, flags in ((f"{online} ramping: pre-trained", []),
-                             (f"{online} ramping: from scratch", ["--from-scratch"])):
-            run_dir = out / "runs" / "finetune_online" / _slug(label) / f"seed{seed}"
-            command = (*CLI, "finetune-online", "--checkpoint", str(base.run_dir),
-                       "--checkpoint-step", str(base.target), "--game", args.online_game,
-                       "--difficulty", "1", "--env-steps", str(args.online_env_steps),
-                       "--launch", "local_mt", "--timeout", f"{args.online_timeout:g}",
-                       "--replay-min-size", str(args.online_replay_min_size), *flags,
-                       *_eval_flags(args, online_every), "--seed", str(seed),
-                       "--name", label, "--out", str(run_dir))
-            jobs.append(Job("claim3b", label, seed, "finetune_online", run_dir, command,
-                            args.online_env_steps, (base,)))
+        jobs += [_finetune_online_job(args, out, "claim3b", base, start, seed)
+                 for start in ("pre-trained", "from scratch")]
     for seed in range(max(args.tried_seeds, near_seeds)):
         jobs += [_pretrain_job(args, out, "claim1_near_optimal", label, "scaled_ql", net["M"],
                                sql, NEAR_OPTIMAL, seed, steps=tried_steps(args, factor))
@@ -444,6 +461,13 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
             jobs += [_finetune_offline_job(args, out, "claim3a_tried", start_from, start, seed,
                                            variant, changes)
                      for start in finetune_starts(changes)]
+    paper_base = _tried_job(args, out, PAPER_CQL_LABEL, 0)
+    for seed in range(args.seeds):  # claims 2 and 3b at PAPER.md's CQL weight
+        jobs += [_pretrain_job(args, out, "claim2_cql_0_1", f"Scaled QL {size}, {PAPER_CQL_SUFFIX}",
+                               "scaled_ql", net[size], ["--cql-alpha", f"{PAPER_CQL:g}"],
+                               SUBOPTIMAL, seed) for size in ("S", "L")]
+        jobs.append(_finetune_online_job(args, out, "claim3b_cql_0_1", paper_base, "pre-trained",
+                                         seed, f"from {PAPER_CQL_SUFFIX}"))
     return jobs
 
 
@@ -733,11 +757,12 @@ def verdict(better: dict | None, other: dict | None, *, other_is_data: bool,
                 f"{_fmt(better)} vs {_fmt(other)})")
 
 
-def scaling_verdict(points: list[tuple[str, int, dict]]) -> tuple[bool | None, str]:
+def scaling_verdict(points: list[tuple[str, int, dict]],
+                    claim: str = "Claim 2 (Scaled QL improves with model size)"
+                    ) -> tuple[bool | None, str]:
     """Claim 2 from (label, parameters, IQM interval) per size: reproduced when there are >= 3
     sizes spanning >= 10x parameters, the IQM estimates do not decrease with size, and the
     largest size's lower CI end clears the smallest's upper CI end."""
-    claim = "Claim 2 (Scaled QL improves with model size)"
     if len(points) < 3:
         return None, f"{claim}: **not measured** ({len(points)} of 3 sizes have results)"
     points = sorted(points, key=lambda p: p[1])
@@ -820,7 +845,7 @@ def plot_data(table: dict, path: pathlib.Path) -> None:
 
 
 def plot_online_curves(jobs: list[Job], path: pathlib.Path) -> bool:
-    """Claim 3b: mean evaluation return against environment steps (each run's
+    """Claim 3b (both CQL weights): mean evaluation return against environment steps (each run's
     learning_curve.csv), mean over seeds with the seeds' min-max band; False if no run."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -830,7 +855,7 @@ def plot_online_curves(jobs: list[Job], path: pathlib.Path) -> bool:
 
     curves: dict[str, list] = {}
     for job in jobs:
-        if job.experiment == "claim3b" and job_state(job) == "done":
+        if job.experiment.startswith("claim3b") and job_state(job) == "done":
             rows = read_curve(job.run_dir)
             if rows:
                 curves.setdefault(job.label, []).append(
@@ -967,6 +992,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     labels_3a_tried = tuple(finetune_label(start, variant) for variant, changes in FINETUNE_TRIED
                             for start in finetune_starts(changes))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
+    paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
+                   f"Scaled QL L, {PAPER_CQL_SUFFIX}")
+    paper_3b = (f"{labels_3b[0]}, from {PAPER_CQL_SUFFIX}", labels_3b[1])
     tried_labels = tuple(label for label, *_ in TRIED)
     report_runs = {
         "claim1": done_runs(jobs, claim1_labels) + ([data_sub] if data_sub else []),
@@ -978,6 +1006,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim1_tried": (done_runs(jobs, (SCALED_QL_M, "C51 M", "BC M", *tried_labels))
                          + ([data_sub] if data_sub else [])),
         "claim3a_tried": done_runs(jobs, labels_3a + labels_3a_tried),
+        "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=args.seeds),
+        "claim3b_cql_0_1": done_runs(jobs, paper_3b),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -1015,6 +1045,17 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                   f"{online} with difficulty ramping"))
 
     tried_lines = tried_verdicts(args, reports["claim1_tried"], jobs)
+    c2p, c3bp = reports["claim2_cql_0_1"], reports["claim3b_cql_0_1"]
+    paper_points = [(label, group(c2p, label)["num_params"], iqm(c2p, label))
+                    for label in paper_sizes
+                    if iqm(c2p, label) is not None and group(c2p, label)["num_params"]]
+    paper_claim2 = scaling_verdict(paper_points, claim=f"Claim 2 at CQL {PAPER_CQL:g} (Scaled "
+                                                       "QL improves with model size)")[1]
+    paper_claim3b = verdict(iqm(c3bp, paper_3b[0]), iqm(c3bp, paper_3b[1]), other_is_data=False,
+                            claim=f"Claim 3b at CQL {PAPER_CQL:g}: pre-trained beats from "
+                                  f"scratch, online on {online} with difficulty ramping")[1]
+    paper_lines = [*[text for text in tried_lines if text.startswith(PAPER_CQL_LABEL)],
+                   paper_claim2, paper_claim3b]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
     promoted = tuple(finetune_label(s, v) for v in FINETUNE_TRIED_WITH_ALL_SEEDS
@@ -1048,12 +1089,15 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "",
         *[f"- {text}" for _, text in verdicts],
         "",
-        "Claim 1 at PAPER.md's default CQL weight 0.1 instead of the study's 0.5 (the variant "
-        "`Scaled QL M, CQL 0.1` of what was tried, the same runs otherwise; chosen after 2 "
-        "seeds among three weights, so the line over only the seeds run after that choice is "
-        "the check that does not reuse them):",
+        f"At PAPER.md's default CQL weight {PAPER_CQL:g} instead of the study's "
+        f"{args.cql_alpha:g}: claim 1 is the variant `{PAPER_CQL_LABEL}` of what was tried (the "
+        "same runs otherwise; chosen after 2 seeds among three weights, so the line over only "
+        "the seeds run after that choice is the check that does not reuse them); claims 2 and "
+        f"3b were then run again from it (experiments `claim2_cql_0_1`, `claim3b_cql_0_1`, "
+        f"{args.seeds} seeds; the M size is claim 1's run) and claim 3a's is the variant `from "
+        f"{PAPER_CQL_SUFFIX}` below:",
         "",
-        *[f"- {text}" for text in tried_lines if text.startswith(TRIED_WITH_ALL_SEEDS)],
+        *[f"- {text}" for text in paper_lines],
         "",
         "Claim 1 on the near-optimal split with twice the steps (tried when the curves were "
         "still rising at 12,000; 2 seeds first, then the experiment's):",
@@ -1112,7 +1156,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         lines += [*_table_rows(c3a, labels_3a, (HELD_OUT_GAME,)), "",
                   *[f"- {t}" for _, t in verdicts[5:7]],
                   *_improvement_lines(c3a, labels_3a[0]), "",
-                  *_figures(results, "claim3a", ("learning_curves_iqm",)), ""]
+                  *_figures(results, "claim3a", ("learning_curves_iqm",)), "",
+                  "What was tried with fine-tuning when this did not reproduce: "
+                  "[Claim 3a: what was tried](#claim-3a-what-was-tried).", ""]
     else:
         lines += ["(no run done yet)", ""]
     lines += [f"### (b) Online fine-tuning on {args.online_game} with difficulty ramping", ""]
@@ -1128,6 +1174,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += tried_section(args, reports["claim1_tried"], tried_labels, tried_lines, results)
     lines += finetune_tried_section(args, reports["claim3a_tried"], labels_3a_tried,
                                     finetune_lines, results)
+    lines += paper_cql_section(args, c2p, c3bp, paper_sizes, paper_3b,
+                               (paper_claim2, paper_claim3b), counts, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1405,6 +1453,35 @@ def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines
                     ""]
 
 
+def paper_cql_section(args, c2p: dict | None, c3bp: dict | None, paper_sizes, paper_3b,
+                      verdict_lines: tuple[str, str], counts: dict,
+                      results: pathlib.Path) -> list[str]:
+    """Claims 2 and 3b again at PAPER.md's CQL weight (claim 1's lines are with what was
+    tried)."""
+    lines = [f"## Claims 2 and 3b at PAPER.md's CQL weight {PAPER_CQL:g}", "",
+             f"Claim 1 beat BC only at CQL {PAPER_CQL:g}, so the sizes S and L and the online "
+             f"fine-tuning were run again at that weight ({args.seeds} seeds, the study's "
+             f"settings otherwise; declared before they ran).  Size M is claim 1's "
+             f"`{PAPER_CQL_LABEL}` (seeds 0-{args.seeds - 1}); online fine-tuning starts from "
+             f"its seed 0, and from scratch is claim 3b's own runs (they read no weights).", ""]
+    if c2p:
+        lines += ["| size | parameters | seeds | IQM [95% CI] |", "|---|---:|---:|---:|"]
+        for key, label in zip(("S", "M", "L"), paper_sizes):
+            g = group(c2p, label)
+            lines.append(f"| {label} | {counts[key]['total_used']:,} | "
+                         f"{len(g['seeds']) if g else 0} | {_fmt(iqm(c2p, label))} |")
+        lines += ["", f"- {verdict_lines[0]}", "",
+                  *_figures(results, "claim2_cql_0_1", ("scaling", "learning_curves_iqm")), ""]
+    if c3bp:
+        lines += [*_table_rows(c3bp, tuple(l for l in paper_3b if group(c3bp, l)),
+                               (args.online_game,)), "",
+                  f"- {verdict_lines[1]}", *_improvement_lines(c3bp, paper_3b[0]), "",
+                  "Its learning curves are in claim 3b's plot above.", ""]
+    if not c2p and not c3bp:
+        lines += ["(no run done yet)", ""]
+    return lines
+
+
 def pixels_section(out: pathlib.Path) -> list[str]:
     summary = out / "pixels" / "summary.md"
     state = ("its results are in that page" if summary.exists() else
@@ -1448,7 +1525,9 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "claim1_tried": ", ".join(sorted({f"{tried_steps(args, f):,}" for *_, f in TRIED}))
              + " SGD",
              "claim3a_tried": ", ".join(f"{s:,}" for s in sorted(
-                 {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD"}
+                 {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD",
+             "claim2_cql_0_1": f"{args.steps:,} SGD",
+             "claim3b_cql_0_1": f"{args.online_env_steps:,} env"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

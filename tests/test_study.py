@@ -57,6 +57,9 @@ def test_scaling_verdict(study):
                                       ("L", 1_000_000, overlapping)])
     assert ok is False and "0.140 <= S's upper CI end 0.150" in line
     assert study.scaling_verdict([("S", 1, s), ("L", 100, l)])[0] is None
+    ok, line = study.scaling_verdict([("S", 60_000, s), ("M", 200_000, m), ("L", 1_000_000, l)],
+                                     claim="Claim 2 at CQL 0.1")
+    assert ok is True and line.startswith("Claim 2 at CQL 0.1: **reproduced**")
 
 
 # --- the job list ------------------------------------------------------------------------------
@@ -69,16 +72,18 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
     # Claim 3a's variants (all of them promoted from 2 seeds): 5 seeds of 3 starts, or of 2 when
     # only the pre-trained base changes.
+    # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 5 seeds each.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 55}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 141
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 55,
+                      "claim2_cql_0_1": 10, "claim3b_cql_0_1": 5}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 156
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 11
+    assert len(labels) == 16 + 11 + 3
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -87,11 +92,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-81:-71]] == [
+    assert [(j.label, j.seed) for j in jobs[-96:-86]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-71:-55])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-55:])
-    for job in jobs[-71:-55]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-86:-70])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-70:-15])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-15:])
+    for job in jobs[-86:-70]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -123,7 +129,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 126  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 141  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -294,6 +300,33 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
     assert sorted(j.label for j in by_variant["from CQL 0.1"]) == sorted(
         ["Freeway: pre-trained, from CQL 0.1", "Freeway: frozen torso, from CQL 0.1"] * 5)
     assert all(len(v) == (10 if k == "from CQL 0.1" else 15) for k, v in by_variant.items())
+
+
+def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
+    jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
+    by = {(j.label, j.seed): j for j in jobs}
+    cql01 = by[("Scaled QL M, CQL 0.1", 0)]
+
+    def without(command, *names):  # the command without these flags and their values
+        drop = {i + k for i, part in enumerate(command) if part in names for k in (0, 1)}
+        return [part for i, part in enumerate(command) if i not in drop]
+
+    for seed in range(5):
+        for size in ("S", "L"):
+            mine, own = by[(f"Scaled QL {size}, CQL 0.1", seed)], by[(f"Scaled QL {size}", seed)]
+            assert mine.experiment == "claim2_cql_0_1"
+            assert mine.command[mine.command.index("--cql-alpha") + 1] == "0.1"
+            assert own.command[own.command.index("--cql-alpha") + 1] == "0.5"
+            assert without(mine.command, "--cql-alpha", "--name", "--out") == without(
+                own.command, "--cql-alpha", "--name", "--out")
+        mine = by[("Asterix ramping: pre-trained, from CQL 0.1", seed)]
+        own = by[("Asterix ramping: pre-trained", seed)]
+        assert mine.after == (cql01,) and mine.kind == "finetune_online"
+        assert mine.command[mine.command.index("--checkpoint") + 1] == str(cql01.run_dir)
+        assert without(mine.command, "--checkpoint", "--name", "--out") == without(
+            own.command, "--checkpoint", "--name", "--out")
+    # From scratch reads no weights: claim 3b's own from-scratch runs are the comparison.
+    assert not any(j.experiment == "claim3b_cql_0_1" and "scratch" in j.label for j in jobs)
 
 
 def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch):
