@@ -53,6 +53,43 @@ def training_data(tmp_path_factory):
     return str(data_dir)
 
 
+@pytest.fixture(scope="session")
+def pong_breakout_pretrained(training_data, tmp_path_factory):
+    """A run directory: the tiny network (`tiny_agent_config`) pre-trained for 2 steps on
+    `training_data`, built once per session; the tests that fine-tune from it only read it."""
+    from scaled_ql.runners import PretrainConfig, run_pretrain
+
+    out = tmp_path_factory.mktemp("pretrained") / "run"
+    run_pretrain(PretrainConfig(games=TRAINING_GAMES, data_dir=training_data, out_dir=str(out),
+                                steps=2, agent=tiny_agent_config(), shuffle_buffer=200,
+                                eval_episodes=1, eval_max_episode_frames=400, eval_workers=0,
+                                checkpoint_every=2, log_every=1, progress=False))
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def rlds_data_dir(tmp_path_factory):
+    """Pong and Breakout, 300 collected steps each (rlu_atari layout, run 1, shards of at most
+    two episodes), collected once per session for the Launchpad program tests."""
+    from scaled_ql.datasets.collect import CollectConfig, collect_games
+
+    data_dir = tmp_path_factory.mktemp("rlds")
+    configs = [CollectConfig(game, num_steps=300, seed=20 + i, max_episodes_per_shard=2)
+               for i, game in enumerate(TRAINING_GAMES)]
+    collect_games(configs, data_dir, show_progress=False)
+    return str(data_dir)
+
+
+@pytest.fixture(scope="session")
+def minatar_data(tmp_path_factory):
+    """minatar/Breakout, minatar/Asterix (tests.runners.minatar.PRETRAIN_GAMES) and
+    minatar/Seaquest (HELD_OUT_GAME), 300 random-policy steps each, collected once per session
+    (tests pass the games they train on; none writes into this folder)."""
+    from tests.runners.minatar import collect_minatar
+
+    return collect_minatar(tmp_path_factory.mktemp("minatar_data"))
+
+
 def tiny_agent_config(**overrides):
     """The smallest sensible Scaled QL network (Nature CNN, narrow feed-forward), batch 16."""
     from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig

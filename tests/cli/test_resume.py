@@ -14,14 +14,9 @@ from scaled_ql.cli import main
 from scaled_ql.evaluation import read_results
 from scaled_ql.runners.evaluate import load_checkpoint
 from tests.reliability import faults
-from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
+from tests.runners.minatar import TINY_MINATAR_FLAGS
 
 GAME = "minatar/Breakout"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return collect_minatar(tmp_path_factory.mktemp("resume_data"), games=(GAME,), num_steps=200)
 
 
 def _args(data, out, steps=2, *extra, episodes=1, frames=50):

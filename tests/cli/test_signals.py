@@ -25,18 +25,13 @@ from scaled_ql.runners.evaluate import load_checkpoint
 from tests.cli.tiny_run import save_tiny_run
 from tests.integration.processes import TOKEN_VARIABLE, processes_with_token
 from tests.reliability import faults
-from tests.runners.minatar import TINY_MINATAR_FLAGS, collect_minatar
+from tests.runners.minatar import TINY_MINATAR_FLAGS
 
 GAME = "minatar/Breakout"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROG = "scaled-ql pretrain"
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return collect_minatar(tmp_path_factory.mktemp("signal_data"), games=(GAME,), num_steps=200)
 
 
 def _pretrain(data, out, steps, *extra):

@@ -14,22 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_agent_config
 from tests.integration.processes import processes_with_token
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def pretrained(training_data, tmp_path_factory):
-    from scaled_ql.runners import PretrainConfig, run_pretrain
-
-    out = tmp_path_factory.mktemp("pretrained") / "run"
-    run_pretrain(PretrainConfig(games=("Pong", "Breakout"), data_dir=training_data,
-                                out_dir=str(out), steps=2, agent=tiny_agent_config(),
-                                shuffle_buffer=200, eval_episodes=1, eval_max_episode_frames=400,
-                                eval_workers=0, checkpoint_every=2, progress=False))
-    return str(out)
 
 
 def _run(args: list[str], timeout: float):
@@ -51,12 +38,13 @@ def _run(args: list[str], timeout: float):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_local_mp_online_finetuning_collects_learns_evaluates_and_exits(
-        pretrained, training_data, tmp_path):
+        pong_breakout_pretrained, training_data, tmp_path):
     out = tmp_path / "online"
     env_steps = 300
     result, leftovers, wall = _run(
-        ["--checkpoint", pretrained, "--game", "Breakout", "--mode", "4", "--difficulty", "1",
-         "--env-steps", str(env_steps), "--out", str(out), "--launch", "local_mp",
+        ["--checkpoint", pong_breakout_pretrained, "--game", "Breakout", "--mode", "4",
+         "--difficulty", "1", "--env-steps", str(env_steps), "--out", str(out),
+         "--launch", "local_mp",
          "--timeout", "240", "--replay-min-size", "64", "--replay-size", "2000",
          "--samples-per-insert", "2", "--variable-update-period", "20", "--eval-every", "10",
          "--eval-episodes", "1", "--eval-max-frames", "400", "--eval-workers", "0",
@@ -105,9 +93,10 @@ def test_local_mp_online_finetuning_collects_learns_evaluates_and_exits(
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_invalid_variant_is_a_clear_cli_error(pretrained, tmp_path):
-    result, leftovers, _ = _run(["--checkpoint", pretrained, "--game", "Breakout", "--mode", "3",
-                                 "--env-steps", "10", "--out", str(tmp_path / "x")], timeout=120)
+def test_invalid_variant_is_a_clear_cli_error(pong_breakout_pretrained, tmp_path):
+    result, leftovers, _ = _run(["--checkpoint", pong_breakout_pretrained, "--game", "Breakout",
+                                 "--mode", "3", "--env-steps", "10", "--out", str(tmp_path / "x")],
+                                timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Breakout has no --mode 3; valid mode values for Breakout: 0, 4, 8" in result.stderr
     assert not leftovers

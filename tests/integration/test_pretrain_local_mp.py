@@ -56,18 +56,6 @@ def _run_launch(spec: dict, timeout: float) -> tuple[subprocess.CompletedProcess
     return result, leftovers, time.monotonic() - started
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """Pong and Breakout, 300 random-policy steps each, collected on real ALE."""
-    from scaled_ql.datasets.collect import CollectConfig, collect_games
-
-    root = tmp_path_factory.mktemp("rlds")
-    configs = [CollectConfig(game, num_steps=300, seed=30 + i, max_episodes_per_shard=2)
-               for i, game in enumerate(("Pong", "Breakout"))]
-    collect_games(configs, root, show_progress=False)
-    return str(root)
-
-
 def _spec(data_dir: str, out_dir: Path, games: list[str], steps: int, **launch_kwargs) -> dict:
     config = dict(data_dir=data_dir, out_dir=str(out_dir), steps=steps, eval_every=steps // 2,
                   eval_episodes=1, eval_max_episode_frames=2000, eval_workers=0,
@@ -78,10 +66,10 @@ def _spec(data_dir: str, out_dir: Path, games: list[str], steps: int, **launch_k
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_local_mp_pretraining_checkpoints_evaluates_and_exits_cleanly(data_dir, tmp_path):
+def test_local_mp_pretraining_checkpoints_evaluates_and_exits_cleanly(rlds_data_dir, tmp_path):
     out = tmp_path / "run"
     # One feeder for both games, one evaluator per game (their rounds merge in one file).
-    spec = _spec(data_dir, out, ["Pong", "Breakout"], steps=100, num_feeders=1,
+    spec = _spec(rlds_data_dir, out, ["Pong", "Breakout"], steps=100, num_feeders=1,
                  num_evaluators=2, timeout_s=240)
     result, leftovers, wall = _run_launch(spec, timeout=300)
     log = result.stdout[-4000:] + result.stderr[-4000:]
@@ -108,10 +96,10 @@ def test_local_mp_pretraining_checkpoints_evaluates_and_exits_cleanly(data_dir, 
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_failing_feeder_stops_the_program_and_names_the_node(data_dir, tmp_path):
-    # Asterix has no dataset in data_dir: its feeder fails as soon as it opens the data.
+def test_failing_feeder_stops_the_program_and_names_the_node(rlds_data_dir, tmp_path):
+    # Asterix has no dataset in rlds_data_dir: its feeder fails as soon as it opens the data.
     out = tmp_path / "run"
-    spec = _spec(data_dir, out, ["Pong", "Asterix"], steps=200, num_feeders=2,
+    spec = _spec(rlds_data_dir, out, ["Pong", "Asterix"], steps=200, num_feeders=2,
                  num_evaluators=1, timeout_s=150)
     result, leftovers, wall = _run_launch(spec, timeout=200)
     log = result.stdout[-4000:] + result.stderr[-4000:]
@@ -123,23 +111,14 @@ def test_failing_feeder_stops_the_program_and_names_the_node(data_dir, tmp_path)
     assert not (out / "summary.json").exists()
 
 
-@pytest.fixture(scope="module")
-def minatar_data_dir(tmp_path_factory):
-    """minatar/Breakout and minatar/Asterix, 300 random-policy steps each."""
-    from tests.runners.minatar import PRETRAIN_GAMES, collect_minatar
-
-    return collect_minatar(tmp_path_factory.mktemp("minatar_rlds"), games=PRETRAIN_GAMES,
-                           seed=30)
-
-
 @pytest.mark.slow
 @pytest.mark.integration
-def test_local_mp_minatar_pretraining(minatar_data_dir, tmp_path):
+def test_local_mp_minatar_pretraining(minatar_data, tmp_path):
     from scaled_ql.runners.evaluate import load_checkpoint
     from tests.runners.minatar import PRETRAIN_GAMES, tiny_minatar_agent
 
     out = tmp_path / "run"
-    spec = _spec(minatar_data_dir, out, list(PRETRAIN_GAMES), steps=40, num_feeders=1,
+    spec = _spec(minatar_data, out, list(PRETRAIN_GAMES), steps=40, num_feeders=1,
                  num_evaluators=1, timeout_s=240)
     spec["network"] = dataclasses.asdict(tiny_minatar_agent().network)
     result, leftovers, wall = _run_launch(spec, timeout=300)

@@ -1,20 +1,9 @@
-"""A small real RLDS dataset (random-policy ALE play) and a tiny pretraining config."""
+"""A tiny pretraining config (for the data of tests/conftest.py's `rlds_data_dir`) and the
+helpers of the program tests."""
 
 import pytest
 
 GAMES = ("Pong", "Breakout")
-
-
-@pytest.fixture(scope="session")
-def rlds_data_dir(tmp_path_factory):
-    """Pong and Breakout, 300 collected steps each (rlu_atari layout, run 1)."""
-    from scaled_ql.datasets.collect import CollectConfig, collect_games
-
-    data_dir = tmp_path_factory.mktemp("rlds")
-    configs = [CollectConfig(game, num_steps=300, seed=20 + i, max_episodes_per_shard=2)
-               for i, game in enumerate(GAMES)]
-    collect_games(configs, data_dir, show_progress=False)
-    return str(data_dir)
 
 
 def tiny_config(data_dir: str, out_dir: str, **overrides):

@@ -16,15 +16,8 @@ import pytest
 
 from tests.agents.scaled_ql.test_builder_seam import torso_leaves, write_minatar_checkpoint
 from tests.agents.scaled_ql.test_readme_snippet import README, readme_snippet
-from tests.runners.minatar import PRETRAIN_GAMES, collect_minatar
 
 STOP_WITHIN_S = 240  # the limiter polls every 10 s; nodes end within seconds of the stop
-
-
-@pytest.fixture(scope="module")
-def minatar_data(tmp_path_factory):
-    """Random-policy play of minatar/Breakout and minatar/Asterix (300 steps each)."""
-    return collect_minatar(tmp_path_factory.mktemp("layout_data"), games=PRETRAIN_GAMES)
 
 
 def run_until_it_stops_itself(program, test_case, workdir: str, counter_key: str) -> dict:

@@ -12,23 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_agent_config
 from tests.launchpad_programs.conftest import launch_online_nodes
 
 EVAL = dict(eval_episodes=1, eval_max_episode_frames=400, eval_workers=0)
-
-
-@pytest.fixture(scope="module")
-def pretrained(training_data, tmp_path_factory):
-    """A tiny network pre-trained for 2 steps on Pong and Breakout."""
-    from scaled_ql.runners import PretrainConfig, run_pretrain
-
-    out = tmp_path_factory.mktemp("pretrained") / "run"
-    run_pretrain(PretrainConfig(games=("Pong", "Breakout"), data_dir=training_data,
-                                out_dir=str(out), steps=2, agent=tiny_agent_config(),
-                                shuffle_buffer=200, checkpoint_every=2, log_every=1,
-                                progress=False, **EVAL))
-    return str(out)
 
 
 def online_config(checkpoint: str, out_dir: str, **overrides):
@@ -51,7 +37,7 @@ def _torso(params):
 
 @pytest.mark.usefixtures("program_config")
 class FinetuneOnlineProgramTest(unittest.TestCase):
-    pretrained_fixture = "pretrained"
+    pretrained_fixture = "pong_breakout_pretrained"  # tests/conftest.py
     make_config = staticmethod(online_config)
 
     def test_actors_fill_the_table_learner_steps_evaluator_records(self):
@@ -138,8 +124,10 @@ class FinetuneOnlineProgramTest(unittest.TestCase):
         self.assertEqual(json.load(open(os.path.join(out, "summary.json")))["step"], 3)
 
 
-def test_bad_variants_and_checkpoints_fail_before_launch(pretrained, tmp_path):
+def test_bad_variants_and_checkpoints_fail_before_launch(pong_breakout_pretrained, tmp_path):
     from scaled_ql.launchpad_programs.finetune_online import make_program
+
+    pretrained = pong_breakout_pretrained
 
     with pytest.raises(ValueError, match="Breakout has no mode 3; valid mode values"):
         make_program(online_config(pretrained, str(tmp_path / "a"), mode=3))

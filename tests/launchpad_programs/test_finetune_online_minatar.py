@@ -13,21 +13,20 @@ import numpy as np
 import pytest
 
 from tests.launchpad_programs.conftest import launch_online_nodes
-from tests.runners.minatar import PRETRAIN_GAMES, collect_minatar, tiny_minatar_agent
+from tests.runners.minatar import PRETRAIN_GAMES, tiny_minatar_agent
 
 GAME = "minatar/Asterix"  # ramps; its head (5 actions) is the checkpoint's second
 EVAL = dict(eval_episodes=1, eval_max_episode_frames=300, eval_workers=0)
 
 
 @pytest.fixture(scope="module")
-def minatar_pretrained(tmp_path_factory):
+def minatar_pretrained(minatar_data, tmp_path_factory):
     """A tiny network pre-trained for 2 steps on minatar/Breakout and minatar/Asterix."""
     from scaled_ql.runners import PretrainConfig, run_pretrain
 
-    data = collect_minatar(tmp_path_factory.mktemp("minatar_data"), games=PRETRAIN_GAMES)
     out = tmp_path_factory.mktemp("minatar_pretrained") / "run"
-    run_pretrain(PretrainConfig(games=PRETRAIN_GAMES, data_dir=data, out_dir=str(out), steps=2,
-                                agent=tiny_minatar_agent(), shuffle_buffer=100,
+    run_pretrain(PretrainConfig(games=PRETRAIN_GAMES, data_dir=minatar_data, out_dir=str(out),
+                                steps=2, agent=tiny_minatar_agent(), shuffle_buffer=100,
                                 checkpoint_every=2, log_every=1, progress=False, **EVAL))
     return str(out)
 

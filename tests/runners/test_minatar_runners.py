@@ -13,14 +13,8 @@ from scaled_ql.environments import suites
 from scaled_ql.runners.evaluate import load_checkpoint
 from scaled_ql.types import MINATAR_OBSERVATION
 from tests.runners.minatar import HELD_OUT_GAME, PRETRAIN_GAMES, TINY_MINATAR_FLAGS
-from tests.runners.minatar import collect_minatar
 
 QUICK_EVAL = ["--eval-episodes", "1", "--eval-workers", "0"]
-
-
-@pytest.fixture(scope="module")
-def minatar_data(tmp_path_factory):
-    return collect_minatar(tmp_path_factory.mktemp("minatar_data"))
 
 
 def _pretrain_args(data, out, steps, *extra):
