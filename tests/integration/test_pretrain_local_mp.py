@@ -58,7 +58,7 @@ def _run_launch(spec: dict, timeout: float) -> tuple[subprocess.CompletedProcess
 
 def _spec(data_dir: str, out_dir: Path, games: list[str], steps: int, **launch_kwargs) -> dict:
     config = dict(data_dir=data_dir, out_dir=str(out_dir), steps=steps, eval_every=steps // 2,
-                  eval_episodes=1, eval_max_episode_frames=2000, eval_workers=0,
+                  eval_episodes=1, eval_max_episode_frames=400, eval_workers=0,
                   checkpoint_every=steps // 2, progress=False, run_name="lp-integration")
     return dict(games=games, config=config, replay_min_size=64, replay_max_size=2000,
                 sampler_timeout_ms=60_000, **launch_kwargs)
