@@ -881,6 +881,44 @@ def plot_online_curves(jobs: list[Job], path: pathlib.Path) -> bool:
     return True
 
 
+def plot_finetune_variants(args, jobs: list[Job], path: pathlib.Path) -> bool:
+    """Claim 3a and each `FINETUNE_TRIED` variant in its own panel: the IQM curve of every
+    start of fine-tuning with its 95% CI band (the report's curves, one report per label);
+    False when no run is done."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    settings = [(f"the study's: {args.finetune_fraction:.0%} of the episodes, "
+                 f"{args.finetune_steps:,} steps", None, {}), *(
+        (variant, variant, changes) for variant, changes in FINETUNE_TRIED)]
+    fig = Figure(figsize=(3.6 * len(settings), 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    drawn = False
+    for i, (title, variant, changes) in enumerate(settings):
+        ax = fig.add_subplot(1, len(settings), i + 1, sharey=fig.axes[0] if i else None)
+        for color, (start, _) in zip(("C0", "C1", "C2"), FINETUNE_STARTS):
+            own = start not in finetune_starts(changes)  # the study's own runs stand in
+            curve = iqm_curve_of_runs(done_runs(jobs, (finetune_label(
+                start, None if own else variant),)))
+            if curve is None:
+                continue
+            drawn = True
+            ax.plot(curve.x, curve.estimate, marker="o", markersize=3, color=color,
+                    label=start + (" (the study's runs)" if own and variant else ""))
+            ax.fill_between(curve.x, curve.lower, curve.upper, color=color, alpha=0.2,
+                            linewidth=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("learner step")
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend(frameon=False, fontsize=7, loc="lower right")
+    fig.axes[0].set_ylabel("IQM DQN-normalized score")
+    fig.tight_layout()
+    if drawn:
+        fig.savefig(path, format="png")
+    return drawn
+
+
 def parameter_counts(args) -> dict[str, dict[str, int]]:
     """Size label -> make_networks(...).parameter_counts of the pre-training network (the four
     games' heads): 'total_used' (what run.num_params records) and 'torso'."""
@@ -1011,6 +1049,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
+    if reports["claim3a_tried"]:
+        plot_finetune_variants(args, jobs, results / "claim3a_tried" / "variants.png")
     if table:
         plot_data(table, results / "data_checkpoints.png")
         (results / "data.json").write_text(json.dumps(
@@ -1298,19 +1338,33 @@ def data_section(args, out: pathlib.Path, table: dict) -> list[str]:
     return lines + ["", "![data](results/data_checkpoints.png)", ""]
 
 
-def iqm_of_runs(run_dirs: list[pathlib.Path]) -> dict | None:
-    """The IQM interval of one configuration's runs as `scaled-ql report` computes it (the
-    same bootstrap repetitions and seed), without writing a report; None without a final
-    evaluation common to all of them."""
+def _analysis_of_runs(run_dirs: list[pathlib.Path]):
+    """`scaled-ql report`'s analysis of one configuration's runs (the same bootstrap
+    repetitions and seed), without writing a report; None without a final evaluation common
+    to all of them."""
     from scaled_ql.evaluation import stats
     from scaled_ql.evaluation.report import analyze_group
     from scaled_ql.evaluation.runs import group_runs, load_runs
 
-    groups = [g for g in group_runs(load_runs(run_dirs)) if g.final_step is not None]
-    if len(groups) != 1:
+    if not run_dirs:
         return None
-    interval = analyze_group(groups[0], reps=stats.DEFAULT_REPS, seed=0).aggregates.get(stats.IQM)
-    return None if interval is None else dataclasses.asdict(interval)
+    groups = [g for g in group_runs(load_runs(run_dirs)) if g.final_step is not None]
+    return analyze_group(groups[0], reps=stats.DEFAULT_REPS, seed=0) if len(groups) == 1 else None
+
+
+def iqm_of_runs(run_dirs: list[pathlib.Path]) -> dict | None:
+    """The IQM interval of one configuration's final scores, as its report gives it."""
+    from scaled_ql.evaluation import stats
+
+    analysis = _analysis_of_runs(run_dirs)
+    interval = analysis and analysis.aggregates.get(stats.IQM)
+    return dataclasses.asdict(interval) if interval else None
+
+
+def iqm_curve_of_runs(run_dirs: list[pathlib.Path]):
+    """The IQM learning curve (`stats.Curve`) of one configuration's runs, as its report's."""
+    analysis = _analysis_of_runs(run_dirs)
+    return analysis.curve if analysis else None
 
 
 def tried_verdicts(args, summary: dict | None, jobs: list[Job]) -> list[str]:
@@ -1448,7 +1502,8 @@ def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines
                                       *tried_labels) if group(summary, label))
     lines += [*_table_rows(summary, shown, (HELD_OUT_GAME,)), ""]
     lines += [f"- {text}" for text in tried_lines]
-    return lines + ["", *_figures(results, "claim3a_tried", ("learning_curves_iqm",)), "",
+    return lines + ["", "IQM learning curves, one panel per setting (95% CI bands):", "",
+                    *_figures(results, "claim3a_tried", ("variants",)), "",
                     "Report: [results/claim3a_tried/report.md](results/claim3a_tried/report.md).",
                     ""]
 

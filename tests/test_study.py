@@ -431,6 +431,14 @@ def test_claim3a_variant_verdicts_over_all_and_later_seeds(study, tmp_path, monk
     later = study.iqm_of_runs([j.run_dir for j in jobs if j.seed >= 2
                                and j.label.startswith("Freeway: pre-trained")])
     assert f"{later['lower']:.3f} > " in lines[1]
+    # The curves' plot: a panel per setting, drawn from the runs that exist.
+    assert study.iqm_curve_of_runs([j.run_dir for j in jobs if j.label.startswith(
+        "Freeway: pre-trained")]).estimate[-1] == pytest.approx(
+        study.iqm(summary, "Freeway: pre-trained, 3% of the episodes")["estimate"])
+    assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
+    assert (tmp_path / "variants.png").read_bytes()[:4] == b"\x89PNG"
+    assert not study.plot_finetune_variants(args, [], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
     # A variant that is not promoted gets only the line over its seeds.
     monkeypatch.setattr(study, "FINETUNE_TRIED_WITH_ALL_SEEDS", ())
     assert len(study.finetune_tried_verdicts(args, summary, jobs)) == 2
