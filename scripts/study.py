@@ -1577,8 +1577,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              + " SGD",
              "claim2": f"{args.steps:,} SGD", "claim3a": f"{args.finetune_steps:,} SGD",
              "claim3b": f"{args.online_env_steps:,} env",
-             "claim1_tried": ", ".join(sorted({f"{tried_steps(args, f):,}" for *_, f in TRIED}))
-             + " SGD",
+             "claim1_tried": ", ".join(f"{s:,}" for s in sorted(
+                 {tried_steps(args, f) for *_, f in TRIED})) + " SGD",
              "claim3a_tried": ", ".join(f"{s:,}" for s in sorted(
                  {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD",
              "claim2_cql_0_1": f"{args.steps:,} SGD",
