@@ -49,11 +49,13 @@ _VARIABLE_CLIENT_FILE = os.path.join("acme", "jax", "variable_utils.py")
 
 
 def threads_waiting_on_a_variable_source() -> list[threading.Thread]:
-    """Live non-daemon threads (other than this one) inside Acme's VariableClient fetch."""
+    """Live threads (other than this one) inside Acme's VariableClient fetch.  Daemon ones too:
+    an executor's worker inherits the daemon flag of the thread that made the executor (a
+    program's node thread, say), and Python's exit joins every executor worker regardless."""
     frames = sys._current_frames()
     stuck = []
     for thread in threading.enumerate():
-        if thread is threading.current_thread() or thread.daemon:
+        if thread is threading.current_thread():
             continue
         frame = frames.get(thread.ident)
         while frame is not None and not frame.f_code.co_filename.endswith(_VARIABLE_CLIENT_FILE):
