@@ -1,10 +1,7 @@
 """Fixtures shared across test folders."""
 
 import importlib.util
-import os
 import pathlib
-import sys
-import threading
 
 import pytest
 
@@ -36,48 +33,6 @@ def pytest_configure(config):
     import launchpad  # noqa: F401  (defines --lp_termination_notice_secs)
 
     flags.FLAGS.lp_termination_notice_secs = LAUNCHPAD_TERMINATION_NOTICE_S
-
-
-# Acme 0.4.0's VariableClient fetches parameters on a ThreadPoolExecutor worker.  When a
-# program's learner stops while such a fetch is in flight, the worker can stay blocked in the
-# courier call for good (seen once in a run of tests/launchpad_programs under heavy load: every
-# test had passed, and pytest then waited 43 minutes at exit, where Python joins every executor
-# worker).  So at the very end, once the results are printed, a session that still has such a
-# thread exits without joining it, with the session's own exit status.
-_EXIT_STATUS = pytest.StashKey[int]()
-_VARIABLE_CLIENT_FILE = os.path.join("acme", "jax", "variable_utils.py")
-
-
-def threads_waiting_on_a_variable_source() -> list[threading.Thread]:
-    """Live threads (other than this one) inside Acme's VariableClient fetch.  Daemon ones too:
-    an executor's worker inherits the daemon flag of the thread that made the executor (a
-    program's node thread, say), and Python's exit joins every executor worker regardless."""
-    frames = sys._current_frames()
-    stuck = []
-    for thread in threading.enumerate():
-        if thread is threading.current_thread():
-            continue
-        frame = frames.get(thread.ident)
-        while frame is not None and not frame.f_code.co_filename.endswith(_VARIABLE_CLIENT_FILE):
-            frame = frame.f_back
-        if frame is not None:
-            stuck.append(thread)
-    return stuck
-
-
-def pytest_sessionfinish(session, exitstatus):
-    session.config.stash[_EXIT_STATUS] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    stuck = threads_waiting_on_a_variable_source()
-    if stuck:
-        print(f"\ntests/conftest.py: {len(stuck)} VariableClient thread(s) still wait on a "
-              "learner that has stopped; exiting without joining them", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(config.stash.get(_EXIT_STATUS, 1))
 
 
 def pytest_addoption(parser):

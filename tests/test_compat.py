@@ -106,7 +106,7 @@ ACME_FIRST = textwrap.dedent("""
     networks = builder.make_networks()
     learner = builder.make_learner(jax.random.PRNGKey(0), networks, iter(()))
     policy = builder.make_policy(networks, "minatar/Breakout")
-    # The actor's Acme VariableClient pulls the learner's parameters (jax.xla.Device).
+    # The actor pulls the learner's parameters.
     actor = builder.make_actor(jax.random.PRNGKey(1), policy, variable_source=learner)
     actor.update(wait=True)
     timestep = builder.make_environment("minatar/Breakout", seed=0).reset()

@@ -10,11 +10,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 from acme.agents.jax import actor_core, actors
-from acme.jax import variable_utils
 
 from scaled_ql.agents.scaled_ql.config import EVAL_EPSILON  # noqa: F401 (re-exported)
 from scaled_ql.agents.scaled_ql.learner import POLICY_VARIABLES
 from scaled_ql.agents.scaled_ql.losses import masked_argmax
+from scaled_ql.agents.scaled_ql.variable_client import VariableClient
 from scaled_ql.networks import ScaledQLNetworks
 
 
@@ -64,10 +64,12 @@ def make_policy(networks: ScaledQLNetworks, game_id: int, epsilon: float,
 def make_actor(policy: FeedForwardPolicy, random_key: jax.Array, *,
                variable_source=None, adder=None, variable_update_period: int = 1000,
                ) -> actors.GenericActor:
-    """An Acme `GenericActor` running `policy`, pulling 'policy' parameters from a source."""
+    """An Acme `GenericActor` running `policy`, pulling 'policy' parameters from a source
+    (with this package's `VariableClient`: a fetch left waiting on a stopped learner does not
+    keep the process from exiting)."""
     variable_client = None
     if variable_source is not None:
-        variable_client = variable_utils.VariableClient(
+        variable_client = VariableClient(
             variable_source, POLICY_VARIABLES, update_period=variable_update_period)
         variable_client.update_and_wait()
     core = actor_core.batched_feed_forward_to_actor_core(policy)
