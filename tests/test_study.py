@@ -72,11 +72,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
     # Claim 3a's variants (all of them promoted from 2 seeds): 5 seeds of 3 starts, or of 2 when
     # only the pre-trained base changes.
-    # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 5 seeds each.
+    # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
+    # (claim 1's); from scratch online gets seeds 5-9 there.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 55,
-                      "claim2_cql_0_1": 10, "claim3b_cql_0_1": 5}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 156
+                      "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 176
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
@@ -88,16 +89,19 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
     # Every variant has 2 seeds but the one that beat BC with 2, CQL 0.1, which gets claim 1's.
-    ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1"}
+    # At CQL 0.1, claims 2 and 3b too (and claim 3b's from scratch, shared with them).
+    ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
+           "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
+           "Asterix ramping: from scratch"}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-96:-86]] == [
+    assert [(j.label, j.seed) for j in jobs[-116:-106]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-86:-70])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-70:-15])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-15:])
-    for job in jobs[-86:-70]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-106:-90])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-90:-35])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
+    for job in jobs[-106:-90]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -325,8 +329,15 @@ def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
         assert mine.command[mine.command.index("--checkpoint") + 1] == str(cql01.run_dir)
         assert without(mine.command, "--checkpoint", "--name", "--out") == without(
             own.command, "--checkpoint", "--name", "--out")
-    # From scratch reads no weights: claim 3b's own from-scratch runs are the comparison.
-    assert not any(j.experiment == "claim3b_cql_0_1" and "scratch" in j.label for j in jobs)
+    # From scratch reads no weights: claim 3b's own from-scratch runs are the comparison, and
+    # its seeds 5-9 (the same command, seeds claim 3b at 0.5 does not have) belong to this one.
+    scratch = {j.seed: j for j in jobs if j.label == "Asterix ramping: from scratch"}
+    assert sorted(scratch) == list(range(10))
+    assert {j.experiment for s, j in scratch.items() if s < 5} == {"claim3b"}
+    assert {j.experiment for s, j in scratch.items() if s >= 5} == {"claim3b_cql_0_1"}
+    assert without(scratch[7].command, "--seed", "--out") == without(
+        scratch[2].command, "--seed", "--out")
+    assert {seed for label, seed in by if label == "Scaled QL L, CQL 0.1"} == set(range(10))
 
 
 def test_claim2_keeps_five_seeds_of_claim1_network(study, tmp_path, monkeypatch):
