@@ -1056,11 +1056,11 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                 + ([data_all] if data_all else [])),
         "claim2": done_runs(jobs, size_labels, below_seed=args.seeds),  # 5 seeds per size
         "claim3a": done_runs(jobs, labels_3a),
-        "claim3b": done_runs(jobs, labels_3b),
+        "claim3b": done_runs(jobs, labels_3b, below_seed=args.seeds),  # (scratch has 10)
         "claim1_tried": (done_runs(jobs, (SCALED_QL_M, "C51 M", "BC M", *tried_labels))
                          + ([data_sub] if data_sub else [])),
         "claim3a_tried": done_runs(jobs, labels_3a + labels_3a_tried),
-        "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=args.seeds),
+        "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=paper_cql_seeds(args)),
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
@@ -1110,8 +1110,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     paper_claim3b = verdict(iqm(c3bp, paper_3b[0]), iqm(c3bp, paper_3b[1]), other_is_data=False,
                             claim=f"Claim 3b at CQL {PAPER_CQL:g}: pre-trained beats from "
                                   f"scratch, online on {online} with difficulty ramping")[1]
+    paper_later = paper_cql_later_verdicts(args, jobs, c2p, paper_sizes, paper_3b, online)
     paper_lines = [*[text for text in tried_lines if text.startswith(PAPER_CQL_LABEL)],
-                   paper_claim2, paper_claim3b]
+                   paper_claim2, paper_claim3b, *paper_later]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
     promoted = tuple(finetune_label(s, v) for v in FINETUNE_TRIED_WITH_ALL_SEEDS
@@ -1150,7 +1151,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "same runs otherwise; chosen after 2 seeds among three weights, so the line over only "
         "the seeds run after that choice is the check that does not reuse them); claims 2 and "
         f"3b were then run again from it (experiments `claim2_cql_0_1`, `claim3b_cql_0_1`, "
-        f"{args.seeds} seeds; the M size is claim 1's run) and claim 3a's is the variant `from "
+        f"{paper_cql_seeds(args)} seeds, {args.seeds} at first: with {args.seeds} both were "
+        "undecided, so, as claim 1's comparison with BC, every side got more, and the lines over "
+        f"only seeds {args.seeds}-{paper_cql_seeds(args) - 1} are the check that does not reuse "
+        "the first; the M size is claim 1's run) and claim 3a's is the variant `from "
         f"{PAPER_CQL_SUFFIX}` below:",
         "",
         *[f"- {text}" for text in paper_lines],
@@ -1231,7 +1235,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += finetune_tried_section(args, reports["claim3a_tried"], labels_3a_tried,
                                     finetune_lines, results)
     lines += paper_cql_section(args, c2p, c3bp, paper_sizes, paper_3b,
-                               (paper_claim2, paper_claim3b), counts, results)
+                               (paper_claim2, paper_claim3b), paper_later, counts, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1524,29 +1528,61 @@ def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines
                     ""]
 
 
+def paper_cql_later_verdicts(args, jobs: list[Job], c2p: dict | None, paper_sizes, paper_3b,
+                             online: str) -> list[str]:
+    """Claims 2 and 3b at PAPER.md's CQL weight over only the seeds run after their 5-seed
+    comparisons were found undecided (--seeds to paper_cql_seeds), every side alike."""
+    def later(label):
+        return [j.run_dir for j in jobs if j.label == label and job_state(j) == "done"
+                and args.seeds <= j.seed < paper_cql_seeds(args)]
+
+    if paper_cql_seeds(args) <= args.seeds:
+        return []
+    seeds = f"seeds {args.seeds}-{paper_cql_seeds(args) - 1}"
+    points = [(label, group(c2p, label)["num_params"], iqm_of_runs(later(label)))
+              for label in paper_sizes if c2p and group(c2p, label) and later(label)]
+    lines = [scaling_verdict(points, claim=f"Claim 2 at CQL {PAPER_CQL:g}, only {seeds} of "
+                                           "every size (Scaled QL improves with model size)")[1]]
+    pre_trained, scratch = later(paper_3b[0]), later(paper_3b[1])
+    lines.append(verdict(iqm_of_runs(pre_trained) if pre_trained else None,
+                         iqm_of_runs(scratch) if scratch else None, other_is_data=False,
+                         claim=f"Claim 3b at CQL {PAPER_CQL:g}, only {seeds} of both: "
+                               f"pre-trained beats from scratch, online on {online} with "
+                               "difficulty ramping")[1])
+    return lines
+
+
 def paper_cql_section(args, c2p: dict | None, c3bp: dict | None, paper_sizes, paper_3b,
-                      verdict_lines: tuple[str, str], counts: dict,
+                      verdict_lines: tuple[str, str], later_lines: list[str], counts: dict,
                       results: pathlib.Path) -> list[str]:
     """Claims 2 and 3b again at PAPER.md's CQL weight (claim 1's lines are with what was
     tried)."""
+    more = paper_cql_seeds(args)
     lines = [f"## Claims 2 and 3b at PAPER.md's CQL weight {PAPER_CQL:g}", "",
              f"Claim 1 beat BC only at CQL {PAPER_CQL:g}, so the sizes S and L and the online "
              f"fine-tuning were run again at that weight ({args.seeds} seeds, the study's "
              f"settings otherwise; declared before they ran).  Size M is claim 1's "
-             f"`{PAPER_CQL_LABEL}` (seeds 0-{args.seeds - 1}); online fine-tuning starts from "
-             f"its seed 0, and from scratch is claim 3b's own runs (they read no weights).", ""]
+             f"`{PAPER_CQL_LABEL}`; online fine-tuning starts from its seed 0, and from scratch "
+             f"is claim 3b's own runs (they read no weights).  With {args.seeds} seeds both "
+             f"comparisons were undecided (claim 2: L's lower CI end tied S's upper; claim 3b: "
+             f"the intervals overlapped), so, as claim 1's comparison with BC, every side then "
+             f"ran {more} seeds (declared before seeds {args.seeds}-{more - 1} ran; claim 3b's "
+             f"from scratch got them as part of this experiment, and claim 3b at "
+             f"{args.cql_alpha:g} keeps its seeds 0-{args.seeds - 1}).  The tables are over all "
+             f"{more}; the last lines over only seeds {args.seeds}-{more - 1}.", ""]
     if c2p:
         lines += ["| size | parameters | seeds | IQM [95% CI] |", "|---|---:|---:|---:|"]
         for key, label in zip(("S", "M", "L"), paper_sizes):
             g = group(c2p, label)
             lines.append(f"| {label} | {counts[key]['total_used']:,} | "
                          f"{len(g['seeds']) if g else 0} | {_fmt(iqm(c2p, label))} |")
-        lines += ["", f"- {verdict_lines[0]}", "",
+        lines += ["", f"- {verdict_lines[0]}", *[f"- {t}" for t in later_lines[:1]], "",
                   *_figures(results, "claim2_cql_0_1", ("scaling", "learning_curves_iqm")), ""]
     if c3bp:
         lines += [*_table_rows(c3bp, tuple(l for l in paper_3b if group(c3bp, l)),
                                (args.online_game,)), "",
-                  f"- {verdict_lines[1]}", *_improvement_lines(c3bp, paper_3b[0]), "",
+                  f"- {verdict_lines[1]}", *[f"- {t}" for t in later_lines[1:]],
+                  *_improvement_lines(c3bp, paper_3b[0]), "",
                   "Its learning curves are in claim 3b's plot above.", ""]
     if not c2p and not c3bp:
         lines += ["(no run done yet)", ""]

@@ -453,3 +453,51 @@ def test_claim3a_variant_verdicts_over_all_and_later_seeds(study, tmp_path, monk
     # A variant that is not promoted gets only the line over its seeds.
     monkeypatch.setattr(study, "FINETUNE_TRIED_WITH_ALL_SEEDS", ())
     assert len(study.finetune_tried_verdicts(args, summary, jobs)) == 2
+
+
+def test_claims_2_and_3b_at_cql_0_1_over_the_seeds_run_after_the_choice(study, tmp_path):
+    # Hand-written final evaluations: sizes S, M, L return 1, 2, 3 (+ seed / 10) on two games;
+    # online, pre-trained 5 + seed and from scratch 1.  --seeds 2 and 4 seeds at CQL 0.1.
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "2", "--claim1-seeds", "4",
+                             "--steps", "100", "--online-env-steps", "100"])
+    jobs = study.build_jobs(args, tmp_path)
+    sizes = ("Scaled QL S, CQL 0.1", "Scaled QL M, CQL 0.1", "Scaled QL L, CQL 0.1")
+    online = ("Asterix ramping: pre-trained, from CQL 0.1", "Asterix ramping: from scratch")
+    games = ("minatar/Breakout", "minatar/SpaceInvaders")
+    for job in jobs:
+        if job.label in sizes:
+            size = sizes.index(job.label)
+            value, params, on = 1.0 + size + job.seed / 10, 1000 * 4 ** size, games
+        elif job.label in online:
+            value, params, on = (5.0 + job.seed if job.label == online[0] else 1.0), 1000, (
+                "minatar/Asterix",)
+            (job.run_dir).mkdir(parents=True)
+            (job.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 100}))
+        else:
+            continue
+        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, params), on,
+                          job.target, [{"game": g, "return": value + k / 10, "length": 10,
+                                        "frames": 10} for g in on for k in range(3)])
+        (job.run_dir / "summary.json").write_text("{}")
+    assert {j.seed for j in jobs if j.label in sizes + online} == {0, 1, 2, 3}
+    c2p = study.report(study.done_runs(jobs, sizes), tmp_path / "report")
+    lines = study.paper_cql_later_verdicts(args, jobs, c2p, sizes, online, "Asterix")
+    assert [line.split(": **")[0] for line in lines] == [
+        "Claim 2 at CQL 0.1, only seeds 2-3 of every size (Scaled QL improves with model size)",
+        "Claim 3b at CQL 0.1, only seeds 2-3 of both: pre-trained beats from scratch, online "
+        "on Asterix with difficulty ramping"]
+    assert all("**reproduced**" in line for line in lines)
+    later_l = study.iqm_of_runs([j.run_dir for j in jobs
+                                 if j.label == sizes[2] and j.seed >= 2])
+    assert f"{later_l['estimate']:.3f} [" in lines[0] and "16,000 params" in lines[0]
+    later_pre = study.iqm_of_runs([j.run_dir for j in jobs
+                                   if j.label == online[0] and j.seed >= 2])
+    every_pre = study.iqm_of_runs([j.run_dir for j in jobs if j.label == online[0]])
+    assert later_pre["lower"] > every_pre["estimate"]  # seeds 2-3 only: 7 and 8, not 5 and 6
+    assert f"{later_pre['lower']:.3f} > " in lines[1]
+    # Claim 3b at the study's weight keeps its own seeds: the report takes from scratch's 0-1.
+    assert study.done_runs(jobs, ("Asterix ramping: from scratch",), below_seed=args.seeds) == [
+        j.run_dir for j in jobs if j.label == online[1] and j.seed < 2]
+    # Without more seeds than --seeds there is nothing run after the choice.
+    same = study.parse_args(["--out", str(tmp_path), "--seeds", "4", "--claim1-seeds", "4"])
+    assert study.paper_cql_later_verdicts(same, jobs, c2p, sizes, online, "Asterix") == []
