@@ -75,16 +75,16 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 55,
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 65,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 176
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 186
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 11 + 3
+    assert len(labels) == 16 + 13 + 3
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -96,12 +96,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-116:-106]] == [
+    assert [(j.label, j.seed) for j in jobs[-126:-116]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-106:-90])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-90:-35])
+    assert all(j.experiment == "claim1_tried" for j in jobs[-116:-100])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-100:-35])
     assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
-    for job in jobs[-106:-90]:
+    for job in jobs[-116:-100]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -133,7 +133,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 141  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 151  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -285,14 +285,15 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
                                      "--checkpoint")
                    if flag(job, name) != flag(mine, name)}
         expected = {"3% of the episodes": {"--episode-fraction"}, "Adam 3e-4": {"--learning-rate"},
-                    "3x the steps": {"--steps"}, "from CQL 0.1": {"--checkpoint"}}[variant]
+                    "3x the steps": {"--steps"}, "from CQL 0.1": {"--checkpoint"},
+                    "from CQL 0.1, 3x the steps": {"--checkpoint", "--steps"}}[variant]
         assert changed == expected, job.label
         # The rest of the command is the study's own run: its start, evaluation and seed.
         assert sorted(f for f in job.command if f.startswith("--")) == sorted(
             [f for f in mine.command if f.startswith("--")]
             + (["--learning-rate"] if variant == "Adam 3e-4" else []))
         assert flag(job, "--eval-every") == "500" and job.target == int(flag(job, "--steps"))
-        assert job.after == ((cql01,) if variant == "from CQL 0.1" else (base,))
+        assert job.after == ((cql01,) if variant.startswith("from CQL 0.1") else (base,))
     by_variant = {}
     for job in tried:
         by_variant.setdefault(job.label.split(", ", 1)[1], []).append(job)
@@ -303,7 +304,15 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
     # From scratch reads none of the base's weights: that variant has no from-scratch runs.
     assert sorted(j.label for j in by_variant["from CQL 0.1"]) == sorted(
         ["Freeway: pre-trained, from CQL 0.1", "Freeway: frozen torso, from CQL 0.1"] * 5)
-    assert all(len(v) == (10 if k == "from CQL 0.1" else 15) for k, v in by_variant.items())
+    assert all(len(v) == (10 if k.startswith("from CQL 0.1") else 15)
+               for k, v in by_variant.items())
+    # Both together: the CQL 0.1 run fine-tuned for 3x the steps; from scratch is 3x the steps'.
+    both = by_variant["from CQL 0.1, 3x the steps"]
+    assert {j.target for j in both} == {6000} and {j.seed for j in both} == set(range(5))
+    assert {flag(j, "--checkpoint") for j in both} == {str(cql01.run_dir)}
+    changes = dict(study.FINETUNE_TRIED)
+    assert [study.scratch_variant(v, changes[v]) for v in changes] == [
+        "3% of the episodes", "Adam 3e-4", "3x the steps", None, "3x the steps"]
 
 
 def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
@@ -501,3 +510,29 @@ def test_claims_2_and_3b_at_cql_0_1_over_the_seeds_run_after_the_choice(study, t
     # Without more seeds than --seeds there is nothing run after the choice.
     same = study.parse_args(["--out", str(tmp_path), "--seeds", "4", "--claim1-seeds", "4"])
     assert study.paper_cql_later_verdicts(same, jobs, c2p, sizes, online, "Asterix") == []
+
+
+def test_claim3a_combined_variant_compares_with_its_other_settings_from_scratch(study, tmp_path):
+    # From scratch reads no weights: 'from CQL 0.1, 3x the steps' has none of its own and is
+    # compared with 3x the steps' (frozen torso 30, pre-trained 10, from scratch 10 + seed).
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100"])
+    jobs = [j for j in study.build_jobs(args, tmp_path) if j.label in (
+        "Freeway: from scratch, 3x the steps", "Freeway: pre-trained, from CQL 0.1, 3x the steps",
+        "Freeway: frozen torso, from CQL 0.1, 3x the steps")]
+    assert len(jobs) == 9 and {j.target for j in jobs} == {300}
+    for job in jobs:
+        value = {"from scratch": 10.0 + job.seed, "pre-trained": 10.0, "frozen torso": 30.0}[
+            job.label.split(": ")[1].split(",")[0]]
+        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
+                          ("minatar/Freeway",), job.target,
+                          [{"game": "minatar/Freeway", "return": value + k, "length": 10,
+                            "frames": 10} for k in range(3)])
+        (job.run_dir / "summary.json").write_text("{}")
+    summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
+    lines = study.finetune_tried_verdicts(args, summary, jobs)
+    # Declared with all its seeds from the start: no line over later seeds.
+    assert [line.split(": **")[0] for line in lines] == [
+        f"Tried: Freeway: {start}, from CQL 0.1, 3x the steps (3 seeds) beats Freeway: from "
+        "scratch, 3x the steps" for start in ("pre-trained", "frozen torso")]
+    assert ["**reproduced**" in line for line in lines] == [False, True]
+    assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
