@@ -423,6 +423,15 @@ def test_near_optimal_variant_verdicts_over_all_and_later_seeds(study, tmp_path)
     assert len(study.near_tried_verdicts(first, summary, jobs)) == 1
 
 
+def write_freeway_final(job, value):
+    """A done fine-tuning run by hand: 3 final Freeway episodes returning value, +1, +2."""
+    append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
+                      ("minatar/Freeway",), job.target,
+                      [{"game": "minatar/Freeway", "return": value + k, "length": 10,
+                        "frames": 10} for k in range(3)])
+    (job.run_dir / "summary.json").write_text("{}")
+
+
 def test_claim3a_variant_verdicts_over_all_and_later_seeds(study, tmp_path, monkeypatch):
     # Hand-written final evaluations on Freeway: from scratch returns 10, pre-trained 20 + seed
     # (its later seeds higher), frozen torso 10 (tied with from scratch).
@@ -433,11 +442,7 @@ def test_claim3a_variant_verdicts_over_all_and_later_seeds(study, tmp_path, monk
     assert sorted({j.seed for j in jobs}) == [0, 1, 2, 3]  # promoted: --seeds, not 2
     for job in jobs:
         value = 20.0 + job.seed if job.label.startswith("Freeway: pre-trained") else 10.0
-        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
-                          ("minatar/Freeway",), job.target,
-                          [{"game": "minatar/Freeway", "return": value + k, "length": 10,
-                            "frames": 10} for k in range(3)])
-        (job.run_dir / "summary.json").write_text("{}")
+        write_freeway_final(job, value)
     summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
     lines = study.finetune_tried_verdicts(args, summary, jobs)
     prefix = "Tried: Freeway: {}, 3% of the episodes ({}) beats Freeway: from scratch, 3% of " \
@@ -523,11 +528,7 @@ def test_claim3a_combined_variant_compares_with_its_other_settings_from_scratch(
     for job in jobs:
         value = {"from scratch": 10.0 + job.seed, "pre-trained": 10.0, "frozen torso": 30.0}[
             job.label.split(": ")[1].split(",")[0]]
-        append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
-                          ("minatar/Freeway",), job.target,
-                          [{"game": "minatar/Freeway", "return": value + k, "length": 10,
-                            "frames": 10} for k in range(3)])
-        (job.run_dir / "summary.json").write_text("{}")
+        write_freeway_final(job, value)
     summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
     lines = study.finetune_tried_verdicts(args, summary, jobs)
     # Declared with all its seeds from the start: no line over later seeds.
