@@ -124,6 +124,16 @@ ROWS = (
         "newest complete checkpoint loads and `--resume` continues from it.",
         "[scaled-ql] launch failed (1): node learner/0 exited without reporting an error "
         "(killed, out of memory, or a crash in native code?)", _LP),
+    Row("learner_stops_mid_fetch", FAULT,
+        "the learner stops (or its courier call never returns) while an actor fetches its "
+        "parameters", "the actors of a Launchpad program (`scaled-ql finetune-online`, "
+        "`scaled-ql pretrain --launch`)",
+        "The fetch runs on a daemon thread of the package's variable client: the actor keeps "
+        "acting with the parameters it has, and the process exits when its work is done instead "
+        "of waiting for the call (Acme 0.4.0's client, whose executor worker Python joins at "
+        "exit, kept it alive). A fetch that fails is logged.",
+        "variable fetch of {keys} failed; keeping the previous variables: {error}",
+        "tests/agents/scaled_ql/test_variable_client.py"),
     Row("evaluator_node_killed", FAULT, "`kill -9` of an evaluator node's process",
         "`scaled-ql pretrain --launch local_mp`",
         "The program stops: every node is stopped, exit status 1 naming the evaluator "
