@@ -49,8 +49,11 @@ demo-atari: venv
 bench: venv
 	$(VPY) -m benchmarks.run_all
 
-# The paper's claims at MinAtar scale, docs/RESULTS.md (about 2-3 hours on 2 cores after the
-# data; resumable per run; STUDY_ARGS='--stage report' rebuilds the page from the runs).
+# The paper's claims at MinAtar scale, docs/RESULTS.md: about an hour of data, then every
+# experiment's runs (about 18 h of job time on 2 cores, 2 runs at a time: about 9 h; the issue's
+# design alone about 3.3 h; docs/RESULTS.md "Wall time") and the pixels stage (about an hour).
+# Resumable per run; STUDY_ARGS='--experiments claim1,claim2' picks experiments,
+# STUDY_ARGS='--stage report' rebuilds the page from the runs.
 study: venv
 	$(VPY) scripts/study.py $(STUDY_ARGS)
 
