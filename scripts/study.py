@@ -1131,7 +1131,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                   f"scratch, online on {online} with difficulty ramping")[1]
     paper_later = paper_cql_later_verdicts(args, jobs, c2p, paper_sizes, paper_3b, online)
     paper_lines = [*[text for text in tried_lines if text.startswith(PAPER_CQL_LABEL)],
-                   paper_claim2, paper_claim3b, *paper_later]
+                   paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
     promoted, combined = (tuple(finetune_label(s, v) for v in variants
