@@ -49,9 +49,12 @@ demo-atari: venv
 bench: venv
 	$(VPY) -m benchmarks.run_all
 
-# The paper's claims at MinAtar scale, docs/RESULTS.md: about an hour of data, then every
-# experiment's runs (about 18 h of job time on 2 cores, 2 runs at a time: about 9 h; the issue's
-# design alone about 3.3 h; docs/RESULTS.md "Wall time") and the pixels stage (about an hour).
+# The paper's claims at MinAtar scale, docs/RESULTS.md: the data (five games, 2 at a time:
+# about half an hour on 2 cores), every experiment's runs (2 at a time) and the pixels stage
+# (about an hour).  docs/RESULTS.md "Wall time" has the runs' recorded times: 18 h of job time,
+# about 9 h at 2 runs at a time, the issue's design alone about 3.3 h.  Those runs predate
+# 2026-11-27's logging and evaluation fixes, with which one study run takes 0.64 of its time
+# (docs/REGRESSION_CHECKS.md): about 6 h and 2.1 h now, estimated, not yet timed end to end.
 # Resumable per run; STUDY_ARGS='--experiments claim1,claim2' picks experiments,
 # STUDY_ARGS='--stage report' rebuilds the page from the runs.
 study: venv

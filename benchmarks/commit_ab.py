@@ -55,26 +55,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--blocks", type=int, default=3, help="blocks per tree (alternating)")
     parser.add_argument("--json", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args(argv)
-    found = subprocess.run(["git", "rev-parse", "--short", "--verify", "--quiet",
-                            f"{args.base}^{{commit}}"], cwd=ROOT, capture_output=True, text=True)
-    if found.returncode != 0:
-        raise ValueError(f"--base: {args.base!r} is not a commit of {ROOT}")
-    commit = found.stdout.strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        base_tree = pathlib.Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), commit], cwd=ROOT,
-                       check=True, capture_output=True)
-        try:
-            blocks = []
-            for i in range(args.blocks):
-                base = time_tree(base_tree, args.torso, args.batch_size, args.iters)
-                current = time_tree(ROOT, args.torso, args.batch_size, args.iters)
-                blocks.append({"base": base, "current": current})
-                print(f"block {i + 1}/{args.blocks}: base {base['samples_per_cpu_s']:.1f}, "
-                      f"current {current['samples_per_cpu_s']:.1f} samples/CPU-s", flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT,
-                           capture_output=True)
+    commit = common.resolve_commit(ROOT, args.base)
+    with tempfile.TemporaryDirectory() as tmp, \
+            common.commit_worktree(ROOT, commit, pathlib.Path(tmp) / "base") as base_tree:
+        blocks = []
+        for i in range(args.blocks):
+            base = time_tree(base_tree, args.torso, args.batch_size, args.iters)
+            current = time_tree(ROOT, args.torso, args.batch_size, args.iters)
+            blocks.append({"base": base, "current": current})
+            print(f"block {i + 1}/{args.blocks}: base {base['samples_per_cpu_s']:.1f}, "
+                  f"current {current['samples_per_cpu_s']:.1f} samples/CPU-s", flush=True)
     ratios = [b["current"]["samples_per_cpu_s"] / b["base"]["samples_per_cpu_s"] for b in blocks]
     result = {"date": common.now(), "machine": common.machine(), "base": commit,
               "torso": args.torso, "batch_size": args.batch_size, "iters": args.iters,

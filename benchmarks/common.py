@@ -2,13 +2,15 @@
 and interleaved timing (the machines are shared, so contenders are timed in alternating blocks
 and compared by the median over blocks)."""
 
+import contextlib
 import datetime
 import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -251,3 +253,25 @@ def machine() -> dict:
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_commit(root: pathlib.Path, ref: str) -> str:
+    """The short hash of commit `ref` of the repository at `root` (ValueError if none)."""
+    found = subprocess.run(["git", "rev-parse", "--short", "--verify", "--quiet",
+                            f"{ref}^{{commit}}"], cwd=root, capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ValueError(f"--base: {ref!r} is not a commit of {root}")
+    return found.stdout.strip()
+
+
+@contextlib.contextmanager
+def commit_worktree(root: pathlib.Path, commit: str, path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """`commit` checked out at `path` (a detached git worktree of `root`), removed on exit:
+    the base side of the A/B benchmarks."""
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=root,
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=root,
+                       capture_output=True)

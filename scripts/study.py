@@ -8,9 +8,10 @@ Stages (each skips what its output already holds, so an interrupted study resume
 
 1. data     `scaled-ql collect --policy online_c51` on the five MinAtar games: one online C51
             agent per game learns for --env-steps steps while every step is logged as RLDS
-            with checkpoint_id = the tenth of training it came from (DQN-Replay-like).  A game
-            whose dataset folder is complete is skipped; each game keeps the seed the
-            five-game command gives it.
+            with checkpoint_id = the tenth of training it came from (DQN-Replay-like), --jobs
+            games at a time, each logging to OUT/collect_<game>.log.  A game whose dataset
+            folder is complete is skipped; each game keeps the seed the five-game command
+            gives it.
 2. train    the runs of issue 17 as `scaled-ql` subprocesses, --jobs at a time, each in
             OUT/runs/<kind>/<config>/seed<k>/ with its log (study.log) and command
             (study_job.json); every attempt's wall time goes to OUT/jobs.jsonl.  A run is
@@ -179,7 +180,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         choices=("all", "data", "train", "pixels", "report"))
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
                         help="training stage: which experiments (comma-separated)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="runs at a time (and games collected at a time)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print each run's state and command; run nothing")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
@@ -653,9 +655,28 @@ def collect_command(args, out: pathlib.Path, game: str, overwrite: bool) -> list
             *(["--overwrite"] if overwrite else [])]
 
 
+def collect_log(out: pathlib.Path, game: str) -> pathlib.Path:
+    """One game's collection log (its tqdm bar): games collected side by side write apart."""
+    return out / f"collect_{game.split('/')[-1]}.log"
+
+
+def _collect_one(args, out: pathlib.Path, game: str, command: list[str]) -> dict:
+    started = time.time()
+    with open(collect_log(out, game), "a") as log:
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                               env={**os.environ, **JOB_ENV})
+    entry = {"job": f"data: {game}", "experiment": "data", "exit": code,
+             "seconds": round(time.time() - started, 1), "command": show(command),
+             "done": (dataset_folder(out, game) / "dataset_info.json").exists()}
+    _record(out, entry)
+    return entry
+
+
 def collect_data(args, out: pathlib.Path) -> list[str]:
-    """Collects the games whose dataset folder is not complete; returns the failed games."""
-    failed = []
+    """Collects the games whose dataset folder is not complete, --jobs at a time (each game is
+    its own process and keeps its own seed, so the data does not depend on --jobs); returns
+    the failed games."""
+    commands = {}
     for game in STUDY_GAMES:
         folder = dataset_folder(out, game)
         if (folder / "dataset_info.json").exists():
@@ -667,20 +688,16 @@ def collect_data(args, out: pathlib.Path) -> list[str]:
                 f"{busy[0]} was written to in the last 10 minutes: another `scaled-ql "
                 "collect` is running into this data dir; let it finish (or stop it), then "
                 "run the study again")
-        command = collect_command(args, out, game, overwrite=bool(unfinished))
-        print(f"[data] {show(command)}", flush=True)
-        if args.dry_run:
-            continue
-        started = time.time()
-        with open(out / "collect.log", "a") as log:
-            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   env={**os.environ, **JOB_ENV})
-        _record(out, {"job": f"data: {game}", "experiment": "data", "exit": code,
-                      "seconds": round(time.time() - started, 1), "command": show(command),
-                      "done": (folder / "dataset_info.json").exists()})
-        if code != 0:
-            failed.append(game)
-    return failed
+        commands[game] = collect_command(args, out, game, overwrite=bool(unfinished))
+        print(f"[data] {show(commands[game])}", flush=True)
+    if args.dry_run or not commands:
+        return []
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        entries = list(pool.map(lambda g: _collect_one(args, out, g, commands[g]), commands))
+    _record(out, {"session": "data", "seconds": round(time.time() - started, 1),
+                  "games": len(commands), "jobs": args.jobs})
+    return [e["job"].removeprefix("data: ") for e in entries if e["exit"] != 0]
 
 
 def _read_dataset(out: pathlib.Path, game: str) -> dict:
@@ -766,6 +783,19 @@ def collection_seconds(log_path: pathlib.Path) -> float | None:
         else:
             peak = elapsed
     return total + peak if total + peak > 0 else None
+
+
+def collection_wall_time(out: pathlib.Path) -> tuple[float | None, str]:
+    """(seconds, where they come from) of the data stage: its sessions in jobs.jsonl, or, for
+    a study collected one game at a time into one collect.log, that log's tqdm times."""
+    sessions = [a for a in _attempts(out) if a.get("session") == "data"]
+    if sessions:
+        jobs = sorted({a["jobs"] for a in sessions})
+        return (sum(a["seconds"] for a in sessions),
+                f"the data stage's wall time in `{_rel(out)}/jobs.jsonl`, "
+                f"{' or '.join(map(str, jobs))} game(s) at a time")
+    return (collection_seconds(out / "collect.log"),
+            f"tqdm's elapsed time in `{_rel(out)}/collect.log`")
 
 
 # --- verdicts --------------------------------------------------------------------------------
@@ -1353,13 +1383,12 @@ def data_section(args, out: pathlib.Path, table: dict) -> list[str]:
     lines = ["## The data", ""]
     if not table:
         return lines + ["(no dataset complete yet)", ""]
-    seconds = collection_seconds(out / "collect.log")
+    seconds, source = collection_wall_time(out)
     finished = ", ".join(
         f"{g.split('/')[-1]} {datetime.datetime.fromtimestamp(e['finished']):%H:%M}"
         for g, e in sorted(table.items(), key=lambda x: x[1]["finished"]))
     lines += [f"{args.env_steps:,} environment steps per game; collection wall time "
-              + (f"{_hours(seconds)} (tqdm's elapsed time in `{_rel(out)}/collect.log`)"
-                 if seconds else "unknown (no collect.log)")
+              + (f"{_hours(seconds)} ({source})" if seconds else "unknown (not recorded)")
               + f"; datasets finished at {finished} (dataset_info.json times).  Each game's "
               f"seed is the one `scaled-ql collect --games {','.join(STUDY_GAMES)}` gives it, "
               "so the one-game commands at the end make the same data.", "",
@@ -1734,7 +1763,7 @@ def main(argv=None) -> int:
     failures: list = []
     if args.stage in ("all", "data"):
         try:
-            failures += [{"job": f"data: {g}", "exit": 1, "log": str(out / "collect.log")}
+            failures += [{"job": f"data: {g}", "exit": 1, "log": str(collect_log(out, g))}
                          for g in collect_data(args, out)]
         except CollectionInProgressError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -223,6 +223,56 @@ def test_collection_in_progress_is_not_started_again(study, tmp_path):
     assert not (tmp_path / "jobs.jsonl").exists()
 
 
+def test_games_are_collected_jobs_at_a_time_each_into_its_own_log(study, tmp_path,
+                                                                  monkeypatch):
+    import threading
+    import time
+
+    lock, running, peak, seeds = threading.Lock(), [0], [0], {}
+
+    def fake_collect(command, stdout, **_):  # stands in for `scaled-ql collect` (minutes each)
+        game = command[command.index("--games") + 1]
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        seeds[game] = int(command[command.index("--seed") + 1])
+        stdout.write(f"collected {game}\n")
+        if game != "minatar/Asterix":  # Asterix fails: exit 1, no dataset
+            folder = study.dataset_folder(tmp_path, game)
+            folder.mkdir(parents=True)
+            (folder / "dataset_info.json").write_text("{}")
+        with lock:
+            running[0] -= 1
+        return 1 if game == "minatar/Asterix" else 0
+
+    monkeypatch.setattr(study.subprocess, "call", fake_collect)
+    args = study.parse_args(["--out", str(tmp_path), "--jobs", "2"])
+    assert study.collect_data(args, tmp_path) == ["minatar/Asterix"]
+    assert peak[0] == 2
+    assert seeds == {g: 7919 * i for i, g in enumerate(study.STUDY_GAMES)}
+    for game in study.STUDY_GAMES:
+        assert study.collect_log(tmp_path, game).read_text() == f"collected {game}\n"
+    records = [json.loads(line) for line in (tmp_path / "jobs.jsonl").read_text().splitlines()]
+    assert sorted(r["job"] for r in records if "job" in r) == sorted(
+        f"data: {g}" for g in study.STUDY_GAMES)
+    session = [r for r in records if r.get("session") == "data"]
+    assert len(session) == 1 and session[0]["games"] == 5 and session[0]["jobs"] == 2
+    seconds, source = study.collection_wall_time(tmp_path)
+    assert seconds == session[0]["seconds"] and "2 game(s) at a time" in source
+
+    # Run again: only the failed game is collected.
+    seeds.clear()
+    assert study.collect_data(args, tmp_path) == ["minatar/Asterix"]
+    assert list(seeds) == ["minatar/Asterix"]
+
+
+def test_collection_wall_time_of_an_older_study_reads_collect_log(study, tmp_path):
+    (tmp_path / "collect.log").write_text("collect: 100%| [05:00<00:00]\n")
+    seconds, source = study.collection_wall_time(tmp_path)
+    assert seconds == 300 and "collect.log" in source
+
+
 def test_collect_command_keeps_the_five_game_seed(study, tmp_path):
     args = study.parse_args(["--out", str(tmp_path)])
     command = study.collect_command(args, tmp_path, "minatar/Freeway", overwrite=False)

@@ -70,6 +70,16 @@ class EvalProtocol:
             raise ValueError(f"EvalProtocol.epsilon must be in [0, 1], got {self.epsilon}")
 
 
+def padded_batch_size(size: int) -> int:
+    """The batch the evaluation policy is compiled for when `size` episodes are running: the
+    next power of two.  A group's running episodes drop one by one at the end of every round, so
+    without padding each new count would compile the network again (16 slots: up to 16
+    compilations, a third of a MinAtar round's time); with it, at most log2(slots) + 1."""
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    return 1 << (size - 1).bit_length()
+
+
 def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
                    protocol: EvalProtocol, compute_dtype: str = "float32"
                    ) -> Callable[..., list]:
@@ -107,8 +117,14 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
         def act(observations: np.ndarray, game_ids: np.ndarray) -> np.ndarray:
             if poll is not None:
                 poll()
+            size = len(game_ids)
+            padded = padded_batch_size(size)
+            if padded != size:  # Extra rows repeat row 0; the network treats rows apart.
+                rows = np.zeros(padded, np.intp)
+                rows[:size] = np.arange(size)
+                observations, game_ids = observations[rows], game_ids[rows]
             return np.asarray(policy(params, base_key, next(calls), observations,
-                                     heads[game_ids]))
+                                     heads[game_ids]))[:size]
 
         return evaluate_policy(
             act, games, protocol.episodes, seed=protocol.seed + step,

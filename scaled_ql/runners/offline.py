@@ -128,19 +128,29 @@ def run_offline(builder, config: OfflineTraining, flat: Mapping, *, resume: bool
         checkpointer.close()
 
 
-def make_logger(run_dir: pathlib.Path):
-    """Learner metrics to logs/learner.csv and logs/tensorboard; returns (logger, csv file).
+# Learner writes between two TensorBoard points.  A tf.summary write of the learner's dozen
+# scalars costs more than a MinAtar SGD step on a CPU core (docs/PERFORMANCE.md, "Logging"),
+# so TensorBoard gets every 100th write; logs/learner.csv keeps every one.
+TENSORBOARD_EVERY = 100
+
+
+def make_logger(run_dir: pathlib.Path, tensorboard_every: int = TENSORBOARD_EVERY):
+    """Learner metrics to logs/learner.csv (every write) and logs/tensorboard (the first of
+    every `tensorboard_every` writes); returns (logger, csv file).
 
     The CSV is flushed after every row, so a killed run's log reaches its last step.
     """
     from acme.utils import loggers
     from acme.utils.loggers import tf_summary
 
+    if tensorboard_every < 1:
+        raise ValueError(f"tensorboard_every must be >= 1, got {tensorboard_every}")
     csv_file = open(run_dir / run_dir_lib.LOG_DIR / run_dir_lib.LEARNER_LOG, "a")  # noqa: SIM115
+    tensorboard = tf_summary.TFSummaryLogger(str(run_dir / run_dir_lib.LOG_DIR / "tensorboard"),
+                                             label="learner", steps_key="learner_steps")
     logger = loggers.Dispatcher([
         loggers.CSVLogger(csv_file, label="learner", flush_every=1),
-        tf_summary.TFSummaryLogger(str(run_dir / run_dir_lib.LOG_DIR / "tensorboard"),
-                                   label="learner", steps_key="learner_steps"),
+        loggers.GatedFilter.periodic(tensorboard, interval=tensorboard_every),
     ])
     return logger, csv_file
 
