@@ -1602,9 +1602,8 @@ def paper_cql_later_verdicts(args, jobs: list[Job], c2p: dict | None, paper_size
               for label in paper_sizes if c2p and group(c2p, label) and later(label)]
     lines = [scaling_verdict(points, claim=f"Claim 2 at CQL {PAPER_CQL:g}, only {seeds} of "
                                            "every size (Scaled QL improves with model size)")[1]]
-    pre_trained, scratch = later(paper_3b[0]), later(paper_3b[1])
-    lines.append(verdict(iqm_of_runs(pre_trained) if pre_trained else None,
-                         iqm_of_runs(scratch) if scratch else None, other_is_data=False,
+    lines.append(verdict(iqm_of_runs(later(paper_3b[0])), iqm_of_runs(later(paper_3b[1])),
+                         other_is_data=False,
                          claim=f"Claim 3b at CQL {PAPER_CQL:g}, only {seeds} of both: "
                                f"pre-trained beats from scratch, online on {online} with "
                                "difficulty ramping")[1])
