@@ -660,7 +660,7 @@ def collect_log(out: pathlib.Path, game: str) -> pathlib.Path:
     return out / f"collect_{game.split('/')[-1]}.log"
 
 
-def _collect_one(args, out: pathlib.Path, game: str, command: list[str]) -> dict:
+def _collect_one(out: pathlib.Path, game: str, command: list[str]) -> dict:
     started = time.time()
     with open(collect_log(out, game), "a") as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -694,7 +694,7 @@ def collect_data(args, out: pathlib.Path) -> list[str]:
         return []
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        entries = list(pool.map(lambda g: _collect_one(args, out, g, commands[g]), commands))
+        entries = list(pool.map(lambda g: _collect_one(out, g, commands[g]), commands))
     _record(out, {"session": "data", "seconds": round(time.time() - started, 1),
                   "games": len(commands), "jobs": args.jobs})
     return [e["job"].removeprefix("data: ") for e in entries if e["exit"] != 0]

@@ -129,7 +129,7 @@ def run_offline(builder, config: OfflineTraining, flat: Mapping, *, resume: bool
 
 
 # Learner writes between two TensorBoard points.  A tf.summary write of the learner's dozen
-# scalars costs more than a MinAtar SGD step on a CPU core (docs/PERFORMANCE.md, "Logging"),
+# scalars costs more than a MinAtar SGD step on a CPU core (docs/REGRESSION_CHECKS.md),
 # so TensorBoard gets every 100th write; logs/learner.csv keeps every one.
 TENSORBOARD_EVERY = 100
 
