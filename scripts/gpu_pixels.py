@@ -37,8 +37,10 @@ Stages:
            steps, batch, wall time, mean return per seed, mean and 95% bootstrap CI over
            seeds, the data's mean episode return), written into --doc below its
            `GENERATED_MARKER` line, one plot of return against parameter count (the files
-           with more than one size) and one of return against SGD steps (each size that
-           more than one file trained, at different step budgets).
+           with more than one size) and one of return against SGD steps (a line per size and
+           recipe, for each size that one recipe trained at several step budgets; the
+           recipes are told apart by `RECIPE_FIELDS`, the settings that differ between files:
+           CQL weight, n-step, target period, learning rate, batch).
 """
 
 import argparse
@@ -514,43 +516,65 @@ def markdown(result: dict, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The settings that make two results files different recipes, and how a label names them.
+RECIPE_FIELDS = {"cql_alpha": "CQL {:g}", "n_step": "{}-step", "target_update_period":
+                 "target period {:,}", "learning_rate": "lr {:g}", "batch_size": "batch {}"}
+
+
+def recipe_labels(settings: list[dict]) -> list[str]:
+    """For each results file's settings, the `RECIPE_FIELDS` that differ between the files,
+    as text ("CQL 1, target period 250"); "" where all files share the recipe."""
+    varying = [f for f in RECIPE_FIELDS if len({s[f] for s in settings}) > 1]
+    return [", ".join(RECIPE_FIELDS[f].format(s[f]) for f in varying) for s in settings]
+
+
 def steps_series(results: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
-    """Size -> its rows over the results files, by SGD steps, for sizes trained at two or more
-    step budgets (same batch size); a step budget trained twice keeps its last file's row."""
-    series: dict[str, dict[tuple[int, int], dict]] = {}
-    for _, rows in results:
+    """Series label -> its rows by SGD steps: one series per size and recipe (the settings of
+    `RECIPE_FIELDS`), labelled by the size and what differs between the recipes.  Kept are
+    the sizes that some recipe trained at two or more step budgets, with all their recipes (a
+    recipe run at one budget is a lone point beside the line); a (series, budget) trained
+    twice keeps its last file's row."""
+    labels = recipe_labels([result["settings"] for result, _ in results])
+    series: dict[tuple[str, str], dict[int, dict]] = {}
+    for (_, rows), recipe in zip(results, labels):
         for row in rows:
-            series.setdefault(row["size"], {})[(row["batch_size"], row["sgd_steps"])] = row
-    return {size: [rows[key] for key in sorted(rows)] for size, rows in series.items()
-            if len({steps for _, steps in rows}) > 1}
+            series.setdefault((row["size"], recipe), {})[row["sgd_steps"]] = row
+    lines = {size for (size, _), budgets in series.items() if len(budgets) > 1}
+    ordered = sorted((key for key in series if key[0] in lines),
+                     key=lambda key: (key[0], -len(series[key])))
+    return {", ".join(filter(None, key)): [series[key][steps] for steps in sorted(series[key])]
+            for key in ordered}
 
 
 def plot_steps(series: dict[str, list[dict]], data_return: float | None, game: str,
                path: pathlib.Path) -> None:
     """Mean return (95% CI over seeds) and each seed's return against SGD steps, one line per
-    size and batch size; the data's mean episode return as a dashed line."""
+    series of `steps_series`; the data's mean episode return as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for size, rows in series.items():
-        for batch in sorted({r["batch_size"] for r in rows}):
-            mine = [r for r in rows if r["batch_size"] == batch]
-            steps = [r["sgd_steps"] for r in mine]
-            means = np.asarray([r["mean"] for r in mine])
-            errors = np.abs(np.asarray([[r["lower"] for r in mine],
-                                        [r["upper"] for r in mine]]) - means)
-            line = ax.errorbar(steps, means, yerr=errors, marker="o", capsize=4, zorder=3,
-                               label=f"{size}, batch {batch}")
-            for row in mine:
-                ax.scatter([row["sgd_steps"]] * len(row["per_seed"]), row["per_seed"], s=12,
-                           color=line[0].get_color(), alpha=0.4, zorder=2)
+    lone_at: dict[int, int] = {}  # lone points at one budget sit side by side, 7% apart
+    for label, rows in series.items():
+        means = np.asarray([r["mean"] for r in rows])
+        errors = np.abs(np.asarray([[r["lower"] for r in rows],
+                                    [r["upper"] for r in rows]]) - means)
+        steps = [r["sgd_steps"] for r in rows]
+        if len(rows) == 1:
+            lone_at[steps[0]] = lone_at.get(steps[0], 0) + 1
+            steps = [steps[0] * 1.07 ** lone_at[steps[0]]]
+        line = ax.errorbar(steps, means, yerr=errors, marker="o" if len(rows) > 1 else "D",
+                           capsize=4, zorder=3, label=label)
+        for x, row in zip(steps, rows):
+            ax.scatter([x] * len(row["per_seed"]), row["per_seed"], s=12,
+                       color=line[0].get_color(), alpha=0.4, zorder=2)
     if data_return is not None:
         ax.axhline(data_return, color="k", linestyle="--", label="data (mean episode return)")
     ax.set_xscale("log")
-    ax.set_xlabel("SGD steps (one run per point and seed, evaluated at its end)")
+    ax.set_xlabel("SGD steps (one run per seed, evaluated at its end; lone points nudged "
+                  "right)", fontsize=9)
     ax.set_ylabel(f"{game} return")
     ax.set_title(f"Offline Scaled QL from {game} pixels: return against training")
     ax.legend(fontsize=8)
@@ -616,9 +640,10 @@ def report(args) -> str:
         except ValueError:
             return str(plot)
 
-    sections = [f"### {result['settings']['steps']:,} SGD steps "
+    recipes = recipe_labels([result["settings"] for result, _ in results])
+    sections = [f"### {result['settings']['steps']:,} SGD steps{', ' + recipe if recipe else ''} "
                 f"(`{pathlib.Path(path).name}`)\n\n" + markdown(result, rows)
-                for path, (result, rows) in zip(args.results, results)]
+                for path, (result, rows), recipe in zip(args.results, results, recipes)]
     text = "\n".join(sections)
     several_sizes = [(result, rows) for result, rows in results if len(rows) > 1]
     if several_sizes:

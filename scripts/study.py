@@ -1656,10 +1656,12 @@ def pixels_section(out: pathlib.Path) -> list[str]:
             "that reads the RAM (issue item 5): [PIXELS.md](PIXELS.md), run by "
             f"`scripts/study_pixels.py` as this study's `pixels` stage; {state}.", "",
             "The same pixels on a borrowed H100 ([PIXELS_GPU.md](PIXELS_GPU.md), "
-            "`scripts/gpu_pixels.py`, two sessions of 15 minutes of device time): trained "
+            "`scripts/gpu_pixels.py`, three sessions of 15 minutes of device time): trained "
             "longer, the Nature CNN's return climbs from 7.7 [4.2, 9.9] at 30,000 SGD steps to "
             "15.4 [12.6, 18.4] at 100,000 (batch 256, 3 seeds each) against the data's 18.0, "
-            "near the data but not above it; claim 2 at the ALE ResNet sizes "
+            "near the data but not above it; a CQL weight of 1 or 4 instead of 0.1 did not "
+            "change that (14.0 [13.0, 14.8] and 14.0 [12.6, 15.6] at 100,000 steps, 3 seeds "
+            "each), nor did 3-step returns (5.8, one seed); claim 2 at the ALE ResNet sizes "
             "(ResNet-18/34/50) got 15,000 steps of two sizes, one seed each: not a test of "
             "the claim, see that page.", ""]
 

@@ -149,23 +149,36 @@ def test_tiny_train_and_report(gpu_pixels, episodes, tmp_path):
         row["sgd_steps"] = 4
     sizes["runs"] += [dict(r, size="resnet18", params=10 * r["params"]) for r in sizes["runs"]]
     (tmp_path / "sizes.json").write_text(json.dumps(sizes))
+    # A third: the first file's runs as another recipe (CQL 1) at 4 SGD steps.
+    cql1 = json.loads(out.read_text())
+    cql1["settings"].update(steps=4, cql_alpha=1.0)
+    for row in cql1["runs"]:
+        row["sgd_steps"] = 4
+    (tmp_path / "cql1.json").write_text(json.dumps(cql1))
     doc, plot = tmp_path / "docs" / "PIXELS_GPU.md", tmp_path / "docs" / "results" / "p.png"
     steps_plot = tmp_path / "docs" / "results" / "s.png"
     doc.parent.mkdir()
     doc.write_text(f"# Hand-written\n\n{gpu_pixels.GENERATED_MARKER}\n\nan older table\n")
     text = gpu_pixels.report(gpu_pixels.parse_args([
-        "report", "--results", str(out), str(tmp_path / "sizes.json"), "--doc", str(doc),
+        "report", "--results", str(out), str(tmp_path / "sizes.json"),
+        str(tmp_path / "cql1.json"), "--doc", str(doc),
         "--plot", str(plot), "--steps-plot", str(steps_plot)]))
     assert doc.read_text() == f"# Hand-written\n\n{gpu_pixels.GENERATED_MARKER}\n\n{text}"
     assert plot.stat().st_size > 1000 and "older" not in text
     assert steps_plot.stat().st_size > 1000 and "](results/s.png)" in text
-    # nature ran at 2 and 4 steps: a series; resnet18 at one budget: none.
+    # nature at CQL 0.1 ran at 2 and 4 steps: a line, with the CQL 1 run as a lone point beside
+    # it; resnet18 ran at one budget only: left out.  Labels name what differs: the CQL weight.
     series = gpu_pixels.steps_series(
-        [(r, gpu_pixels.summarize(r, reps=50)) for r in (result, sizes)])
-    assert list(series) == ["nature"] and [r["sgd_steps"] for r in series["nature"]] == [2, 4]
+        [(r, gpu_pixels.summarize(r, reps=50)) for r in (result, sizes, cql1)])
+    assert list(series) == ["nature, CQL 0.1", "nature, CQL 1"]
+    assert [r["sgd_steps"] for r in series["nature, CQL 0.1"]] == [2, 4]
+    assert [r["sgd_steps"] for r in series["nature, CQL 1"]] == [4]
+    assert gpu_pixels.steps_series(
+        [(r, gpu_pixels.summarize(r, reps=50)) for r in (sizes, cql1)]) == {}
     rows = [line for line in text.splitlines() if line.startswith("| nature |")]
-    assert len(rows) == 2 and text.count("### 2 SGD steps (`result.json`)") == 1
-    assert text.count("### 4 SGD steps (`sizes.json`)") == 1 and "| resnet18 |" in text
+    assert len(rows) == 3 and text.count("### 2 SGD steps, CQL 0.1 (`result.json`)") == 1
+    assert text.count("### 4 SGD steps, CQL 0.1 (`sizes.json`)") == 1 and "| resnet18 |" in text
+    assert text.count("### 4 SGD steps, CQL 1 (`cql1.json`)") == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == f"{result['runs'][0]['params']:,}" and cells[2] == "2"
     per_seed = [float(v) for v in cells[7].split(", ")]
