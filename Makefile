@@ -8,6 +8,9 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.scaled-ql-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers; each test file runs whole on one worker (its module fixtures are
+# built once), files with slow tests first (tests/conftest.py).  TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 SHELL := /bin/bash
 # pip prints one 'Location ... is ignored' warning per package for index folders that a
 # machine's pip config names but does not have; drop only those lines.
@@ -33,7 +36,7 @@ $(STAMP): requirements.txt pyproject.toml setup.py scripts/find_python310.sh
 
 # --durations: the 25 slowest tests close the output (the suite must stay under 20 minutes).
 test: venv
-	@$(VPY) -m pytest --durations=25 $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 # MinAtar: logged online agents -> offline Scaled QL vs BC vs the data (docs/RESULTS.md).

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 FORBIDDEN = ("tensorflow", "reverb", "launchpad", "acme")
@@ -64,6 +66,7 @@ _SCRIPT = textwrap.dedent("""
 """) % (FORBIDDEN,)
 
 
+@pytest.mark.slow
 def test_core_imports_and_runs_without_tf_reverb_launchpad_acme():
     result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True, check=False,
                             text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))

@@ -20,6 +20,7 @@ def test_without_a_gpu_it_says_not_run():
     assert gpu_throughput.markdown(result) == f"{gpu_throughput.NOT_RUN} (JAX device: cpu)."
 
 
+@pytest.mark.slow
 def test_forced_run_counts_flops_and_resume_keeps_and_completes_rows():
     first = gpu_throughput.measure(("nature",), batch_sizes=(2,), dtypes=("float32",), **TINY)
     (row,) = first["rows"]

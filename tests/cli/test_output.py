@@ -43,6 +43,7 @@ def scaled_ql(*argv) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, env=user_environment())
 
 
+@pytest.mark.slow
 def test_evaluate_is_quiet_by_default_and_verbose_on_request(run_dir, tmp_path):
     argv = ["evaluate", "--checkpoint", run_dir, "--episodes", "1", "--max-frames", "3",
             "--workers", "0", "--no-progress"]

@@ -54,6 +54,7 @@ def restore_acme_checkpoint(saveable, workdir: str, subdirectory: str, key: str)
     return saveable
 
 
+@pytest.mark.slow
 class OfflineDistributedLayoutTest(unittest.TestCase):
 
     @pytest.fixture(autouse=True)

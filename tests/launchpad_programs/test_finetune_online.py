@@ -35,6 +35,7 @@ def _torso(params):
             for n, v in leaves.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("program_config")
 class FinetuneOnlineProgramTest(unittest.TestCase):
     pretrained_fixture = "pong_breakout_pretrained"  # tests/conftest.py

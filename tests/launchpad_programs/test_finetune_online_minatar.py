@@ -43,6 +43,7 @@ def online_config(checkpoint: str, out_dir: str, **overrides):
     return FinetuneOnlineConfig(**fields)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("program_config")
 class MinAtarFinetuneOnlineProgramTest(unittest.TestCase):
     pretrained_fixture = "minatar_pretrained"

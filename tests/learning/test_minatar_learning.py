@@ -31,6 +31,7 @@ def logged_data(tmp_path_factory):
     return data_dir, float(np.mean(returns)), len(returns)
 
 
+@pytest.mark.slow
 def test_offline_scaled_ql_beats_the_logged_data(logged_data, tmp_path):
     from scaled_ql.runners.pretrain import PretrainConfig, run_pretrain
 

@@ -121,6 +121,7 @@ def test_bad_input_fails_early_with_clear_messages(pretrained, training_data, tm
     checkpointer.close()
 
 
+@pytest.mark.slow
 def test_cli_runs_and_reports(pretrained, training_data, tmp_path):
     out = tmp_path / "cli"
     command = [sys.executable, "-m", "scaled_ql.cli", "finetune-offline", "--checkpoint",

@@ -140,6 +140,7 @@ def test_bad_batch_shapes_raise(networks):
         update(state, make_batch((4,)))
 
 
+@pytest.mark.slow
 def test_update_takes_the_networks_suite_and_names_its_shape():
     """A MinAtar network updates on [S, B, 10, 10, 10] batches and refuses Atari frames with
     the shape it expects; the loss's own trace-time check names the spec too."""
@@ -195,6 +196,7 @@ _DATA_PARALLEL_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_data_parallel_over_two_host_devices_matches_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
