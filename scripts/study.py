@@ -1,6 +1,7 @@
 """The paper's three claims at MinAtar scale, end to end: data, runs, reports, docs/RESULTS.md.
 
-    .venv/bin/python scripts/study.py                  # `make study`: every stage, resumable
+    .venv/bin/python scripts/study.py                  # `make study`: the design, resumable
+    .venv/bin/python scripts/study.py --experiments all  # `make study-all`: every experiment
     .venv/bin/python scripts/study.py --stage report   # reports + docs/RESULTS.md from the runs
     .venv/bin/python scripts/study.py --dry-run        # what would run, and what is done
 
@@ -18,7 +19,10 @@ Stages (each skips what its output already holds, so an interrupted study resume
             skipped when its eval_results.json reached its final step and its summary is
             written; a run with checkpoints but short of its steps resumes (--resume); a run
             whose command changed in anything but its step budget or evaluation settings
-            starts over.
+            starts over.  By default (`--experiments design`) only the issue's design: the
+            first five experiments below with --seeds seeds each and without the near-optimal
+            split's longer variant (55 runs at the defaults); `--experiments all` runs every
+            run of every experiment (186), and a comma-separated list all runs of those.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
                                   Scaled QL and BC with --claim1-seeds (10), C51 with --seeds
@@ -79,6 +83,10 @@ SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's trai
 NEAR_OPTIMAL = (0, 9)  # all of it
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1")
+# `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
+# holds), `make study-all` every experiment (ALL).
+DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
+DESIGN, ALL = "design", "all"
 # Claim 1 did not reproduce against the data and BC in a first pass of 6,000 SGD steps; twice
 # the steps did (2 seeds), and became the study's --steps.  What was tried, as variants of claim
 # 1's runs (label, method, CQL weight or None for --cql-alpha, a multiple of --steps or None):
@@ -178,8 +186,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="where RESULTS.md and results/ go (study_pixels: PIXELS.md)")
     parser.add_argument("--stage", default="all",
                         choices=("all", "data", "train", "pixels", "report"))
-    parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
-                        help="training stage: which experiments (comma-separated)")
+    parser.add_argument("--experiments", default=DESIGN,
+                        help=f"training stage: {DESIGN!r} (the issue's design: claims 1-3 with "
+                             f"--seeds seeds, no variant tried), {ALL!r} (every experiment, "
+                             "each with all its runs), or experiments (comma-separated)")
     parser.add_argument("--jobs", type=int, default=2,
                         help="runs at a time (and games collected at a time)")
     parser.add_argument("--dry-run", action="store_true",
@@ -242,10 +252,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     pixels.add_argument("--pixels-args", default="",
                         help="extra arguments of scripts/study_pixels.py (quoted)")
     args = parser.parse_args(argv)
-    args.experiments = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
+    names = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
+    args.design_only = names == (DESIGN,)
+    args.experiments = (DESIGN_EXPERIMENTS if args.design_only else
+                        EXPERIMENTS if names == (ALL,) else names)
     unknown = [e for e in args.experiments if e not in EXPERIMENTS]
     if unknown:
-        parser.error(f"--experiments: unknown {unknown}; choose from {list(EXPERIMENTS)}")
+        parser.error(f"--experiments: unknown {unknown}; choose {DESIGN!r}, {ALL!r} or from "
+                     f"{list(EXPERIMENTS)}")
     if args.online_game not in PRETRAIN_GAMES:
         parser.error(f"--online-game must be a pre-training game, one of {PRETRAIN_GAMES}")
     for name in ("jobs", "seeds", "env_steps", "steps", "evals", "finetune_steps",
@@ -1168,6 +1182,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                 for s in ("pre-trained", "frozen torso"))
                           for variants in (FINETUNE_TRIED_WITH_ALL_SEEDS, FINETUNE_TRIED_COMBINED))
     done = sum(job_state(j) == "done" for j in jobs)
+    core = [j for j in jobs if is_core(args, j)]
+    core_done = sum(job_state(j) == "done" for j in core)
     net = sizes(args)
     every = _every(args.steps, args.evals)
     near_seeds = args.seeds if args.near_optimal_seeds is None else args.near_optimal_seeds
@@ -1176,7 +1192,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "",
         f"Generated by `scripts/study.py` (`make study`) on {datetime.date.today()} from the run "
         f"directories under `{_rel(out)}/`; machine: {platform.machine()}, {os.cpu_count()} "
-        f"cores, {platform.platform()}, no accelerator.  {done} of {len(jobs)} runs are done"
+        f"cores, {platform.platform()}, no accelerator.  {done} of {len(jobs)} runs are done "
+        f"({core_done} of the {len(core)} runs of the issue's design, which `make study` runs; "
+        "`make study-all` runs every experiment)"
         + ("." if done == len(jobs) else "; the runs still missing are listed at the end, and "
            "every number below is over the runs that are done."),
         "",
@@ -1670,8 +1688,15 @@ def is_core(args, job: Job) -> bool:
     """Whether `job` belongs to the issue's design: claims 1-3 with --seeds seeds at the
     study's step budgets (not claim 1's extra seeds, not a variant tried)."""
     variants = {label for label, _ in NEAR_OPTIMAL_TRIED}
-    return (job.experiment in EXPERIMENTS[:5] and job.seed < args.seeds
+    return (job.experiment in DESIGN_EXPERIMENTS and job.seed < args.seeds
             and job.label not in variants)
+
+
+def selected_jobs(args, jobs: list[Job]) -> list[Job]:
+    """The runs the training stage runs: those of --experiments, only the design's
+    (`is_core`) under the default `--experiments design`."""
+    return [j for j in jobs if j.experiment in args.experiments
+            and (not args.design_only or is_core(args, j))]
 
 
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
@@ -1725,7 +1750,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
 def commands_section(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job],
                      report_runs: dict) -> list[str]:
     lines = ["## How to rerun", "",
-             "    make study                 # = .venv/bin/python scripts/study.py $(STUDY_ARGS)",
+             "    make study       # the design: .venv/bin/python scripts/study.py $(STUDY_ARGS)",
+             "    make study-all   # everything: scripts/study.py --experiments all $(STUDY_ARGS)",
              "    .venv/bin/python scripts/study.py --stage report   # this page from the runs",
              ""]
     missing = [j.name for j in jobs if job_state(j) != "done"]
@@ -1770,7 +1796,7 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     if args.stage in ("all", "train"):
-        selected = [j for j in jobs if j.experiment in args.experiments]
+        selected = selected_jobs(args, jobs)
         if args.dry_run:
             for job in selected:
                 print(f"{job_state(job):7s} {job.name}\n        {show(job.command)}")

@@ -137,6 +137,26 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
+def test_make_study_runs_the_design_and_study_all_everything(study, tmp_path, capsys):
+    design = study.parse_args(["--out", str(tmp_path)])  # `make study`
+    jobs = study.build_jobs(design, tmp_path)
+    chosen = study.selected_jobs(design, jobs)
+    assert len(chosen) == 55 and chosen == [j for j in jobs if study.is_core(design, j)]
+    assert {j.experiment for j in chosen} == set(study.EXPERIMENTS[:5])
+    assert all(j.seed < 5 and "twice the steps" not in j.label for j in chosen)
+    everything = study.parse_args(["--out", str(tmp_path), "--experiments", "all"])
+    assert study.selected_jobs(everything, study.build_jobs(everything, tmp_path)) == jobs
+    # Named experiments run all their runs, claim 1's extra seeds included.
+    named = study.parse_args(["--out", str(tmp_path), "--experiments", "claim1,claim2"])
+    picked = study.selected_jobs(named, study.build_jobs(named, tmp_path))
+    assert [j.run_dir for j in picked] == [j.run_dir for j in jobs
+                                           if j.experiment in ("claim1", "claim2")]
+    assert len(picked) == 35
+    with pytest.raises(SystemExit):
+        study.parse_args(["--out", str(tmp_path), "--experiments", "design,claim9"])
+    assert "choose 'design', 'all' or from" in capsys.readouterr().err
+
+
 def test_fingerprint_ignores_step_budget_and_evaluation(study):
     a = ("x", "pretrain", "--steps", "3000", "--eval-every", "500", "--learning-rate", "3e-4",
          "--no-progress")
