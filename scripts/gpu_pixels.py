@@ -40,7 +40,7 @@ Stages:
            with more than one size) and one of return against SGD steps (a line per size and
            recipe, for each size that one recipe trained at several step budgets; the
            recipes are told apart by `RECIPE_FIELDS`, the settings that differ between files:
-           CQL weight, n-step, target period, learning rate, batch).
+           method (BC, or the CQL weight), n-step, target period, learning rate, batch).
 """
 
 import argparse
@@ -258,13 +258,17 @@ def gather(frames, table: TransitionTable, index, xp=np):
 # --- train -------------------------------------------------------------------------------------
 
 def agent_config(args, size: str):
-    """The learner's config of one size: study_pixels.py's recipe at this script's batch."""
+    """The learner's config of one size: study_pixels.py's recipe at this script's batch;
+    with --bc the same network trained by behaviour cloning alone (as `scaled-ql pretrain
+    --bc`: no TD, no CQL, cross-entropy of softmax(Q) on the data's actions)."""
     from scaled_ql.agents.scaled_ql import NetworkConfig, ScaledQLConfig
 
+    losses = (dict(td_weight=0.0, cql_alpha=0.0, bc_weight=1.0) if args.bc else
+              dict(cql_alpha=args.cql_alpha))
     return ScaledQLConfig(
-        network=NetworkConfig(**NETWORK_KWARGS[size]), cql_alpha=args.cql_alpha,
-        learning_rate=args.learning_rate, target_update_period=args.target_update_period,
-        batch_size=args.batch_size, compute_dtype=args.dtype)
+        network=NetworkConfig(**NETWORK_KWARGS[size]), learning_rate=args.learning_rate,
+        target_update_period=args.target_update_period, batch_size=args.batch_size,
+        compute_dtype=args.dtype, **losses)
 
 
 class SizeTrainer:
@@ -293,7 +297,8 @@ class SizeTrainer:
                 index = jax.random.randint(key, (batch_size,), 0, table.action.shape[0])
                 state, metrics = sgd_step(state, gather(frames, table, index, xp=jnp))
                 return state, {k: metrics[k] for k in ("loss", "td_loss", "cql_loss",
-                                                       "mean_q", "grad_norm")}
+                                                       "bc_loss", "mean_q", "grad_norm")
+                               if k in metrics}  # terms with weight 0 are not computed
 
             state, metrics = jax.lax.scan(body, state, jax.random.split(key, chunk))
             return state, jax.tree_util.tree_map(jnp.mean, metrics)
@@ -396,8 +401,8 @@ def train(args) -> dict:
         "date": _now(), "command": "python3 scripts/gpu_pixels.py " + " ".join(args.argv),
         "device": f"{device.platform}: {device.device_kind}", "jax": jax.__version__,
         "settings": {k: getattr(args, k) for k in (
-            "sizes", "seeds", "steps", "chunk", "batch_size", "learning_rate", "cql_alpha",
-            "target_update_period", "n_step", "discount", "dtype", "eval_episodes",
+            "sizes", "seeds", "steps", "chunk", "batch_size", "learning_rate", "bc",
+            "cql_alpha", "target_update_period", "n_step", "discount", "dtype", "eval_episodes",
             "eval_max_frames", "eval_epsilon", "sticky", "budget_s")},
         "data": {"file": str(args.data_file), "game": episodes.game,
                  "steps": int(len(episodes.frames)), "episodes": episodes.num_episodes,
@@ -481,7 +486,7 @@ def markdown(result: dict, rows: list[dict]) -> str:
         f"transitions, {data['episodes']} episodes); the mean return of its "
         f"{data['complete_episodes']} complete episodes is **{data['mean_complete_return']:.1f}**.",
         "",
-        f"Recipe: C51 + CQL {settings['cql_alpha']:g}, learning rate "
+        f"Recipe: {method_name(settings)}, learning rate "
         f"{settings['learning_rate']:g}, target period {settings['target_update_period']:,}, "
         f"batch {settings['batch_size']}, {settings['n_step']}-step returns, discount "
         f"{settings['discount']:g}, {settings['dtype']}; every size trains "
@@ -516,16 +521,23 @@ def markdown(result: dict, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The settings that make two results files different recipes, and how a label names them.
-RECIPE_FIELDS = {"cql_alpha": "CQL {:g}", "n_step": "{}-step", "target_update_period":
+def method_name(settings: dict) -> str:
+    """"C51 + CQL 0.1", or "BC" for a --bc file (files from before --bc are C51 + CQL)."""
+    return "BC" if settings.get("bc") else f"C51 + CQL {settings['cql_alpha']:g}"
+
+
+# The settings that make two results files different recipes, and how a label names them
+# (the method: "BC" or "CQL <weight>", from `method_name`).
+RECIPE_FIELDS = {"method": "{}", "n_step": "{}-step", "target_update_period":
                  "target period {:,}", "learning_rate": "lr {:g}", "batch_size": "batch {}"}
 
 
 def recipe_labels(settings: list[dict]) -> list[str]:
     """For each results file's settings, the `RECIPE_FIELDS` that differ between the files,
     as text ("CQL 1, target period 250"); "" where all files share the recipe."""
-    varying = [f for f in RECIPE_FIELDS if len({s[f] for s in settings}) > 1]
-    return [", ".join(RECIPE_FIELDS[f].format(s[f]) for f in varying) for s in settings]
+    recipes = [dict(s, method=method_name(s).removeprefix("C51 + ")) for s in settings]
+    varying = [f for f in RECIPE_FIELDS if len({r[f] for r in recipes}) > 1]
+    return [", ".join(RECIPE_FIELDS[f].format(r[f]) for f in varying) for r in recipes]
 
 
 def steps_series(results: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
@@ -683,6 +695,8 @@ def parse_args(argv=None):
     tr.add_argument("--batch-size", type=int, default=256)
     tr.add_argument("--learning-rate", type=float, default=2.5e-4)
     tr.add_argument("--cql-alpha", type=float, default=0.1)
+    tr.add_argument("--bc", action="store_true",
+                    help="behaviour cloning instead of Scaled QL (the same network)")
     tr.add_argument("--target-update-period", type=int, default=1_000)
     tr.add_argument("--n-step", type=int, default=1)
     tr.add_argument("--discount", type=float, default=0.99)

@@ -200,3 +200,26 @@ def test_budget_skips_runs_it_cannot_fit(gpu_pixels, episodes, tmp_path):
     with pytest.raises(ValueError, match="no finished run"):
         gpu_pixels.report(gpu_pixels.parse_args(["report", "--results", str(out), "--doc",
                                                   str(tmp_path / "d.md")]))
+
+
+def test_bc_trains_the_same_network_by_cloning_and_reports_as_bc(gpu_pixels, episodes, tmp_path):
+    data_file = tmp_path / "Breakout.npz"
+    episodes.save(data_file)
+    argv = ["train", "--data-file", str(data_file), "--sizes", "nature", "--seeds", "1",
+            "--steps", "2", "--chunk", "1", "--batch-size", "4", "--eval-episodes", "1",
+            "--eval-max-frames", "40", "--out", str(tmp_path / "bc.json")]
+    bc = gpu_pixels.agent_config(gpu_pixels.parse_args(argv + ["--bc"]), "nature")
+    recipe = gpu_pixels.agent_config(gpu_pixels.parse_args(argv), "nature")
+    assert (bc.td_weight, bc.cql_alpha, bc.bc_weight) == (0.0, 0.0, 1.0)
+    assert (recipe.td_weight, recipe.cql_alpha, recipe.bc_weight) == (1.0, 0.1, 0.0)
+    assert bc.network == recipe.network and bc.learning_rate == recipe.learning_rate
+    result = gpu_pixels.train(gpu_pixels.parse_args(argv + ["--bc"]))
+    assert result["settings"]["bc"] is True
+    metrics = result["runs"][0]["metrics"][-1]
+    assert np.isfinite(metrics["loss"]) and result["runs"][0]["skipped_updates"] == 0
+    assert "Recipe: BC, learning rate" in gpu_pixels.markdown(
+        result, gpu_pixels.summarize(result, reps=50))
+    # A file from before --bc (no "bc" setting) is C51 + CQL; labels name the method.
+    older = {k: v for k, v in result["settings"].items() if k != "bc"}
+    assert gpu_pixels.recipe_labels([result["settings"], older, dict(older, cql_alpha=1.0)]) \
+        == ["BC", "CQL 0.1", "CQL 1"]
