@@ -1,6 +1,7 @@
 """scaled_ql.agents.scaled_ql.variable_client: Acme's VariableClient contract, and a process
 whose fetch waits on a stopped learner still exits (Acme 0.4.0's client keeps it alive)."""
 
+import ctypes
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from scaled_ql.agents.scaled_ql import variable_client
 from scaled_ql.agents.scaled_ql.variable_client import VariableClient
 from tests.reliability import faults
 
@@ -77,6 +79,58 @@ def test_update_does_not_start_a_second_fetch_while_one_is_in_flight():
     assert _wait_for(lambda: client.params["version"] == 2)
     time.sleep(0.05)
     assert len(source.requests) == 2
+
+
+class ThreadRecordingSource(CountingSource):
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def get_variables(self, names):
+        self.threads.append(threading.current_thread())
+        return super().get_variables(names)
+
+
+def _fetch_threads():
+    return [t for t in threading.enumerate() if t.name == "scaled-ql-variable-fetch"]
+
+
+def test_background_fetches_share_one_long_lived_thread_which_ends_with_its_client():
+    before = set(_fetch_threads())
+    source = ThreadRecordingSource()
+    client = VariableClient(source, "policy")
+    for version in range(1, 6):
+        client.update()
+        assert _wait_for(lambda: client._params is not None
+                         and client.params["version"] == version)
+        assert _wait_for(lambda: client._idle.is_set())
+    (thread,) = set(source.threads)
+    assert thread is not threading.current_thread() and thread.daemon
+    assert set(_fetch_threads()) - before == {thread}
+    del client  # the thread holds no reference to its client: it notices and ends
+    thread.join(timeout=5 * variable_client._POLL_S)
+    assert not thread.is_alive()
+
+
+def _raise_in(thread, exception):
+    """What Acme's `runtime_terminator` does to stop a loop: raise in a thread by its id."""
+    assert ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(exception)) == 1
+
+
+def test_a_fetch_thread_stopped_by_an_asynchronous_system_exit_is_replaced():
+    source = ThreadRecordingSource()
+    client = VariableClient(source, "policy")
+    client.update()
+    assert _wait_for(lambda: len(source.requests) == 1 and client._idle.is_set())
+    (first,) = source.threads
+    _raise_in(first, SystemExit)  # delivered while it waits for the next request
+    first.join(timeout=5 * variable_client._POLL_S)
+    assert not first.is_alive()
+    client.update()  # no fetch can be in flight on a dead thread: a new one fetches
+    assert _wait_for(lambda: len(source.requests) == 2)
+    assert source.threads[1] is not first and source.threads[1].is_alive()
+    assert _wait_for(lambda: client.params["version"] == 2)
 
 
 def test_update_wait_fetches_in_the_callers_thread_and_raises_what_the_source_raises():
