@@ -4,7 +4,8 @@
     exit_code = launch(config, launch_type="local_mp")                 # run it, never hang
 
 Modules: `pretrain` (the program and its launcher), `nodes` and `learner_node` (the nodes),
-`supervision` (failure records and a launch that watches its nodes).
+`supervision` (failure records, a launch that watches its nodes, and `bound_counter_calls`
+for programs built by Acme's layouts).
 """
 
 from scaled_ql.launchpad_programs.nodes import ProgramOptions
@@ -14,6 +15,7 @@ from scaled_ql.launchpad_programs.supervision import EXIT_INTERRUPTED
 from scaled_ql.launchpad_programs.supervision import EXIT_NODE_FAILED
 from scaled_ql.launchpad_programs.supervision import EXIT_OK
 from scaled_ql.launchpad_programs.supervision import EXIT_TIMEOUT
+from scaled_ql.launchpad_programs.supervision import bound_counter_calls
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -21,6 +23,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TIMEOUT",
     "ProgramOptions",
+    "bound_counter_calls",
     "launch",
     "make_program",
 ]

@@ -33,7 +33,9 @@ counter node (Acme's `Counter` behind `lp.CourierNode`) whose server has already
 forever (courier clients wait for the server, with no deadline), so under `local_mt` the
 whole process was SIGKILLed after the termination notice.  `LingeringCounter` keeps serving
 for `COUNTER_LINGER_S` after the stop, long enough for the other nodes to finish their last
-call, see the stop and end.
+call, see the stop and end.  Programs built by Acme's layouts have Acme's counter node, which
+stops serving with the program; `bound_counter_calls` gives their calls to it a deadline
+(`COUNTER_CALL_TIMEOUT_S`) instead, so a node blocked in one at the stop ends once it passes.
 
 Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
 124 the `timeout_s` ran out, 128 + signal stopped from outside before the end (130 Ctrl-C,
@@ -68,6 +70,11 @@ EXIT_INTERRUPTED = 130  # by SIGINT; 128 + signal in general
 # Seconds the counter node serves after the program's stop (`LingeringCounter`): well under
 # Launchpad's termination notice (`--lp_termination_notice_secs`, 10 s).
 COUNTER_LINGER_S = 3.0
+# Deadline of each call to the counter node of a program given to `bound_counter_calls`.  A
+# call waits this long for the node's server to be ready (a node that starts before the counter
+# in `local_mp`), and a node blocked in a call to the stopped counter ends this long after the
+# stop.
+COUNTER_CALL_TIMEOUT_S = 60.0
 
 _log = logging.getLogger(__name__)
 
@@ -203,6 +210,43 @@ class LingeringCounter(counting.Counter):
     def run(self) -> None:
         wait_or_stop(None)
         time.sleep(COUNTER_LINGER_S)
+
+
+def bound_counter_calls(program, timeout_s: float = COUNTER_CALL_TIMEOUT_S,
+                        group: str = "counter"):
+    """Gives every call that a node of `program` makes to the node(s) of `group` a deadline of
+    `timeout_s` seconds; returns `program`, for `bound_counter_calls(layout.build())`.
+
+    For programs whose counter node does not linger (Acme's layouts): Launchpad stops every
+    node at once, and a node blocked in a call to a counter whose server has stopped would
+    wait forever (courier clients wait for the server, with no deadline).  Launchpad's stop
+    cannot reach a thread blocked there, so a `local_mt` or `test_mt` launch never ends.
+    With a deadline the call fails after `timeout_s`, the node's thread ends, and Launchpad
+    ignores what a node raises after the stop.
+
+    Raises:
+      ValueError: `program` has no group `group`, or no node takes a handle to it.
+    """
+    import launchpad as lp  # Launchpad's own import is slow; only programs need it
+
+    targets = [node for node in program.groups.get(group, ())
+               if isinstance(node, lp.CourierNode)]
+    if not targets:
+        raise ValueError(f"the program has no {group!r} group of courier nodes to bound the "
+                         f"calls to (its groups: {sorted(program.groups)})")
+    addresses = {id(node._address) for node in targets}  # noqa: SLF001
+    bounded = 0
+    for nodes in program.groups.values():
+        for node in nodes:
+            for handle in node.input_handles:
+                if (isinstance(handle, lp.CourierHandle)
+                        and id(handle._address) in addresses):  # noqa: SLF001
+                    handle.set_client_kwargs(**{**handle._kwargs,  # noqa: SLF001
+                                                "call_timeout": float(timeout_s)})
+                    bounded += 1
+    if not bounded:
+        raise ValueError(f"no node of the program takes a handle to its {group!r} group")
+    return program
 
 
 def interrupting_signal(code: int) -> int | None:

@@ -14,6 +14,8 @@ import unittest
 import numpy as np
 import pytest
 
+from scaled_ql.launchpad_programs import bound_counter_calls
+from scaled_ql.launchpad_programs.supervision import COUNTER_CALL_TIMEOUT_S
 from tests.agents.scaled_ql.test_builder_seam import torso_leaves, write_minatar_checkpoint
 from tests.agents.scaled_ql.test_readme_snippet import README, readme_snippet
 
@@ -68,6 +70,9 @@ class OfflineDistributedLayoutTest(unittest.TestCase):
         exec(compile(readme_snippet("acme-layout"), str(README), "exec"), namespace)  # noqa: S102
         program = namespace["program"]
         self.assertEqual(set(program.groups), {"counter", "learner", "evaluator"})
+        self.assertEqual([handle._kwargs for handle in  # noqa: SLF001
+                          program.groups["learner"][0].input_handles],
+                         [{"call_timeout": COUNTER_CALL_TIMEOUT_S}])  # bound_counter_calls
         counts = run_until_it_stops_itself(program, self, self.workdir, "wrapped")
         # Acme's learner counter prefixes our learner's `steps`: the limiter's key, past 30.
         self.assertGreater(counts["learner_steps"], 30)
@@ -152,7 +157,7 @@ class DistributedLayoutOnlineTest(unittest.TestCase):
                 functools.partial(builder.make_policy, game=ONLINE_GAME))],
             checkpointing_config=distributed_layout.CheckpointingConfig(
                 directory=self.workdir, add_uid=False))
-        program = layout.build()
+        program = bound_counter_calls(layout.build())  # as the README's snippet does
         self.assertEqual(set(program.groups),
                          {"replay", "counter", "learner", "evaluator", "actor"})
         counts = run_until_it_stops_itself(program, self, self.workdir, "counter")
