@@ -8,10 +8,9 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.scaled-ql-installed
 PYTEST_ARGS ?=
-# pytest-xdist workers (0: one process, the default).  TEST_WORKERS=2 gives each worker whole
-# test files, slow files first (tests/conftest.py): 0.70-0.77 of the time on 2 cores, but
-# under that load Launchpad test_mt programs can hang at shutdown (docs/REGRESSION_CHECKS.md).
-TEST_WORKERS ?= 0
+# pytest-xdist workers: two by default, each given whole test files, slow files first
+# (tests/conftest.py); TEST_WORKERS=0 runs the suite in one process (docs/REGRESSION_CHECKS.md).
+TEST_WORKERS ?= 2
 SHELL := /bin/bash
 # pip prints one 'Location ... is ignored' warning per package for index folders that a
 # machine's pip config names but does not have; drop only those lines.
