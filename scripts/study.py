@@ -22,7 +22,8 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (186), and a comma-separated list all runs of those.
+            run of every experiment (193), and a comma-separated list all runs of those;
+            --label keeps only the runs whose label contains a text.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
                                   Scaled QL and BC with --claim1-seeds (10), C51 with --seeds
@@ -117,13 +118,20 @@ FINETUNE_STARTS = (("pre-trained", ()), ("from scratch", ("--from-scratch",)),
 # changes), the changes among "fraction" (--episode-fraction: the paper's case is a small
 # dataset), "learning_rate" (gentler updates of the copied torso; from scratch gets it too),
 # "steps" (a multiple of --finetune-steps, evaluated as often) and "base" (the claim-1 run
-# fine-tuned from, a TRIED label: the CQL weight that beat BC).  A variant that changes only the
-# base compares with the study's own from-scratch runs, which do not read the base's weights.
+# fine-tuned from, a TRIED label: the CQL weight that beat BC), "frozen_torso" (the pre-trained
+# start only: its head alone for this fraction of the steps, then the whole network, the torso
+# with an Adam of its own: `--frozen-torso-steps`, LP-FT).  A variant that changes only the base
+# or the frozen steps compares with the study's own from-scratch runs, which do not read the
+# base's weights and have no torso to keep frozen.
 FINETUNE_TRIED = (("3% of the episodes", {"fraction": 0.03}),
                   ("Adam 3e-4", {"learning_rate": 3e-4}),
                   ("3x the steps", {"steps": 3}),
                   ("from CQL 0.1", {"base": "Scaled QL M, CQL 0.1"}),
-                  ("from CQL 0.1, 3x the steps", {"base": "Scaled QL M, CQL 0.1", "steps": 3}))
+                  ("from CQL 0.1, 3x the steps", {"base": "Scaled QL M, CQL 0.1", "steps": 3}),
+                  ("head first for half the steps", {"frozen_torso": 0.5}),
+                  ("head first for half of 3x the steps", {"frozen_torso": 0.5, "steps": 3}))
+# Changes that only the pre-trained start takes ("base": also the frozen torso).
+PRETRAINED_ONLY_CHANGES = ("base", "frozen_torso")
 # The rule, declared with them: a variant whose pre-trained or frozen-torso IQM estimate over
 # its --tried-seeds is above its from-scratch estimate runs with --seeds, and its verdicts are
 # also computed over only the seeds run after that choice (of both starts).  With 2 seeds every
@@ -136,7 +144,19 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
 # steps and claim 1 beat BC only at CQL 0.1: the two together (a combination chosen after seeing
 # both, so not an independent test of either), with --seeds from the start (no screen, so no
 # line over later seeds).  Its from scratch is 3x the steps' (from scratch reads no weights).
-FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps",)
+# Then, declared before they ran, after full fine-tuning had not beaten from scratch in any
+# setting while the frozen torso had with 3x the steps: the head first for half of the steps,
+# then the whole network (LP-FT, Kumar et al. 2022: a new head's first, large gradients can
+# distort the copied features), at the study's steps (a single change, --tried-seeds first) and
+# at 3x the steps (combined, --seeds from the start; its from scratch is 3x the steps').
+FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of 3x the steps")
+# Why each combination was declared, for the page.
+COMBINED_BECAUSE = {
+    "from CQL 0.1, 3x the steps": "after the frozen torso cleared from scratch only with 3x the "
+                                  "steps and claim 1 beat BC only at CQL 0.1",
+    "head first for half of 3x the steps": "after full fine-tuning beat from scratch in no "
+                                           "setting while the frozen torso did with 3x the "
+                                           "steps (LP-FT)"}
 # Claim 1 reproduced against BC only at PAPER.md's CQL weight 0.1 (a TRIED variant), so claims
 # 2 and 3b are rerun from it as well (declared before they ran; --seeds each): the label of
 # claim 1's CQL 0.1 run, the weight, and the suffix of the runs at it.  (Claim 3a's is the
@@ -190,6 +210,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"training stage: {DESIGN!r} (the issue's design: claims 1-3 with "
                              f"--seeds seeds, no variant tried), {ALL!r} (every experiment, "
                              "each with all its runs), or experiments (comma-separated)")
+    parser.add_argument("--label", action="append", default=[], dest="labels",
+                        help="training stage: only the runs of --experiments whose label "
+                             "contains this (repeatable: any of them; e.g. 'head first' for "
+                             "one variant); default: all of them")
     parser.add_argument("--jobs", type=int, default=2,
                         help="runs at a time (and games collected at a time)")
     parser.add_argument("--dry-run", action="store_true",
@@ -388,18 +412,21 @@ def finetune_label(start: str, variant: str | None = None) -> str:
 
 
 def finetune_starts(changes: dict) -> tuple[str, ...]:
-    """The starts a claim-3a variant runs: all, or without from scratch when the pre-trained
-    base changes (from scratch reads none of its weights)."""
+    """The starts a claim-3a variant runs: all; without from scratch when the pre-trained base
+    changes (from scratch reads none of its weights); only pre-trained with frozen steps."""
     names = tuple(name for name, _ in FINETUNE_STARTS)
+    if "frozen_torso" in changes:
+        return ("pre-trained",)
     return names if "base" not in changes else tuple(n for n in names if n != "from scratch")
 
 
 def scratch_variant(variant: str | None, changes: dict) -> str | None:
     """The variant whose from-scratch runs a claim-3a variant compares with: its own, or, when
-    it changes the base, the variant of the same other changes (None: the study's own)."""
-    if "base" not in changes:
+    it changes only what the pre-trained start takes (`PRETRAINED_ONLY_CHANGES`) besides other
+    settings, the variant of those other settings (None: the study's own)."""
+    if not any(k in changes for k in PRETRAINED_ONLY_CHANGES):
         return variant
-    rest = {k: v for k, v in changes.items() if k != "base"}
+    rest = {k: v for k, v in changes.items() if k not in PRETRAINED_ONLY_CHANGES}
     if not rest:
         return None
     return next(name for name, other in FINETUNE_TRIED if other == rest)
@@ -416,13 +443,15 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
     steps = args.finetune_steps * changes.get("steps", 1)
     first, last = args.finetune_checkpoints
     fraction = changes.get("fraction", args.finetune_fraction)
-    learning_rate = (["--learning-rate", f"{changes['learning_rate']:g}"]
-                     if "learning_rate" in changes else [])
+    learner = (["--learning-rate", f"{changes['learning_rate']:g}"]
+               if "learning_rate" in changes else [])
+    if "frozen_torso" in changes:
+        learner += ["--frozen-torso-steps", str(round(steps * changes["frozen_torso"]))]
     command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
                "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
                "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
                "--episode-fraction", f"{fraction:g}", "--cache-data",
-               "--steps", str(steps), *dict(FINETUNE_STARTS)[start], *learning_rate,
+               "--steps", str(steps), *dict(FINETUNE_STARTS)[start], *learner,
                *_eval_flags(args, every), "--checkpoint-every", str(every),
                "--seed", str(seed), "--name", label, "--no-progress", "--out", str(run_dir))
     return Job(experiment, label, seed, "finetune_offline", run_dir, command, steps, (base,))
@@ -1588,9 +1617,8 @@ def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines
              f"above its from scratch's with {args.tried_seeds} seeds runs with {args.seeds}"
              + (f" (promoted: {', '.join(FINETUNE_TRIED_WITH_ALL_SEEDS)})."
                 if FINETUNE_TRIED_WITH_ALL_SEEDS else " (none was).")
-             + "".join(f"  Then, declared after the frozen torso cleared from scratch only with "
-                       f"3x the steps, **{v}** together, with {args.seeds} seeds from the start; "
-                       f"its from scratch is that of "
+             + "".join(f"  Then, declared {COMBINED_BECAUSE[v]}, **{v}** together, with "
+                       f"{args.seeds} seeds from the start; its from scratch is that of "
                        f"{scratch_variant(v, dict(FINETUNE_TRIED)[v]) or 'the study'}."
                        for v in FINETUNE_TRIED_COMBINED), ""]
     if not summary or not any(group(summary, label) for label in tried_labels):
@@ -1694,9 +1722,11 @@ def is_core(args, job: Job) -> bool:
 
 def selected_jobs(args, jobs: list[Job]) -> list[Job]:
     """The runs the training stage runs: those of --experiments, only the design's
-    (`is_core`) under the default `--experiments design`."""
+    (`is_core`) under the default `--experiments design`, and with --label only those whose
+    label contains one of the --label texts."""
     return [j for j in jobs if j.experiment in args.experiments
-            and (not args.design_only or is_core(args, j))]
+            and (not args.design_only or is_core(args, j))
+            and (not args.labels or any(part in j.label for part in args.labels))]
 
 
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:

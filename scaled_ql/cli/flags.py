@@ -13,8 +13,8 @@ has the same flag, help and default for the same setting.
                               --learning-rate, --target-update-period, --sgd-steps-per-call
     add_finetune_start        a fine-tuning run's start (`FinetuneStart`): the checkpoint
                               source, --game, --from-scratch | --freeze-torso, --fresh-head,
-                              and the learner settings it may change (--cql-alpha and the
-                              above, unset: the checkpoint's)
+                              and the learner settings it may change (--cql-alpha,
+                              --frozen-torso-steps and the above, unset: the checkpoint's)
 
 Each `add_*` returns the config fields whose flag is not their name (`{"out_dir": "--out"}`),
 for `common.command`'s field -> flag mapping; each `*_fields(args)` returns the part's config
@@ -206,6 +206,10 @@ def add_finetune_start(parser: argparse.ArgumentParser) -> dict:
     group = parser.add_argument_group("learner (default: the pre-trained run's values)")
     group.add_argument("--cql-alpha", type=float, default=None,
                        help=f"CQL weight {FROM_CHECKPOINT}")
+    group.add_argument("--frozen-torso-steps", type=int, default=None, metavar="N",
+                       help="train the head alone for the first N SGD steps, then the whole "
+                            "network, the torso with an Adam of its own: linear probing, then "
+                            "fine-tuning (default: the pre-trained run's, 0 after pre-training)")
     add_learner_arguments(group, from_checkpoint=True)
     return {}
 
@@ -222,5 +226,6 @@ def finetune_start_fields(args: argparse.Namespace) -> dict:
 def learner_overrides(args: argparse.Namespace) -> dict:
     """The learner settings a fine-tuning run's flags change (`ScaledQLConfig` field -> value;
     the flags left out keep the checkpoint's)."""
-    fields = {"cql_alpha": args.cql_alpha, **learner_fields(args)}
+    fields = {"cql_alpha": args.cql_alpha, "frozen_torso_steps": args.frozen_torso_steps,
+              **learner_fields(args)}
     return {field: value for field, value in fields.items() if value is not None}

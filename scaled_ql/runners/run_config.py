@@ -195,12 +195,15 @@ class FinetuneStart(_Part):
 
     @property
     def method_name(self) -> str:
-        """`method` if given, else what the start says: finetune, finetune_frozen_torso or
-        scratch (after `method_prefix`)."""
+        """`method` if given, else what the start says: finetune, finetune_frozen_torso,
+        finetune_lp_ft (the agent's `frozen_torso_steps` > 0) or scratch (after
+        `method_prefix`)."""
         if getattr(self, "method", None):
             return self.method
+        probe = self.agent is not None and self.agent.frozen_torso_steps > 0
         method = ("scratch" if self.from_scratch else
-                  "finetune_frozen_torso" if self.freeze_torso else "finetune")
+                  "finetune_frozen_torso" if self.freeze_torso else
+                  "finetune_lp_ft" if probe else "finetune")
         return self.method_prefix + method
 
 

@@ -3,6 +3,7 @@ fresh Breakout head (4 actions instead of 6), trained with and without a frozen 
 from-scratch baseline one flag apart."""
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -97,6 +98,26 @@ def test_unfrozen_and_from_scratch_runs_differ_from_the_checkpoint_as_expected(
     assert load_checkpoint(scratch.run_dir).meta.extra["from_scratch"] is True
 
 
+def test_frozen_torso_steps_train_the_head_first_then_the_torso_across_a_resume(
+        pretrained, training_data, tmp_path):
+    source = _torso(load_checkpoint(pretrained).params)
+    agent = dataclasses.replace(tiny_agent_config(), frozen_torso_steps=2)
+    config = _config(pretrained, training_data, tmp_path / "lp_ft", agent=agent, steps=2,
+                     eval_every=0, eval_at_start=False, checkpoint_every=2)
+    probed = run_finetune_offline(config)
+    assert probed.step == 2
+    probed_torso = _torso(load_checkpoint(probed.run_dir).params)
+    for name in source:  # linear probing: 2 steps of the head alone
+        np.testing.assert_array_equal(probed_torso[name], source[name], err_msg=name)
+    results = json.loads((Path(probed.run_dir) / "eval_results.json").read_text())
+    assert results["run"]["method"] == "finetune_lp_ft"
+    # Resumed to 4 steps: the restored optimizer state knows the 2 steps are over.
+    tuned = run_finetune_offline(dataclasses.replace(config, steps=4), resume=True)
+    assert tuned.step == 4
+    tuned_torso = _torso(load_checkpoint(tuned.run_dir).params)
+    assert any(not np.array_equal(tuned_torso[k], v) for k, v in source.items())
+
+
 def test_bad_input_fails_early_with_clear_messages(pretrained, training_data, tmp_path):
     with pytest.raises(ValueError, match="Pacman"):
         run_finetune_offline(_config(pretrained, training_data, tmp_path / "a", game="Pacman"))
@@ -128,12 +149,13 @@ def test_cli_runs_and_reports(pretrained, training_data, tmp_path):
                pretrained, "--game", "Breakout", "--data", training_data, "--steps", "2",
                "--out", str(out), "--freeze-torso", "--eval-episodes", "1", "--eval-max-frames",
                "400", "--eval-workers", "0", "--shuffle-buffer", "200", "--no-progress",
-               "--cql-alpha", "0.05", "--batch-size", "8"]
+               "--cql-alpha", "0.05", "--batch-size", "8", "--frozen-torso-steps", "1"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "| Breakout |" in result.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["agent"]["cql_alpha"] == 0.05 and config["agent"]["batch_size"] == 8
+    assert config["agent"]["frozen_torso_steps"] == 1
     assert (out / "learning_curve.png").exists()
     bad = subprocess.run([*command[:6], "--game", "Pacman", *command[8:]], capture_output=True,
                          text=True, timeout=120)

@@ -50,6 +50,10 @@ class ScaledQLConfig:
       adam_eps: Adam epsilon [default 3.125e-4 = 0.01 / 32, Dopamine offline configs].
       max_grad_norm: global-norm gradient clipping [default 10.0, our guard rail: Dopamine does
         not clip, Acme's DQNConfig.max_gradient_norm defaults to inf].  math.inf disables.
+      frozen_torso_steps: the first this many SGD steps (applied ones) train every module but
+        the torso, which then trains with an Adam of its own that starts at that point:
+        linear probing, then fine-tuning (LP-FT, Kumar et al. 2022, for a pre-trained torso
+        under a new head) [default 0: the torso trains from the first step].
       target_update_period: SGD steps between target-network refreshes [default 2000,
         Dopamine offline configs].
       batch_size: global batch (all devices), games mixed [default 256; paper used TPU pods
@@ -75,6 +79,7 @@ class ScaledQLConfig:
     learning_rate: float = 6.25e-5
     adam_eps: float = 3.125e-4
     max_grad_norm: float = 10.0
+    frozen_torso_steps: int = 0
     target_update_period: int = 2000
     batch_size: int = 256
     num_sgd_steps_per_step: int = 1
@@ -104,6 +109,8 @@ class ScaledQLConfig:
         _require(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.adam_eps > 0, "adam_eps", f"must be > 0, got {self.adam_eps}")
         _require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0 (math.inf disables)")
+        _require(self.frozen_torso_steps >= 0, "frozen_torso_steps",
+                 f"must be >= 0, got {self.frozen_torso_steps}")
         _require(self.target_update_period >= 1, "target_update_period", "must be >= 1")
         _require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         _require(self.num_sgd_steps_per_step >= 1, "num_sgd_steps_per_step", "must be >= 1")

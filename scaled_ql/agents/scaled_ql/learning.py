@@ -6,7 +6,9 @@ Free of Acme: the Acme Learner wraps `make_update_fn`.  One update call runs
 1. computes `td_weight * TD + cql_alpha * CQL + bc_weight * BC` and its gradient,
 2. applies Adam after global-norm clipping, unless the loss or gradient is non-finite, in which
    case parameters and optimizer state are kept and `num_skipped_updates` is incremented (the
-   Learner decides when too many skips should abort the run),
+   Learner decides when too many skips should abort the run); with `frozen_torso_steps` the
+   torso's gradient is zeroed (before the clipping) for that many applied steps, and the
+   torso then gets an Adam of its own that starts there (`make_optimizer`),
 3. refreshes the target parameters every `target_update_period` steps
    (`optax.periodic_update`).
 
@@ -25,6 +27,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaled_ql.agents.scaled_ql.config import ScaledQLConfig
+from scaled_ql.agents.scaled_ql.finetune import is_torso_module
 from scaled_ql.agents.scaled_ql.losses import Metrics, make_loss_fn
 from scaled_ql.networks import ScaledQLNetworks
 from scaled_ql.types import Transition
@@ -54,11 +57,63 @@ class TrainingState(NamedTuple):
 
 
 def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
-    """Adam (learning_rate, adam_eps) after global-norm clipping at max_grad_norm."""
+    """Adam (learning_rate, adam_eps) after global-norm clipping at max_grad_norm.
+
+    With `config.frozen_torso_steps` = N > 0: for the first N updates the torso's gradient is
+    zero before the clipping, so those steps are exactly those of a frozen torso (the norm is
+    the other modules'); from update N + 1 the torso trains with its own Adam, whose moments
+    and bias correction start there, as a fresh optimizer's would.  (One Adam shared with the
+    heads would have counted N steps already: its bias correction would then inflate the
+    torso's first updates several times over.)
+    """
     adam = optax.adam(config.learning_rate, eps=config.adam_eps)
-    if np.isinf(config.max_grad_norm):
-        return adam
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+    clip = () if np.isinf(config.max_grad_norm) else (
+        optax.clip_by_global_norm(config.max_grad_norm),)
+    if config.frozen_torso_steps == 0:
+        return optax.chain(*clip, adam) if clip else adam
+    steps = config.frozen_torso_steps
+    return optax.chain(
+        optax.multi_transform({"torso": starting_after(steps, optax.identity()),
+                               "other": optax.identity()}, torso_labels),
+        *clip,
+        optax.multi_transform({"torso": starting_after(steps, adam), "other": adam},
+                              torso_labels))
+
+
+def torso_labels(params) -> dict:
+    """'torso' for every leaf of a torso module of `params`, 'other' for the rest."""
+    labels = {}
+    for module, leaves in params.items():
+        label = "torso" if is_torso_module(module) else "other"
+        labels[module] = jax.tree_util.tree_map(lambda _, label=label: label, leaves)
+    return labels
+
+
+class StartingAfterState(NamedTuple):
+    """`starting_after`'s state: updates seen (saturating) and the inner transformation's."""
+
+    count: jax.Array
+    inner: optax.OptState
+
+
+def starting_after(num_steps: int, inner: optax.GradientTransformation
+                   ) -> optax.GradientTransformation:
+    """`inner` from its (num_steps + 1)-th update on: zero updates before, during which its
+    state stays the initial one, so it starts as if created then."""
+
+    def init(params):
+        return StartingAfterState(jnp.zeros([], jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None):
+        new_updates, new_inner = inner.update(updates, state.inner, params)
+        waiting = state.count < num_steps
+        updates = jax.tree_util.tree_map(
+            lambda u: jnp.where(waiting, jnp.zeros_like(u), u), new_updates)
+        inner_state = jax.tree_util.tree_map(
+            lambda old, new: jnp.where(waiting, old, new), state.inner, new_inner)
+        return updates, StartingAfterState(optax.safe_int32_increment(state.count), inner_state)
+
+    return optax.GradientTransformation(init, update)
 
 
 def init_training_state(

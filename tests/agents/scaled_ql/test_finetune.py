@@ -1,5 +1,7 @@
 """Re-heading pre-trained parameters and freezing the torso (pure JAX, the real update step)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,12 @@ from scaled_ql.agents.scaled_ql.finetune import (
     rehead_params,
     trainable_mask,
 )
-from scaled_ql.agents.scaled_ql.learning import init_training_state, make_update_fn
+from scaled_ql.agents.scaled_ql.learning import (
+    init_training_state,
+    make_optimizer,
+    make_update_fn,
+    starting_after,
+)
 from scaled_ql.networks import NetworkConfig, make_networks
 from scaled_ql.types import Transition
 from tests.conftest import tiny_agent_config
@@ -44,12 +51,16 @@ def _torso_leaves(params):
             for n, v in leaves.items()}
 
 
+def _to_alien(config, params):
+    """`rehead_params` onto Alien (18 actions): the torso copied, a fresh head."""
+    return rehead_params(params, network=config.network, source_games=SOURCE_GAMES,
+                         source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
+                         key=jax.random.PRNGKey(1))
+
+
 def test_rehead_copies_torso_and_adds_a_fresh_head_of_the_new_action_count():
     config, params = _pretrained()
-    networks, new, reused = rehead_params(
-        params, network=config.network, source_games=SOURCE_GAMES,
-        source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
-        key=jax.random.PRNGKey(1))
+    networks, new, reused = _to_alien(config, params)
     assert reused == ()
     assert networks.num_actions == (18,)
     for name, value in _torso_leaves(params).items():
@@ -119,10 +130,7 @@ def _train(networks, config, params, steps: int):
 
 def test_frozen_torso_is_bit_for_bit_unchanged_while_the_new_head_learns():
     config, params = _pretrained()
-    networks, start, _ = rehead_params(
-        params, network=config.network, source_games=SOURCE_GAMES,
-        source_num_actions=SOURCE_ACTIONS, games=("Alien",), num_actions=(18,),
-        key=jax.random.PRNGKey(1))
+    networks, start, _ = _to_alien(config, params)
     frozen = _train(freeze_torso(networks), config, start, steps=3)
     for name, value in _torso_leaves(start).items():
         np.testing.assert_array_equal(_torso_leaves(frozen.params)[name], value, err_msg=name)
@@ -137,6 +145,66 @@ def test_frozen_torso_is_bit_for_bit_unchanged_while_the_new_head_learns():
     obs, ids = jnp.asarray(_batch(0, 18, size=2).observation), jnp.zeros((2,), jnp.int32)
     np.testing.assert_array_equal(freeze_torso(networks).apply(start, obs, ids).q_values,
                                   networks.apply(start, obs, ids).q_values)
+
+
+def test_frozen_torso_steps_are_frozen_steps_then_the_torso_trains_from_there():
+    config, params = _pretrained()
+    networks, start, _ = _to_alien(config, params)
+    lp_ft = dataclasses.replace(config, frozen_torso_steps=2)
+    probed = _train(networks, lp_ft, start, steps=2)
+    frozen = _train(freeze_torso(networks), config, start, steps=2)
+    # The first 2 steps are a frozen torso's: the same heads, the torso bit-for-bit the start.
+    for name, value in _torso_leaves(start).items():
+        np.testing.assert_array_equal(_torso_leaves(probed.params)[name], value, err_msg=name)
+    for key in ("w", "b"):
+        np.testing.assert_allclose(probed.params["heads"][key], frozen.params["heads"][key],
+                                   rtol=1e-6, atol=1e-8)
+    assert not np.array_equal(probed.params["heads"]["w"], start["heads"]["w"])
+    # The third step moves the torso.
+    third = _train(networks, lp_ft, start, steps=3)
+    assert any(not np.array_equal(_torso_leaves(third.params)[k], v)
+               for k, v in _torso_leaves(start).items())
+
+
+def test_starting_after_passes_zeros_then_runs_its_optimizer_as_if_created_then():
+    # Adam's first step is -lr * g / (|g| + eps) whatever its count would have been: here
+    # g = 2, lr = 0.1, eps = 1e-8 -> -0.1 (by hand).  Had Adam counted the two waiting steps,
+    # its bias correction would make that step -0.1 * (0.1 / (1 - 0.9**3)) /
+    # sqrt(0.001 / (1 - 0.999**3)) = -0.0640 instead.
+    transformation = starting_after(2, optax.adam(0.1, eps=1e-8))
+    params = {"w": jnp.zeros(3)}
+    state = transformation.init(params)
+    grads = {"w": jnp.full(3, 2.0)}
+    steps = []
+    for _ in range(4):
+        updates, state = transformation.update(grads, state, params)
+        steps.append(np.asarray(updates["w"]))
+    np.testing.assert_array_equal(steps[0], 0.0)
+    np.testing.assert_array_equal(steps[1], 0.0)
+    np.testing.assert_allclose(steps[2], -0.1, rtol=1e-4)
+    np.testing.assert_allclose(steps[3], -0.1, rtol=1e-4)  # constant gradient: still -lr
+    assert int(state.count) == 4
+    assert int(state.inner[0].count) == 2  # Adam's own count: the two steps it ran
+
+
+def test_frozen_torso_steps_zero_the_torso_gradient_before_the_clipping():
+    # max_grad_norm 1: a torso gradient in the norm would shrink the heads' step.
+    config, params = _pretrained()
+    clipped = dataclasses.replace(config, max_grad_norm=1.0, learning_rate=1.0)
+    lp_ft = make_optimizer(dataclasses.replace(clipped, frozen_torso_steps=1))
+    grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 1e3), params)
+    updates, _ = lp_ft.update(grads, lp_ft.init(params), params)
+    frozen_grads = {m: jax.tree_util.tree_map(
+        jnp.zeros_like if is_torso_module(m) else (lambda x: x), leaves)
+        for m, leaves in grads.items()}
+    plain = make_optimizer(clipped)
+    expected, _ = plain.update(frozen_grads, plain.init(params), params)
+    for module, leaves in updates.items():
+        for name, value in leaves.items():
+            np.testing.assert_allclose(value, expected[module][name], rtol=1e-6,
+                                       err_msg=f"{module}/{name}")
+    with pytest.raises(ValueError, match="frozen_torso_steps"):
+        dataclasses.replace(config, frozen_torso_steps=-1)
 
 
 def test_partitioned_optimizer_zeroes_frozen_updates():
