@@ -221,8 +221,9 @@ def bound_counter_calls(program, timeout_s: float = COUNTER_CALL_TIMEOUT_S,
     node at once, and a node blocked in a call to a counter whose server has stopped would
     wait forever (courier clients wait for the server, with no deadline).  Launchpad's stop
     cannot reach a thread blocked there, so a `local_mt` or `test_mt` launch never ends.
-    With a deadline the call fails after `timeout_s`, the node's thread ends, and Launchpad
-    ignores what a node raises after the stop.
+    With a deadline the call fails after `timeout_s` and the node's thread ends: Acme's nodes
+    then end by the `SystemExit` that Launchpad's stop has pending in their thread (it takes
+    over as the call's error unwinds), which their run loop catches.
 
     Raises:
       ValueError: `program` has no group `group`, or no node takes a handle to it.
