@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from scaled_ql.agents.scaled_ql import ScaledQLConfig
 from scaled_ql.evaluation import Episode
 from scaled_ql.runners import run_dir
 from scaled_ql.runners.finetune_offline import FinetuneOfflineConfig
@@ -142,6 +143,23 @@ def test_resume_may_change_how_many_checkpoints_are_kept_but_not_the_protocol(tm
     other = flat_config(PretrainConfig(**PRETRAIN, eval_epsilon=0.05))
     with pytest.raises(ValueError, match=r"eval_epsilon: was 0\.001, now 0\.05"):
         run_dir.check_resume(tmp_path, previous, other, latest=2)
+
+
+def test_a_run_made_before_a_learner_setting_existed_resumes_with_its_default(tmp_path):
+    # A run whose config.json predates `frozen_torso_steps` resumes (the default, 0, is what
+    # the code did before); a changed setting is still refused, and so is a non-default value
+    # of the new one.
+    current = flat_config(PretrainConfig(**PRETRAIN))
+    older = {**current, "agent": {k: v for k, v in current["agent"].items()
+                                  if k != "frozen_torso_steps"}}
+    assert "frozen_torso_steps" in current["agent"]
+    run_dir.check_resume(tmp_path, older, current, latest=2)  # no error
+    other = flat_config(PretrainConfig(**PRETRAIN, agent=ScaledQLConfig(frozen_torso_steps=5)))
+    with pytest.raises(ValueError, match=r"agent\.frozen_torso_steps: was 0, now 5"):
+        run_dir.check_resume(tmp_path, older, other, latest=2)
+    changed = {**older, "agent": {**older["agent"], "cql_alpha": 0.7}}
+    with pytest.raises(ValueError, match=r"agent\.cql_alpha: was 0\.7"):
+        run_dir.check_resume(tmp_path, changed, current, latest=2)
 
 
 def _episodes(pong_frames: int, pong_cut: bool) -> list[Episode]:
