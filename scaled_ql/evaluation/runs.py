@@ -139,7 +139,8 @@ def _cells(results: results_lib.EvalResults) -> dict[int, dict[str, _Cell]]:
 
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that define a run's configuration: its config flattened to dotted keys
-    (`agent.cql_alpha`), less `NOT_SETTINGS` (seed, paths, execution)."""
+    (`agent.cql_alpha`), less `NOT_SETTINGS` (seed, paths, execution), with `ADDED_SETTINGS`
+    that a run recorded before they existed lacks."""
     flat: dict[str, Any] = {}
 
     def visit(value: Any, key: str) -> None:
@@ -150,7 +151,17 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
             flat[key] = value
 
     visit(config, "")
+    for key, value in ADDED_SETTINGS.items():
+        if any(k.startswith(key.split(".", 1)[0] + ".") for k in flat):
+            flat.setdefault(key, value)
     return flat
+
+
+# Settings added to config.json after runs were recorded, with the value that does what the
+# code did before them (ScaledQLConfig's default; tests/evaluation checks they agree): a run
+# whose config lacks one is read as having that value, so it stays a seed of the runs made
+# since.  Added to only where its parent (`agent`) is recorded.
+ADDED_SETTINGS = {"agent.frozen_torso_steps": 0}
 
 
 def _differences(configs: Sequence[dict[str, Any]]) -> list[str]:

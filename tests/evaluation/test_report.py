@@ -213,6 +213,28 @@ def test_seeds_resumed_to_a_longer_budget_stay_one_group(tmp_path):
     assert (group.label, group.seeds) == ("Scaled QL", (0, 1))
 
 
+def test_a_run_recorded_before_a_setting_existed_is_a_seed_of_the_runs_at_its_default(
+        tmp_path):
+    """A run whose config.json predates `agent.frozen_torso_steps` groups with the runs made
+    since at its default (0), not with those at another value."""
+    from scaled_ql.agents.scaled_ql import ScaledQLConfig
+    from scaled_ql.evaluation.runs import ADDED_SETTINGS
+
+    for key, value in ADDED_SETTINGS.items():  # the table agrees with the config's defaults
+        assert getattr(ScaledQLConfig(), key.removeprefix("agent.")) == value, key
+    dirs = []
+    for seed, added in ((0, {}), (1, {"frozen_torso_steps": 0}), (2, {"frozen_torso_steps": 5})):
+        dirs.append(tmp_path / f"seed{seed}")
+        config = {"seed": seed, "out_dir": str(dirs[-1]), "steps": 100,
+                  "agent": {"cql_alpha": 0.1, **added, "network": {"torso": "nature"}}}
+        write_synthetic_run(dirs[-1], name="Freeway: pre-trained", seed=seed, games=GAMES,
+                            level=0.5, config=config)
+    groups = group_runs(load_runs(dirs))
+    assert [(g.label, g.seeds) for g in groups] == [
+        ("Freeway: pre-trained (frozen_torso_steps=0)", (0, 1)),
+        ("Freeway: pre-trained (frozen_torso_steps=5)", (2,))]
+
+
 def test_truncated_scores_are_marked_with_a_footnote(tmp_path):
     write_synthetic_run(tmp_path / "cut", name="cut", seed=0, games=GAMES, level=1.0,
                         truncated_every=3)  # 3 episodes per game: one of each game's is cut
