@@ -70,22 +70,20 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     counts = {e: sum(j.experiment == e for j in jobs) for e in study.EXPERIMENTS}
     # Claim 1's comparison with BC (Scaled QL M, BC M, the CQL 0.1 variant) has 10 seeds.
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
-    # Claim 3a's variants (promoted from 2 seeds, or combined): 5 seeds of 3 starts, or of 2 when
-    # only the pre-trained base changes; the head first (pre-trained only): 2 seeds (not
-    # promoted yet), and 5 with 3x the steps (combined).
+    # Claim 3a's variants (promoted from 2 seeds, or combined): 5 seeds of 3 starts, of 2 when
+    # only the pre-trained base changes, of 1 (pre-trained) for the head first.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 72,
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 75,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 193
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 196
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
-    tried = {label for label, *_ in study.TRIED} | {"Freeway: pre-trained, head first for "
-                                                    "half the steps"}
+    tried = {label for label, *_ in study.TRIED}
     assert len(labels) == 16 + 15 + 3
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
@@ -98,12 +96,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-133:-123]] == [
+    assert [(j.label, j.seed) for j in jobs[-136:-126]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-123:-107])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-107:-35])
+    assert all(j.experiment == "claim1_tried" for j in jobs[-126:-110])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-110:-35])
     assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
-    for job in jobs[-123:-107]:
+    for job in jobs[-126:-110]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -135,7 +133,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 158  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 161  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -165,7 +163,7 @@ def test_make_study_runs_the_design_and_study_all_everything(study, tmp_path, ca
         "Freeway: from scratch, 3x the steps",
         "Freeway: pre-trained, head first for half of 3x the steps",
         "Freeway: pre-trained, head first for half the steps"]
-    assert len(picked) == 5 + 5 + 2
+    assert len(picked) == 5 + 5 + 5
 
 
 def test_fingerprint_ignores_step_budget_and_evaluation(study):
@@ -398,7 +396,7 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
         *by_variant["head first for half the steps"],
         *by_variant["head first for half of 3x the steps"])} == {("2000", "1000"),
                                                                 ("6000", "3000")}
-    sizes = {"head first for half the steps": 2, "head first for half of 3x the steps": 5}
+    sizes = {"head first for half the steps": 5, "head first for half of 3x the steps": 5}
     assert all(len(v) == sizes.get(k, 10 if k.startswith("from CQL 0.1") else 15)
                for k, v in by_variant.items())
     # Both together: the CQL 0.1 run fine-tuned for 3x the steps; from scratch is 3x the steps'.
