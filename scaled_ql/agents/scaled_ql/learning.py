@@ -63,8 +63,8 @@ def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
     zero before the clipping, so those steps are exactly those of a frozen torso (the norm is
     the other modules'); from update N + 1 the torso trains with its own Adam, whose moments
     and bias correction start there, as a fresh optimizer's would.  (One Adam shared with the
-    heads would have counted N steps already: its bias correction would then inflate the
-    torso's first updates several times over.)
+    heads would have counted N steps already: for N in the hundreds its bias correction would
+    then make the torso's first updates several times too large.)
     """
     adam = optax.adam(config.learning_rate, eps=config.adam_eps)
     clip = () if np.isinf(config.max_grad_norm) else (
