@@ -54,7 +54,7 @@ bench: venv
 
 # The paper's claims at MinAtar scale, docs/RESULTS.md.  `make study`: the issue's design (the
 # data of five games, 2 at a time; claims 1-3 with 5 seeds, 55 runs, 2 at a time; the pixels
-# stage), `make study-all`: every experiment, the variants tried included (193 runs).  The
+# stage), `make study-all`: every experiment, the variants tried included (196 runs).  The
 # recorded times (docs/RESULTS.md "Wall time") predate 2026-11-27's logging and evaluation
 # fixes, with which one study run takes 0.64 of its time (docs/REGRESSION_CHECKS.md): the
 # design's runs about 2.1 h, everything's about 6 h, estimated, not yet timed end to end; the

@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (193), and a comma-separated list all runs of those;
+            run of every experiment (196), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
@@ -152,6 +152,14 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
 # distort the copied features), at the study's steps (a single change, --tried-seeds first) and
 # at 3x the steps (combined, --seeds from the start; its from scratch is 3x the steps').
 FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of 3x the steps")
+# What a single variant's name does not say, for the page.
+SINGLE_VARIANT_NOTES = {
+    "from CQL 0.1": " (the claim-1 run `Scaled QL M, CQL 0.1`, which beat BC, as the pre-trained "
+                    "network; from scratch reads none of its weights, so its comparison is the "
+                    "study's from-scratch runs)",
+    "head first for half the steps": " (the pre-trained start only, its torso frozen for the "
+                                     "first half of the steps; compared with the study's "
+                                     "from-scratch runs)"}
 # Why each combination was declared, for the page.
 COMBINED_BECAUSE = {
     "from CQL 0.1, 3x the steps": "after the frozen torso cleared from scratch only with 3x the "
@@ -1611,11 +1619,9 @@ def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines
              "inside from scratch's wide interval.  The variants, declared before they ran, "
              "one setting changed at a time for every start of fine-tuning "
              f"({args.tried_seeds} seed(s) each; experiment `claim3a_tried`): "
-             + "; ".join(f"**{v}**" for v, _ in FINETUNE_TRIED
-                         if v not in FINETUNE_TRIED_COMBINED)
-             + " (the claim-1 run `Scaled QL M, CQL 0.1`, which beat BC, as the pre-trained "
-             "network; from scratch reads none of its weights, so its comparison is the "
-             "study's from-scratch runs).  A variant whose pre-trained or frozen-torso IQM is "
+             + "; ".join(f"**{v}**" + SINGLE_VARIANT_NOTES.get(v, "")
+                         for v, _ in FINETUNE_TRIED if v not in FINETUNE_TRIED_COMBINED)
+             + ".  A variant whose pre-trained or frozen-torso IQM is "
              f"above its from scratch's with {args.tried_seeds} seeds runs with {args.seeds}"
              + (f" (promoted: {', '.join(FINETUNE_TRIED_WITH_ALL_SEEDS)})."
                 if FINETUNE_TRIED_WITH_ALL_SEEDS else " (none was).")
