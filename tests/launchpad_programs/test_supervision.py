@@ -80,8 +80,8 @@ class BoundCounterCallsTest(unittest.TestCase):
         program = bound_counter_calls(make_program(result_path), timeout_s=2.0)
         manager = lp.launch(program, launch_type="test_mt", test_case=self)
         started = time.monotonic()
-        # Without the deadline the caller's thread never ends (and this test's cleanup, which
-        # joins every node, would wait with it): fail after 60 s instead.
+        # Without the deadline the caller's thread never ends: fail after 60 s (the cleanup,
+        # which joins every node, would then wait on it until pytest-timeout ends the test).
         while any(worker.thread.is_alive()
                   for workers in manager._active_workers.values()  # noqa: SLF001
                   for worker in workers):
