@@ -139,8 +139,8 @@ def _cells(results: results_lib.EvalResults) -> dict[int, dict[str, _Cell]]:
 
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that define a run's configuration: its config flattened to dotted keys
-    (`agent.cql_alpha`), less `NOT_SETTINGS` (seed, paths, execution), with `ADDED_SETTINGS`
-    that a run recorded before they existed lacks."""
+    (`agent.cql_alpha`), less `NOT_SETTINGS` (seed, paths, execution), with the
+    `ADDED_SETTINGS` that a run recorded before they existed lacks."""
     flat: dict[str, Any] = {}
 
     def visit(value: Any, key: str) -> None:
@@ -150,18 +150,26 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
         elif key.rsplit(".", 1)[-1] not in NOT_SETTINGS:
             flat[key] = value
 
-    visit(config, "")
-    for key, value in ADDED_SETTINGS.items():
-        if any(k.startswith(key.split(".", 1)[0] + ".") for k in flat):
-            flat.setdefault(key, value)
+    visit(with_added_settings(config), "")
     return flat
 
 
 # Settings added to config.json after runs were recorded, with the value that does what the
 # code did before them (ScaledQLConfig's default; tests/evaluation checks they agree): a run
 # whose config lacks one is read as having that value, so it stays a seed of the runs made
-# since.  Added to only where its parent (`agent`) is recorded.
+# since (here) and resumes (`runners.run_dir.check_resume`).
 ADDED_SETTINGS = {"agent.frozen_torso_steps": 0}
+
+
+def with_added_settings(config: Mapping[str, Any]) -> dict:
+    """A run's config (config.json) with the `ADDED_SETTINGS` it lacks, each filled in only
+    where its parent (`agent`) is recorded."""
+    config = dict(config)
+    for key, value in ADDED_SETTINGS.items():
+        parent, name = key.split(".", 1)
+        if isinstance(config.get(parent), Mapping) and name not in config[parent]:
+            config[parent] = {**config[parent], name: value}
+    return config
 
 
 def _differences(configs: Sequence[dict[str, Any]]) -> list[str]:

@@ -145,7 +145,9 @@ def check_resume(run_dir: pathlib.Path, previous: Mapping[str, Any],
                  current: Mapping[str, Any], latest: int | None) -> None:
     """Raises ValueError listing every setting of `current` that would change the history of
     the run `previous` (its config.json) whose newest checkpoint is at step `latest`."""
-    previous = with_agent_defaults(previous)
+    from scaled_ql.evaluation.runs import with_added_settings
+
+    previous = with_added_settings(previous)  # a run made before a setting existed resumes
     changed = [(key, old, new) for key, old, new in config_differences(
         {k: v for k, v in previous.items() if k not in RESUMABLE_CHANGES},
         {k: v for k, v in current.items() if k not in RESUMABLE_CHANGES})
@@ -181,26 +183,6 @@ def discard_unstarted(run_dir: pathlib.Path, existed: bool) -> None:
             run_dir.rmdir()
         except OSError:  # something else was written there meanwhile: keep it
             pass
-
-
-def with_agent_defaults(config: Mapping[str, Any]) -> dict:
-    """A run's config.json with the learner settings that this version added since the run was
-    made filled in with their defaults (`ScaledQLConfig`'s; a new setting's default does what
-    the code did before it existed), so such a run still resumes.  A config whose agent this
-    version cannot read is returned as it is (the comparison then names what differs)."""
-    from scaled_ql.agents.scaled_ql.checkpointing import (
-        CheckpointMismatchError,
-        config_from_json,
-        config_to_json,
-    )
-
-    config = dict(config)
-    if isinstance(config.get("agent"), Mapping):
-        try:
-            config["agent"] = config_to_json(config_from_json(config["agent"]))
-        except (CheckpointMismatchError, TypeError, ValueError):
-            pass
-    return config
 
 
 def config_differences(previous: Mapping[str, Any], current: Mapping[str, Any],
