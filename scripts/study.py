@@ -82,6 +82,8 @@ COLLECT_LAYOUT = "rlu_atari_checkpoints_ordered"  # stored as rlu_minatar_checkp
 COLLECT_SEED_STRIDE = 7919  # scaled-ql collect: seed + 7919 * (index of the game in --games)
 SUBOPTIMAL = (0, 1)  # checkpoint ids: the first 20% of each logged agent's training
 NEAR_OPTIMAL = (0, 9)  # all of it
+FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the C51 logits "
+                            "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
@@ -1399,7 +1401,7 @@ def design_section(args, counts, net, every, near_seeds) -> list[str]:
         f"- **Training.** Batch {args.batch_size}, Adam {args.learning_rate:g}, target update "
         f"every {args.target_update_period} steps, {args.n_step}-step returns, "
         f"{args.steps:,} SGD steps, evaluated every {every:,}, feature normalization "
-        f"{'on' if args.feature_norm else 'off (unit-norm features into linear heads keep the C51 logits near uniform for thousands of steps at this scale; docs/DEMO.md)'}"
+        f"{'on' if args.feature_norm else FEATURE_NORM_OFF_BECAUSE}"
         f".  Scaled QL = C51 + CQL weight "
         f"{args.cql_alpha:g}; C51 = the same with CQL 0; BC = the same network trained by "
         f"cross-entropy on the data's actions.  {args.seeds} seed(s) per configuration "

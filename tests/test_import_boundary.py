@@ -68,8 +68,9 @@ _SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_core_imports_and_runs_without_tf_reverb_launchpad_acme():
-    result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True, check=False,
-                            text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True,
+                            check=False, text=True, timeout=300,
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "BOUNDARY OK" in result.stdout
 

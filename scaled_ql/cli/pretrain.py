@@ -1,4 +1,5 @@
-"""`scaled-ql pretrain`: multi-game offline pretraining, in one process or as a Launchpad program."""
+"""`scaled-ql pretrain`: multi-game offline pretraining, in one process or as a Launchpad
+program."""
 
 import argparse
 import signal

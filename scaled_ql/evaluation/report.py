@@ -7,8 +7,8 @@ report and its plots name the score by the games' suite, `scores.score_scale`), 
 aggregates of Agarwal et al. (2021) with stratified
 bootstrap CIs (`stats`), draws the plots (`plots`) and writes `report.md` (plus the same
 numbers as `summary.json`) into `out_dir`.  Scores that include episodes cut off by the
-episode cap (before game over) are marked with a dagger and a footnote.  Used by `scaled-ql report` and at the end of
-`make demo`.
+episode cap (before game over) are marked with a dagger and a footnote.  Used by
+`scaled-ql report` and at the end of `make demo`.
 """
 
 import dataclasses
@@ -225,7 +225,8 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
         f"{sum(len(a.group.runs) for a in analyses)} run(s) in {len(analyses)} group(s). "
         "Runs with the same `run.name` and the same settings (their config less seed, paths "
         "and execution options) are seeds of one configuration and are aggregated together; "
-        "a name with several configurations is followed by the settings that differ. Scores are taken at each group's final step (the last step that every run "
+        "a name with several configurations is followed by the settings that differ. "
+        "Scores are taken at each group's final step (the last step that every run "
         "of the group evaluated on every game); a run's score on a game is the mean return of "
         f"its episodes there, {scale.adjective} as {scale.formula}.",
         "",

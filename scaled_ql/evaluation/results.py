@@ -4,9 +4,10 @@ Every runner (pre-training, offline and online fine-tuning, baselines) records w
 evaluators measured in this one format, so that `scaled-ql report` can compare any runs.
 The file holds the run's identity and config, the games it is evaluated on, and one entry per
 evaluation round: the learner step of the evaluated checkpoint, when the round finished, and
-every episode played (game, return, length, frames, whether the frame cap cut it off).  Learning curves are the rounds in step
-order.  docs/EVALUATION.md documents the format field by field; the record types and the JSON
-document are in `scaled_ql.evaluation.results_format` (re-exported here).
+every episode played (game, return, length, frames, whether the frame cap cut it off).
+Learning curves are the rounds in step order.  docs/EVALUATION.md documents the format field
+by field; the record types and the JSON document are in
+`scaled_ql.evaluation.results_format` (re-exported here).
 
 Writes are atomic (a temporary file in the same directory, then `os.replace`), so a reader
 never sees half a file, even if the runner dies mid-write; the file gets the permissions of

@@ -109,7 +109,8 @@ def make_evaluator(networks: ScaledQLNetworks, head_games: Sequence[str],
         games = tuple(head_games if games is None else games)
         unknown = [g for g in games if g not in head_of]
         if unknown:
-            raise ValueError(f"no head for {unknown}; this network has heads for {list(head_games)}")
+            raise ValueError(
+                f"no head for {unknown}; this network has heads for {list(head_games)}")
         heads = np.asarray([head_of[g] for g in games], np.int32)
         base_key = jax.random.PRNGKey(protocol.seed + 7919 * step)
         calls = itertools.count()

@@ -122,7 +122,8 @@ def test_run_iqm_is_the_report_iqm_of_one_run_with_an_episode_interval():
     interval = run_iqm_with_episode_interval(episodes, reps=300, seed=1)
     assert interval.estimate == pytest.approx(1.5)
     table = np.array([[x.mean() for x in episodes]])
-    assert interval.estimate == pytest.approx(stats.aggregate_scores(table, reps=50)["IQM"].estimate)
+    iqm = stats.aggregate_scores(table, reps=50)["IQM"]
+    assert interval.estimate == pytest.approx(iqm.estimate)
     assert interval.lower <= interval.estimate <= interval.upper
     assert interval.upper > interval.lower  # games 1 and 3 have spread over episodes
     # One episode per game: nothing to resample, the interval is the point.

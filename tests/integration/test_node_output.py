@@ -1,7 +1,8 @@
 """What `scaled-ql` shows of a `local_mp` program's output: each node's lines go through
 the plain wrapper (real bash and sed, as `node_output.launch_plain` runs them), which, quiet
 (no --verbose), drops Reverb's C++ logs, courier's "Binding" lines and Launchpad's stop
-countdown and Ctrl-C lines; the launcher's own countdown is dropped likewise.  `--verbose` keeps everything."""
+countdown and Ctrl-C lines; the launcher's own countdown is dropped likewise.  `--verbose`
+keeps everything."""
 
 import subprocess
 

@@ -41,8 +41,8 @@ def run_until_it_stops_itself(program, test_case, workdir: str, counter_key: str
     counts = restore_acme_checkpoint(counting.Counter(), workdir, "counter",
                                      counter_key).get_counts()
     # Evaluator counts: however far it got before the stop.
-    print(f"{type(test_case).__name__}: the program stopped by itself after {time.monotonic() - started:.1f} s; "
-          f"counts: {counts}")
+    print(f"{type(test_case).__name__}: the program stopped by itself after "
+          f"{time.monotonic() - started:.1f} s; counts: {counts}")
     return counts
 
 

@@ -447,11 +447,11 @@ def render() -> str:
         "it; a Launchpad learner samples Reverb uniformly and has no stream position). No "
         "pickle anywhere.",
         "- **Resume** (`--resume`) restores the newest complete checkpoint, checks suite, games, "
-        "head sizes and the run's configuration, drops `logs/learner.csv` rows after the checkpoint "
-        "and says so on stderr. It refuses what would change the run's history: `--steps` below "
-        "the newest checkpoint, another evaluation protocol, a folder without a run. An "
-        "evaluation round already recorded is not played again; one interrupted by a signal is "
-        "(rounds are recorded whole or not at all).",
+        "head sizes and the run's configuration, drops `logs/learner.csv` rows after the "
+        "checkpoint and says so on stderr. It refuses what would change the run's history: "
+        "`--steps` below the newest checkpoint, another evaluation protocol, a folder without "
+        "a run. An evaluation round already recorded is not played again; one interrupted by "
+        "a signal is played again in full (rounds are recorded whole or not at all).",
         "- **Output folders:** a training command writes only into a new or empty folder or a "
         "run of its own kind; a fresh run that fails or is stopped before its first checkpoint "
         "leaves nothing behind.",

@@ -66,7 +66,8 @@ class ActingConfig:
     def __post_init__(self):
         for name in ("eval_epsilon", "train_epsilon"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ActingConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ValueError(
+                    f"ActingConfig.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.variable_update_period < 1:
             raise ValueError("ActingConfig.variable_update_period must be >= 1")
 

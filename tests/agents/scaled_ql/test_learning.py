@@ -201,7 +201,7 @@ def test_data_parallel_over_two_host_devices_matches_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     root = pathlib.Path(__file__).resolve().parents[3]  # the repository
-    result = subprocess.run([sys.executable, "-c", _DATA_PARALLEL_SCRIPT], env=env, cwd=root, check=False,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", _DATA_PARALLEL_SCRIPT], env=env, cwd=root,
+                            check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "DATA PARALLEL OK" in result.stdout
