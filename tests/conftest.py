@@ -1,11 +1,7 @@
 """Fixtures shared across test folders."""
 
 import importlib.util
-import os
 import pathlib
-import shutil
-import sys
-import tempfile
 
 import pytest
 
@@ -21,35 +17,14 @@ def load_script(name: str):
     return module
 
 
-# Launchpad's first worker manager in a process stops a program with a termination notice: once a
-# node calls lp.stop(), any worker still registered 10 s later (`--lp_termination_notice_secs`) gets
-# the process SIGKILLed, and with thread workers (test_mt, local_mt) that process is pytest itself.
-# The manager forgets ended threads only when someone waits on it, which the tests do at their end;
-# on a loaded 2-core CI machine, nodes winding down plus a test reading back their checkpoints can
-# outlast 10 s.  The tests bound their programs themselves (each waits a stated time and fails), so
-# the notice only has to be longer than any test's wind-down.
+# Launchpad's first worker manager in a process stops a program with a termination notice:
+# once a node calls lp.stop(), any worker still registered 10 s later (`--lp_termination_notice_secs`)
+# gets the process SIGKILLed, and with thread workers (test_mt, local_mt) that process is pytest
+# itself.  The manager forgets ended threads only when someone waits on it, which the tests do at
+# their end; on a loaded 2-core CI machine, nodes winding down plus a test reading back their
+# checkpoints can outlast 10 s.  The tests bound their programs themselves (each waits a stated
+# time and fails), so the notice only has to be longer than any test's wind-down.
 LAUNCHPAD_TERMINATION_NOTICE_S = 300
-
-
-# Most of the suite's time is XLA compiling the same tiny networks again: every real-process
-# test starts fresh Python processes (the CLI, Launchpad nodes) that compile the programs the
-# test before already compiled.  JAX's persistent compilation cache, empty at the start of each
-# pytest process (one per xdist worker, so no two workers write one directory), lets the later
-# ones load them.  Every compilation is cached (threshold 0 s): on CPU nearly all of them take
-# under JAX's default 1 s.  A run that sets JAX_COMPILATION_CACHE_DIR itself keeps its own.
-def _use_a_fresh_jax_compilation_cache(config) -> None:
-    xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
-    if xdist_controller or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return  # the controller runs no test (and its workers would inherit its directory)
-    cache_dir = tempfile.mkdtemp(prefix="scaled_ql_test_jax_cache_")
-    config._scaled_ql_jax_cache_dir = cache_dir
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache_dir  # the processes tests start inherit it
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    if "jax" in sys.modules:  # imported before this hook: its config read the environment already
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def pytest_configure(config):
@@ -58,13 +33,6 @@ def pytest_configure(config):
     import launchpad  # noqa: F401  (defines --lp_termination_notice_secs)
 
     flags.FLAGS.lp_termination_notice_secs = LAUNCHPAD_TERMINATION_NOTICE_S
-    _use_a_fresh_jax_compilation_cache(config)
-
-
-def pytest_unconfigure(config):
-    cache_dir = getattr(config, "_scaled_ql_jax_cache_dir", None)
-    if cache_dir:
-        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
