@@ -17,13 +17,13 @@ def load_script(name: str):
     return module
 
 
-# Launchpad's first worker manager in a process stops a program with a termination notice:
-# once a node calls lp.stop(), any worker still registered 10 s later (`--lp_termination_notice_secs`)
-# gets the process SIGKILLed, and with thread workers (test_mt, local_mt) that process is pytest
-# itself.  The manager forgets ended threads only when someone waits on it, which the tests do at
-# their end; on a loaded 2-core CI machine, nodes winding down plus a test reading back their
-# checkpoints can outlast 10 s.  The tests bound their programs themselves (each waits a stated
-# time and fails), so the notice only has to be longer than any test's wind-down.
+# Launchpad's first worker manager in a process stops a program with a termination notice: once a
+# node calls lp.stop(), any worker still registered 10 s later (`--lp_termination_notice_secs`) gets
+# the process SIGKILLed, and with thread workers (test_mt, local_mt) that process is pytest itself.
+# The manager forgets ended threads only when someone waits on it, which the tests do at their end;
+# on a loaded 2-core CI machine, nodes winding down plus a test reading back their checkpoints can
+# outlast 10 s.  The tests bound their programs themselves (each waits a stated time and fails), so
+# the notice only has to be longer than any test's wind-down.
 LAUNCHPAD_TERMINATION_NOTICE_S = 300
 
 

@@ -193,6 +193,21 @@ def _summarise(stacked: Metrics) -> Metrics:
     return out
 
 
+def donation_is_safe(devices: Sequence[jax.Device]) -> bool:
+    """Whether the update may donate its input state's buffers (reuse them for its output).
+
+    Not on CPU with JAX's persistent compilation cache on (`JAX_COMPILATION_CACHE_DIR`, or
+    `jax_compilation_cache_dir`): with jax 0.4.30, an executable with donated inputs that a
+    process loads back from the cache computes wrong results there.  Measured: a jitted
+    `p - lr * g` with its input donated leaves `p` unchanged in every process after the first
+    (tests/agents/scaled_ql/test_learning.py runs our update in two processes).  Without
+    donation the update keeps one more copy of the state in memory and is correct with the
+    cache.  Accelerators, where the state's memory matters, keep donating (not checked there).
+    """
+    cache_on = bool(jax.config.jax_compilation_cache_dir)
+    return not (cache_on and all(d.platform == "cpu" for d in devices))
+
+
 def make_update_fn(
     networks: ScaledQLNetworks,
     config: ScaledQLConfig,
@@ -209,11 +224,12 @@ def make_update_fn(
       `update(state, batch)`.  `batch` is a Transition whose fields have leading axes
       `[num_sgd_steps_per_step, B]` (or just `[B]` when num_sgd_steps_per_step == 1), with B
       divisible by the number of devices.  The returned state is replicated over the devices
-      (the input state is donated: do not reuse it).  Metrics: the means over the call's SGD
-      steps of 'loss', the unweighted terms ('td_loss', 'cql_loss', 'bc_loss': those with a
-      positive weight), 'mean_q', 'grad_norm'; 'td_loss_per_game' [G] (mean TD loss of each
-      game's examples in this call, 0 if none) and 'count_per_game' [G]; 'num_skipped_in_call';
-      and from the new state 'step' and 'num_skipped_updates'.
+      (the input state is donated, except where `donation_is_safe` says no: do not reuse it).
+      Metrics: the means over the call's SGD steps of 'loss', the unweighted terms
+      ('td_loss', 'cql_loss', 'bc_loss': those with a positive weight), 'mean_q', 'grad_norm';
+      'td_loss_per_game' [G] (mean TD loss of each game's examples in this call, 0 if none)
+      and 'count_per_game' [G]; 'num_skipped_in_call'; and from the new state 'step' and
+      'num_skipped_updates'.
     """
     devices = list(devices if devices is not None else jax.local_devices())
     mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
@@ -244,7 +260,8 @@ def make_update_fn(
         return state, metrics
 
     jitted = jax.jit(_update, in_shardings=(replicated, split_batch),
-                     out_shardings=(replicated, replicated), donate_argnums=0)
+                     out_shardings=(replicated, replicated),
+                     donate_argnums=0 if donation_is_safe(devices) else ())
 
     def update(state: TrainingState, batch: Transition) -> tuple[TrainingState, Metrics]:
         batch = Transition(*batch)

@@ -168,6 +168,54 @@ def test_config_validation_names_the_field():
         ScaledQLConfig(td_weight=0.0, cql_alpha=0.0, bc_weight=0.0)
 
 
+def test_the_update_donates_its_input_state_without_a_persistent_cache(networks):
+    state = init_training_state(networks, CONFIG, jax.random.PRNGKey(3))
+    leaf = jax.tree_util.tree_leaves(state.params)[0]
+    assert not jax.config.jax_compilation_cache_dir
+    make_update_fn(networks, CONFIG)(state, make_batch((2, 4), seed=3))
+    assert leaf.is_deleted()  # its buffer became the output's
+
+
+_CACHED_UPDATE_SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    from tests.agents.scaled_ql.test_learning import CONFIG, NUM_ACTIONS, make_batch
+    from scaled_ql.agents.scaled_ql import init_training_state, make_update_fn
+    from scaled_ql.networks import make_networks
+    net = make_networks(CONFIG.network, NUM_ACTIONS)
+    state = init_training_state(net, CONFIG, jax.random.PRNGKey(4))
+    before = [np.asarray(x) for x in jax.tree_util.tree_leaves(state.params)]
+    leaf = jax.tree_util.tree_leaves(state.params)[0]
+    state, _ = make_update_fn(net, CONFIG)(state, make_batch((2, 4), seed=4))
+    after = [np.asarray(x) for x in jax.tree_util.tree_leaves(state.params)]
+    changed = sum(not np.array_equal(x, y) for x, y in zip(before, after))
+    print("RESULT", int(state.step), changed, len(after), leaf.is_deleted(),
+          float(sum(np.abs(x).sum() for x in after)))
+""")
+
+
+@pytest.mark.slow
+def test_an_update_loaded_from_the_persistent_compilation_cache_still_trains(tmp_path):
+    """jax 0.4.30 on CPU: a donated executable loaded back from the persistent cache leaves the
+    parameters unchanged (`learning.donation_is_safe`).  The second process loads the update
+    that the first compiled, and must train exactly as the first did."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    root = pathlib.Path(__file__).resolve().parents[3]  # the repository
+    results = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", _CACHED_UPDATE_SCRIPT], env=env,
+                                cwd=root, check=False, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        (line,) = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+        results.append(line.split()[1:])
+        assert any(p.name.startswith("jit__update") for p in tmp_path.iterdir())  # cached
+    for step, changed, leaves, donated, _ in results:
+        assert (step, donated) == ("2", "False")  # two SGD steps; the input state kept
+        assert changed == leaves  # every parameter moved
+    assert results[0] == results[1]  # the cache-loaded update computes what the compiled one did
+
+
 _DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     assert jax.local_device_count() == 2, jax.local_devices()
