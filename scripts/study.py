@@ -1852,6 +1852,9 @@ def main(argv=None) -> int:
         if pixels_stage(args, out, docs) != 0:
             failures.append({"job": "pixels", "exit": 1, "log": str(out / "pixels" / LOG_FILE)})
     if args.stage in ("all", "report") and not args.dry_run:
+        from scaled_ql._quiet import quiet_third_party
+
+        quiet_third_party()  # the report imports the stack in this process (gym's notice)
         print(write_results(args, out, docs, jobs))
     for failure in failures:
         print(f"failed: {failure['job']} (exit {failure['exit']}), log {failure['log']}",
