@@ -1,7 +1,17 @@
 """Fixtures shared across test folders."""
 
 import importlib.util
+import os
 import pathlib
+
+# The tests compile with XLA's cheap settings (JAX's `jax_disable_most_optimizations`: backend
+# optimization level 0, no expensive LLVM passes).  The compiled programs compute the same
+# functions; compiling dominates most tests here, and these settings make the suite about 30%
+# faster on 2 cores (docs/REGRESSION_CHECKS.md, 2026-11-28, morning).  Set here, before any test
+# imports jax, so the processes the tests start (local_mp nodes, the CLI) inherit it; `make demo`,
+# `make study` and the benchmarks compile fully optimized.  `JAX_DISABLE_MOST_OPTIMIZATIONS=0
+# make test` runs the suite fully optimized.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import pytest
 
