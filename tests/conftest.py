@@ -54,6 +54,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.path not in slow_files)  # a stable sort
 
 
+@pytest.fixture
+def fully_optimized_xla():
+    """XLA's full optimization for one test whose time goes into running many compiled steps
+    rather than compiling them (the suite compiles cheaply: top of this file)."""
+    import jax
+
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--reliability-sweep", type=int, default=0, metavar="N",

@@ -34,6 +34,8 @@ COMMON = {"network": NETWORK, "learning_rate": 1e-3, "adam_eps": 1e-5,
 SCALED_QL = ScaledQLConfig(td_weight=1.0, cql_alpha=0.1, **COMMON)
 BC = ScaledQLConfig(td_weight=0.0, cql_alpha=0.0, bc_weight=1.0, **COMMON)
 NUM_SGD_STEPS = 1200
+# 2,400 small updates per seed: running them, not compiling them, takes the time here.
+pytestmark = pytest.mark.usefixtures("fully_optimized_xla")
 
 
 def train_and_evaluate(config, dataset, num_sgd_steps, seed) -> list[float]:
