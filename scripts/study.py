@@ -122,18 +122,25 @@ FINETUNE_STARTS = (("pre-trained", ()), ("from scratch", ("--from-scratch",)),
 # "steps" (a multiple of --finetune-steps, evaluated as often) and "base" (the claim-1 run
 # fine-tuned from, a TRIED label: the CQL weight that beat BC), "frozen_torso" (the pre-trained
 # start only: its head alone for this fraction of the steps, then the whole network, the torso
-# with an Adam of its own: `--frozen-torso-steps`, LP-FT).  A variant that changes only the base
-# or the frozen steps compares with the study's own from-scratch runs, which do not read the
-# base's weights and have no torso to keep frozen.
+# with an Adam of its own: `--frozen-torso-steps`, LP-FT), "torso_lr" (the pre-trained start
+# only: the torso's Adam step size is this fraction of the head's, `--torso-learning-rate-scale`,
+# discriminative fine-tuning).  A variant that changes only the base or how the pre-trained
+# torso trains compares with the study's own from-scratch runs, which do not read the base's
+# weights and have no pre-trained torso to keep.
 FINETUNE_TRIED = (("3% of the episodes", {"fraction": 0.03}),
                   ("Adam 3e-4", {"learning_rate": 3e-4}),
                   ("3x the steps", {"steps": 3}),
                   ("from CQL 0.1", {"base": "Scaled QL M, CQL 0.1"}),
                   ("from CQL 0.1, 3x the steps", {"base": "Scaled QL M, CQL 0.1", "steps": 3}),
                   ("head first for half the steps", {"frozen_torso": 0.5}),
-                  ("head first for half of 3x the steps", {"frozen_torso": 0.5, "steps": 3}))
+                  ("head first for half of 3x the steps", {"frozen_torso": 0.5, "steps": 3}),
+                  ("torso at a tenth of the step size", {"torso_lr": 0.1}),
+                  ("torso at a tenth of the step size, 3x the steps",
+                   {"torso_lr": 0.1, "steps": 3}))
 # Changes that only the pre-trained start takes ("base": also the frozen torso).
-PRETRAINED_ONLY_CHANGES = ("base", "frozen_torso")
+PRETRAINED_ONLY_CHANGES = ("base", "frozen_torso", "torso_lr")
+# Of them, those of how the copied torso trains: only the pre-trained start runs them.
+TORSO_TRAINING_CHANGES = ("frozen_torso", "torso_lr")
 # The rule, declared with them: a variant whose pre-trained or frozen-torso IQM estimate over
 # its --tried-seeds is above its from-scratch estimate runs with --seeds, and its verdicts are
 # also computed over only the seeds run after that choice (of both starts).  With 2 seeds every
@@ -153,7 +160,14 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
 # then the whole network (LP-FT, Kumar et al. 2022: a new head's first, large gradients can
 # distort the copied features), at the study's steps (a single change, --tried-seeds first) and
 # at 3x the steps (combined, --seeds from the start; its from scratch is 3x the steps').
-FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of 3x the steps")
+# Then, declared before they ran (2026-11-28, session 16), after LP-FT had not beaten from
+# scratch either and its curves fell once the torso trained (on 12 episodes, training the copied
+# torso at all costs return, while the frozen torso keeps it): the torso trained at a tenth of the
+# head's step size (discriminative fine-tuning, Howard & Ruder 2018: the copied features move,
+# slowly), at the study's steps (a single change, --tried-seeds first) and at 3x the steps
+# (combined, --seeds from the start; its from scratch is 3x the steps').
+FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of 3x the steps",
+                           "torso at a tenth of the step size, 3x the steps")
 # What a single variant's name does not say, for the page.
 SINGLE_VARIANT_NOTES = {
     "from CQL 0.1": " (the claim-1 run `Scaled QL M, CQL 0.1`, which beat BC, as the pre-trained "
@@ -161,14 +175,20 @@ SINGLE_VARIANT_NOTES = {
                     "study's from-scratch runs)",
     "head first for half the steps": " (the pre-trained start only, its torso frozen for the "
                                      "first half of the steps; compared with the study's "
-                                     "from-scratch runs)"}
+                                     "from-scratch runs)",
+    "torso at a tenth of the step size": " (the pre-trained start only, the torso's Adam step "
+                                         "size a tenth of the head's; compared with the "
+                                         "study's from-scratch runs)"}
 # Why each combination was declared, for the page.
 COMBINED_BECAUSE = {
     "from CQL 0.1, 3x the steps": "after the frozen torso cleared from scratch only with 3x the "
                                   "steps and claim 1 beat BC only at CQL 0.1",
     "head first for half of 3x the steps": "after full fine-tuning beat from scratch in no "
                                            "setting while the frozen torso did with 3x the "
-                                           "steps (LP-FT)"}
+                                           "steps (LP-FT)",
+    "torso at a tenth of the step size, 3x the steps": "after LP-FT had not beaten from "
+                                                       "scratch either (discriminative "
+                                                       "fine-tuning)"}
 # Claim 1 reproduced against BC only at PAPER.md's CQL weight 0.1 (a TRIED variant), so claims
 # 2 and 3b are rerun from it as well (declared before they ran; --seeds each): the label of
 # claim 1's CQL 0.1 run, the weight, and the suffix of the runs at it.  (Claim 3a's is the
@@ -425,9 +445,10 @@ def finetune_label(start: str, variant: str | None = None) -> str:
 
 def finetune_starts(changes: dict) -> tuple[str, ...]:
     """The starts a claim-3a variant runs: all; without from scratch when the pre-trained base
-    changes (from scratch reads none of its weights); only pre-trained with frozen steps."""
+    changes (from scratch reads none of its weights); only pre-trained when the change is how
+    the copied torso trains (`TORSO_TRAINING_CHANGES`)."""
     names = tuple(name for name, _ in FINETUNE_STARTS)
-    if "frozen_torso" in changes:
+    if any(key in changes for key in TORSO_TRAINING_CHANGES):
         return ("pre-trained",)
     return names if "base" not in changes else tuple(n for n in names if n != "from scratch")
 
@@ -459,6 +480,8 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
                if "learning_rate" in changes else [])
     if "frozen_torso" in changes:
         learner += ["--frozen-torso-steps", str(round(steps * changes["frozen_torso"]))]
+    if "torso_lr" in changes:
+        learner += ["--torso-learning-rate-scale", f"{changes['torso_lr']:g}"]
     command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
                "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
                "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",

@@ -14,7 +14,8 @@ has the same flag, help and default for the same setting.
     add_finetune_start        a fine-tuning run's start (`FinetuneStart`): the checkpoint
                               source, --game, --from-scratch | --freeze-torso, --fresh-head,
                               and the learner settings it may change (--cql-alpha,
-                              --frozen-torso-steps and the above, unset: the checkpoint's)
+                              --frozen-torso-steps, --torso-learning-rate-scale and the
+                              above, unset: the checkpoint's)
 
 Each `add_*` returns the config fields whose flag is not their name (`{"out_dir": "--out"}`),
 for `common.command`'s field -> flag mapping; each `*_fields(args)` returns the part's config
@@ -210,6 +211,10 @@ def add_finetune_start(parser: argparse.ArgumentParser) -> dict:
                        help="train the head alone for the first N SGD steps, then the whole "
                             "network, the torso with an Adam of its own: linear probing, then "
                             "fine-tuning (default: the pre-trained run's, 0 after pre-training)")
+    group.add_argument("--torso-learning-rate-scale", type=float, default=None, metavar="S",
+                       help="the torso's Adam step size is --learning-rate times S, the heads' "
+                            "is --learning-rate: the pre-trained torso moves slower than the new "
+                            "head (default: the pre-trained run's, 1 after pre-training)")
     add_learner_arguments(group, from_checkpoint=True)
     return {}
 
@@ -227,5 +232,6 @@ def learner_overrides(args: argparse.Namespace) -> dict:
     """The learner settings a fine-tuning run's flags change (`ScaledQLConfig` field -> value;
     the flags left out keep the checkpoint's)."""
     fields = {"cql_alpha": args.cql_alpha, "frozen_torso_steps": args.frozen_torso_steps,
+              "torso_learning_rate_scale": args.torso_learning_rate_scale,
               **learner_fields(args)}
     return {field: value for field, value in fields.items() if value is not None}

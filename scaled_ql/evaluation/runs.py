@@ -158,7 +158,7 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 # code did before them (ScaledQLConfig's default; tests/evaluation checks they agree): a run
 # whose config lacks one is read as having that value, so it stays a seed of the runs made
 # since (here) and resumes (`runners.run_dir.check_resume`).
-ADDED_SETTINGS = {"agent.frozen_torso_steps": 0}
+ADDED_SETTINGS = {"agent.frozen_torso_steps": 0, "agent.torso_learning_rate_scale": 1.0}
 
 
 def with_added_settings(config: Mapping[str, Any]) -> dict:

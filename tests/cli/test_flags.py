@@ -116,7 +116,7 @@ def test_the_fine_tuning_flags_reach_the_start_and_the_learner_overrides():
 
     learner = ["--batch-size", "32", "--learning-rate", "0.001", "--sgd-steps-per-call", "2"]
     start = ["--checkpoint", "pre", "--checkpoint-step", "7", "--game", "Alien", "--freeze-torso",
-             "--fresh-head", "--cql-alpha", "0.5", *learner]
+             "--fresh-head", "--cql-alpha", "0.5", "--torso-learning-rate-scale", "0.1", *learner]
     parser = build_parser()
     offline = parser.parse_args(["finetune-offline", *start, "--steps", "1", "--data", "d",
                                  "--out", "o"])
@@ -126,7 +126,8 @@ def test_the_fine_tuning_flags_reach_the_start_and_the_learner_overrides():
             "game": "Alien", "checkpoint": "pre", "checkpoint_step": 7, "from_scratch": False,
             "freeze_torso": True, "fresh_head": True}
         # Only the flags given: --target-update-period keeps the checkpoint's value.
-        assert learner_overrides(args) == {"cql_alpha": 0.5, "batch_size": 32,
+        assert learner_overrides(args) == {"cql_alpha": 0.5, "torso_learning_rate_scale": 0.1,
+                                           "batch_size": 32,
                                            "learning_rate": 0.001, "num_sgd_steps_per_step": 2}
     assert learner_overrides(parser.parse_args(
         ["finetune-offline", "--checkpoint", "pre", "--game", "Alien", "--steps", "1",

@@ -149,13 +149,15 @@ def test_cli_runs_and_reports(pretrained, training_data, tmp_path):
                pretrained, "--game", "Breakout", "--data", training_data, "--steps", "2",
                "--out", str(out), "--freeze-torso", "--eval-episodes", "1", "--eval-max-frames",
                "400", "--eval-workers", "0", "--shuffle-buffer", "200", "--no-progress",
-               "--cql-alpha", "0.05", "--batch-size", "8", "--frozen-torso-steps", "1"]
+               "--cql-alpha", "0.05", "--batch-size", "8", "--frozen-torso-steps", "1",
+               "--torso-learning-rate-scale", "0.5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "| Breakout |" in result.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["agent"]["cql_alpha"] == 0.05 and config["agent"]["batch_size"] == 8
     assert config["agent"]["frozen_torso_steps"] == 1
+    assert config["agent"]["torso_learning_rate_scale"] == 0.5
     assert (out / "learning_curve.png").exists()
     bad = subprocess.run([*command[:6], "--game", "Pacman", *command[8:]], capture_output=True,
                          text=True, timeout=120)

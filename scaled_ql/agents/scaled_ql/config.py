@@ -54,6 +54,9 @@ class ScaledQLConfig:
         the torso, which then trains with an Adam of its own that starts at that point:
         linear probing, then fine-tuning (LP-FT, Kumar et al. 2022, for a pre-trained torso
         under a new head) [default 0: the torso trains from the first step].
+      torso_learning_rate_scale: the torso's Adam step size is learning_rate times this, the
+        heads' is learning_rate: a pre-trained torso under a new head moves slower than the
+        head (discriminative fine-tuning, Howard & Ruder 2018) [default 1.0: one step size].
       target_update_period: SGD steps between target-network refreshes [default 2000,
         Dopamine offline configs].
       batch_size: global batch (all devices), games mixed [default 256; paper used TPU pods
@@ -80,6 +83,7 @@ class ScaledQLConfig:
     adam_eps: float = 3.125e-4
     max_grad_norm: float = 10.0
     frozen_torso_steps: int = 0
+    torso_learning_rate_scale: float = 1.0
     target_update_period: int = 2000
     batch_size: int = 256
     num_sgd_steps_per_step: int = 1
@@ -111,6 +115,10 @@ class ScaledQLConfig:
         _require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0 (math.inf disables)")
         _require(self.frozen_torso_steps >= 0, "frozen_torso_steps",
                  f"must be >= 0, got {self.frozen_torso_steps}")
+        _require(math.isfinite(self.torso_learning_rate_scale)
+                 and self.torso_learning_rate_scale > 0, "torso_learning_rate_scale",
+                 f"must be > 0 and finite, got {self.torso_learning_rate_scale} (a torso that "
+                 "does not train: freeze it, `finetune.freeze_torso` / --freeze-torso)")
         _require(self.target_update_period >= 1, "target_update_period", "must be >= 1")
         _require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         _require(self.num_sgd_steps_per_step >= 1, "num_sgd_steps_per_step", "must be >= 1")

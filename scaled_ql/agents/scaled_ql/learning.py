@@ -65,19 +65,25 @@ def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
     and bias correction start there, as a fresh optimizer's would.  (One Adam shared with the
     heads would have counted N steps already: for N in the hundreds its bias correction would
     then make the torso's first updates several times too large.)
+
+    With `config.torso_learning_rate_scale` = s != 1 the torso's Adam has step size
+    learning_rate * s (the clipping still sees every module's gradient).  With neither, one
+    Adam over every parameter: the optimizer state of every run made before them.
     """
     adam = optax.adam(config.learning_rate, eps=config.adam_eps)
     clip = () if np.isinf(config.max_grad_norm) else (
         optax.clip_by_global_norm(config.max_grad_norm),)
-    if config.frozen_torso_steps == 0:
+    steps, scale = config.frozen_torso_steps, config.torso_learning_rate_scale
+    if steps == 0 and scale == 1.0:
         return optax.chain(*clip, adam) if clip else adam
-    steps = config.frozen_torso_steps
-    return optax.chain(
-        optax.multi_transform({"torso": starting_after(steps, optax.identity()),
-                               "other": optax.identity()}, torso_labels),
-        *clip,
-        optax.multi_transform({"torso": starting_after(steps, adam), "other": adam},
-                              torso_labels))
+    torso_adam = adam if scale == 1.0 else optax.adam(config.learning_rate * scale,
+                                                      eps=config.adam_eps)
+    probe = () if steps == 0 else (optax.multi_transform(
+        {"torso": starting_after(steps, optax.identity()), "other": optax.identity()},
+        torso_labels),)
+    torso = torso_adam if steps == 0 else starting_after(steps, torso_adam)
+    return optax.chain(*probe, *clip,
+                       optax.multi_transform({"torso": torso, "other": adam}, torso_labels))
 
 
 def torso_labels(params) -> dict:

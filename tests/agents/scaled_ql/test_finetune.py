@@ -207,6 +207,66 @@ def test_frozen_torso_steps_zero_the_torso_gradient_before_the_clipping():
         dataclasses.replace(config, frozen_torso_steps=-1)
 
 
+def test_torso_learning_rate_scale_scales_the_torsos_adam_steps_only():
+    config, params = _pretrained()
+    plain = dataclasses.replace(config, learning_rate=0.1, adam_eps=1e-8, max_grad_norm=1.0)
+    slow = dataclasses.replace(plain, torso_learning_rate_scale=0.25)
+    # Adam's first step is -lr * g / (|g| + eps), -lr to 1e-4 here (by hand; float32's
+    # 1 - 0.999 in the bias correction is off by about 6e-5): the torso moves by -0.1 * 0.25 = -0.025 per parameter, the heads
+    # by -0.1.
+    grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 3.0), params)
+    optimizer = make_optimizer(slow)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    for module, leaves in updates.items():
+        for name, value in leaves.items():
+            np.testing.assert_allclose(value, -0.025 if is_torso_module(module) else -0.1,
+                                       rtol=1e-4, err_msg=f"{module}/{name}")
+    # Over several steps of changing, clipped gradients (the norm over every module, as with
+    # one step size), each torso update is 0.25 times the one-step-size optimizer's (Adam is
+    # linear in its step size) and each head update the same.
+    reference, scaled = make_optimizer(plain), optimizer
+    ref_state, scaled_state = reference.init(params), scaled.init(params)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        grads = jax.tree_util.tree_map(
+            lambda x: jnp.asarray(rng.normal(0, 5, x.shape), jnp.float32), params)
+        expected, ref_state = reference.update(grads, ref_state, params)
+        got, scaled_state = scaled.update(grads, scaled_state, params)
+        for module, leaves in got.items():
+            factor = 0.25 if is_torso_module(module) else 1.0
+            for name, value in leaves.items():
+                np.testing.assert_allclose(value, factor * expected[module][name], rtol=1e-5,
+                                           atol=1e-7, err_msg=f"{module}/{name}")
+    # One step size keeps one Adam over every parameter: the optimizer state of the runs (and
+    # checkpoints) made before the setting existed.
+    one_adam = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.1, eps=1e-8))
+    assert (jax.tree_util.tree_structure(make_optimizer(plain).init(params))
+            == jax.tree_util.tree_structure(one_adam.init(params)))
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="torso_learning_rate_scale"):
+            dataclasses.replace(config, torso_learning_rate_scale=bad)
+
+
+def test_torso_learning_rate_scale_with_frozen_steps_starts_the_slower_torso_after_them():
+    config, params = _pretrained()
+    both = dataclasses.replace(config, learning_rate=0.1, adam_eps=1e-8,
+                               max_grad_norm=float("inf"), frozen_torso_steps=1,
+                               torso_learning_rate_scale=0.5)
+    optimizer = make_optimizer(both)
+    state = optimizer.init(params)
+    grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 2.0), params)
+    first, state = optimizer.update(grads, state, params)
+    second, _ = optimizer.update(grads, state, params)
+    for module, leaves in first.items():
+        torso = is_torso_module(module)
+        for name, value in leaves.items():
+            # Step 1: the torso waits; step 2: its fresh Adam's first step, -0.1 * 0.5.
+            # (rtol 1e-4: float32 Adam's bias correction, 1 - 0.999 to about 6e-5.)
+            np.testing.assert_allclose(value, 0.0 if torso else -0.1, rtol=1e-4, atol=0)
+            np.testing.assert_allclose(second[module][name], -0.05 if torso else -0.1,
+                                       rtol=1e-4, err_msg=f"{module}/{name}")
+
+
 def test_partitioned_optimizer_zeroes_frozen_updates():
     _, params = _pretrained()
     mask = trainable_mask(params, freeze_torso=True)
