@@ -35,8 +35,12 @@ $(STAMP): requirements.txt pyproject.toml setup.py scripts/find_python310.sh
 	echo ">> $(VENV) ready"
 
 # --durations: the 25 slowest tests close the output (the suite must stay under 20 minutes).
+# --no-loadscope-reorder: xdist hands out whole files in tests/conftest.py's order (files with a
+# slow test first), not its default of the files with the most tests first, which left the
+# one-test files that run longest (the learning tests, Launchpad launches) to the end.
 test: venv
-	@$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 \
+	    $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 # MinAtar: logged online agents -> offline Scaled QL vs BC vs the data (docs/RESULTS.md).

@@ -32,6 +32,7 @@ def logged_data(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("fully_optimized_xla")  # 1,500 updates and 30 episodes: running time
 def test_offline_scaled_ql_beats_the_logged_data(logged_data, tmp_path):
     from scaled_ql.runners.pretrain import PretrainConfig, run_pretrain
 
