@@ -72,20 +72,19 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
     # Claim 3a's variants (promoted from 2 seeds, or combined): 5 seeds of 3 starts, of 2 when
     # only the pre-trained base changes, of 1 (pre-trained) for the head first and for the torso
-    # at a tenth of the step size (2 seeds at the study's steps until a screen promotes it).
+    # at a tenth of the step size.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 82,
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 85,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 203
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 206
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
-    tried = {label for label, *_ in study.TRIED} | {
-        "Freeway: pre-trained, torso at a tenth of the step size"}  # not promoted (yet)
+    tried = {label for label, *_ in study.TRIED}
     assert len(labels) == 16 + 15 + 3 + 2
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
@@ -98,12 +97,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-143:-133]] == [
+    assert [(j.label, j.seed) for j in jobs[-146:-136]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-133:-117])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-117:-35])
+    assert all(j.experiment == "claim1_tried" for j in jobs[-136:-120])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-120:-35])
     assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
-    for job in jobs[-133:-117]:
+    for job in jobs[-136:-120]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -135,7 +134,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 168  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 171  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -404,14 +403,14 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
         *by_variant["head first for half of 3x the steps"])} == {("2000", "1000"),
                                                                 ("6000", "3000")}
     # The torso at a tenth of the step size: the pre-trained start only, its torso's Adam at
-    # 0.1x, at 2,000 steps (--tried-seeds: not promoted yet) and at 6,000 (combined: --seeds).
+    # 0.1x, at 2,000 steps (promoted from --tried-seeds) and at 6,000 (combined: --seeds).
     slow = (*by_variant["torso at a tenth of the step size"],
             *by_variant["torso at a tenth of the step size, 3x the steps"])
     assert {j.label.split(", ")[0] for j in slow} == {"Freeway: pre-trained"}
     assert {(flag(j, "--steps"), flag(j, "--torso-learning-rate-scale")) for j in slow} == {
         ("2000", "0.1"), ("6000", "0.1")}
     sizes = {"head first for half the steps": 5, "head first for half of 3x the steps": 5,
-             "torso at a tenth of the step size": 2,
+             "torso at a tenth of the step size": 5,
              "torso at a tenth of the step size, 3x the steps": 5}
     assert all(len(v) == sizes.get(k, 10 if k.startswith("from CQL 0.1") else 15)
                for k, v in by_variant.items())
