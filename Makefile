@@ -8,8 +8,8 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.scaled-ql-installed
 PYTEST_ARGS ?=
-# pytest-xdist workers: two by default, each given whole test files, slow files first
-# (tests/conftest.py); TEST_WORKERS=0 runs the suite in one process (docs/REGRESSION_CHECKS.md).
+# pytest-xdist workers: two by default, each given whole test files; TEST_WORKERS=0 runs the
+# suite in one process (docs/REGRESSION_CHECKS.md).
 TEST_WORKERS ?= 2
 SHELL := /bin/bash
 # pip prints one 'Location ... is ignored' warning per package for index folders that a
@@ -35,12 +35,11 @@ $(STAMP): requirements.txt pyproject.toml setup.py scripts/find_python310.sh
 	echo ">> $(VENV) ready"
 
 # --durations: the 25 slowest tests close the output (the suite must stay under 20 minutes).
-# --no-loadscope-reorder: xdist hands out whole files in tests/conftest.py's order (files with a
-# slow test first), not its default of the files with the most tests first, which left the
-# one-test files that run longest (the learning tests, Launchpad launches) to the end.
+# xdist hands out whole files, those with the most tests first (its default; the slow files
+# first balanced the two workers but ran two multi-process tests at once: no faster,
+# docs/REGRESSION_CHECKS.md).
 test: venv
-	@$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 \
-	    $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 # MinAtar: logged online agents -> offline Scaled QL vs BC vs the data (docs/RESULTS.md).

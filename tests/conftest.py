@@ -46,16 +46,6 @@ def pytest_configure(config):
     flags.FLAGS.lp_termination_notice_secs = LAUNCHPAD_TERMINATION_NOTICE_S
 
 
-def pytest_collection_modifyitems(config, items):
-    """Test files with a slow test first, each file's tests in their order.  `make test` gives
-    whole files to two xdist workers in this order (`--dist loadfile --no-loadscope-reorder`;
-    without the second flag xdist puts the files with the most tests first, so the one-test
-    files that run longest went last): the long real-process tests start early and the short
-    files fill in around them, instead of one worker finishing a long test alone at the end."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # a stable sort
-
-
 @pytest.fixture
 def fully_optimized_xla():
     """XLA's full optimization for one test whose time goes into running many compiled steps
