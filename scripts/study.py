@@ -152,7 +152,7 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
                                  "torso at a tenth of the step size")
 # The head first for half the steps passed it too (2026-11-28, the session-13 machine's runs:
 # final Freeway returns 12.4 and 14.0, mean 13.2, against from scratch's 14.5 and 9.9, 12.2).
-# The torso at a tenth of the step size passed it as well (2026-11-28, session 16, the same
+# The torso at a tenth of the step size passed it as well (2026-11-28, late morning, the same
 # machine: final Freeway returns 14.8 and 21.6, normalized 0.290 and 0.426, mean 0.358, against
 # from scratch's 0.284 and 0.191, mean 0.238).
 # Then, declared before it ran, after the frozen torso cleared from scratch only with 3x the
@@ -164,7 +164,7 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
 # then the whole network (LP-FT, Kumar et al. 2022: a new head's first, large gradients can
 # distort the copied features), at the study's steps (a single change, --tried-seeds first) and
 # at 3x the steps (combined, --seeds from the start; its from scratch is 3x the steps').
-# Then, declared before they ran (2026-11-28, session 16), after LP-FT had not beaten from
+# Then, declared before they ran (2026-11-28, late morning), after LP-FT had not beaten from
 # scratch either and its curves fell once the torso trained (on 12 episodes, training the copied
 # torso at all costs return, while the frozen torso keeps it): the torso trained at a tenth of the
 # head's step size (discriminative fine-tuning, Howard & Ruder 2018: the copied features move,
