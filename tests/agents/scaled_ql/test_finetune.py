@@ -212,8 +212,8 @@ def test_torso_learning_rate_scale_scales_the_torsos_adam_steps_only():
     plain = dataclasses.replace(config, learning_rate=0.1, adam_eps=1e-8, max_grad_norm=1.0)
     slow = dataclasses.replace(plain, torso_learning_rate_scale=0.25)
     # Adam's first step is -lr * g / (|g| + eps), -lr to 1e-4 here (by hand; float32's
-    # 1 - 0.999 in the bias correction is off by about 6e-5): the torso moves by -0.1 * 0.25 = -0.025 per parameter, the heads
-    # by -0.1.
+    # 1 - 0.999 in the bias correction is off by about 6e-5): the torso moves by
+    # -0.1 * 0.25 = -0.025 per parameter, the heads by -0.1.
     grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 3.0), params)
     optimizer = make_optimizer(slow)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)
