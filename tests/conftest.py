@@ -8,8 +8,8 @@ import pathlib
 # optimization level 0, no expensive LLVM passes).  The compiled programs compute the same
 # functions; compiling dominates most tests here (two of the training test files run 0.69 of
 # their time; the whole suite's gain is within the VM's spread: docs/REGRESSION_CHECKS.md,
-# 2026-11-28, morning).  Set here, before any test
-# imports jax, so the processes the tests start (local_mp nodes, the CLI) inherit it; `make demo`,
+# 2026-11-28, morning).  Set here, before any test imports jax, so the processes the tests
+# start (local_mp nodes, the CLI) inherit it; `make demo`,
 # `make study` and the benchmarks compile fully optimized.  `JAX_DISABLE_MOST_OPTIMIZATIONS=0
 # make test` runs the suite fully optimized.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
