@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     fields |= flags.add_run_arguments(
         parser, seed_help="seeds the new head, data order and evaluation",
         name_help="configuration name in reports (default: the method: finetune, "
-                  "finetune_frozen_torso or scratch)",
+                  "finetune_frozen_torso, finetune_lp_ft, scratch or scratch_frozen_torso)",
         out_help="run directory of the fine-tuning run")
     fields |= flags.add_checkpoint_arguments(parser)
     fields |= flags.add_evaluation_arguments(

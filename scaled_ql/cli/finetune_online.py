@@ -67,7 +67,8 @@ def register(subparsers) -> None:
     fields |= flags.add_run_arguments(
         parser, seed_help="seeds initialisation, the actors' games and evaluation",
         name_help="configuration name in reports (default: the method: online_finetune, "
-                  "online_finetune_frozen_torso or online_scratch)",
+                  "online_finetune_frozen_torso, online_finetune_lp_ft, online_scratch or "
+                  "online_scratch_frozen_torso)",
         out_help="run directory (a new one: online runs cannot be resumed)",
         single_process=False)
     fields |= flags.add_checkpoint_arguments(parser, unit="learner steps")

@@ -12,7 +12,7 @@ has the same flag, help and default for the same setting.
     add_learner_arguments     the learner's optimisation (`ScaledQLConfig`): --batch-size,
                               --learning-rate, --target-update-period, --sgd-steps-per-call
     add_finetune_start        a fine-tuning run's start (`FinetuneStart`): the checkpoint
-                              source, --game, --from-scratch | --freeze-torso, --fresh-head,
+                              source, --game, --from-scratch, --freeze-torso, --fresh-head,
                               and the learner settings it may change (--cql-alpha,
                               --frozen-torso-steps, --torso-learning-rate-scale and the
                               above, unset: the checkpoint's)
@@ -189,19 +189,19 @@ def learner_fields(args: argparse.Namespace) -> dict:
 
 def add_finetune_start(parser: argparse.ArgumentParser) -> dict:
     """Where a fine-tuning run starts (`FinetuneStart`) and on what: --checkpoint,
-    --checkpoint-step, --game, --from-scratch or --freeze-torso, --fresh-head; and, in their own
-    group, the learner settings that may differ from the checkpoint's: --cql-alpha and
+    --checkpoint-step, --game, --from-scratch and/or --freeze-torso, --fresh-head; and, in their
+    own group, the learner settings that may differ from the checkpoint's: --cql-alpha and
     `add_learner_arguments`' flags, all defaulting to the pre-trained run's values
     (`learner_overrides`)."""
     add_checkpoint_source(parser)
     parser.add_argument("--game", required=True,
                         help="the game to fine-tune on, of the checkpoint's suite: e.g. Alien, "
                              "minatar/Seaquest")
-    init = parser.add_mutually_exclusive_group()
-    init.add_argument("--from-scratch", action="store_true",
-                      help="random initialisation of the same architecture (baseline)")
-    init.add_argument("--freeze-torso", action="store_true",
-                      help="train the game's head only (the torso stays the pre-trained one)")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="random initialisation of the same architecture (baseline)")
+    parser.add_argument("--freeze-torso", action="store_true",
+                        help="train the game's head only (the torso stays the pre-trained one; "
+                             "with --from-scratch the random one: the random-features control)")
     parser.add_argument("--fresh-head", action="store_true",
                         help="start the game's head fresh even if the checkpoint has one")
     group = parser.add_argument_group("learner (default: the pre-trained run's values)")

@@ -1,7 +1,7 @@
 """Offline fine-tuning of a pre-trained network on a new game from a small RLDS dataset.
 
     scaled-ql finetune-offline --checkpoint RUN_DIR --game Alien --data DIR --steps N \
-        --out RUN_DIR2 [--freeze-torso | --from-scratch]
+        --out RUN_DIR2 [--freeze-torso] [--from-scratch]
 
 One process, the pretraining runner's pieces: the checkpoint's torso is copied into the
 network of the new game list (one head, the new game's own action count; see
@@ -9,7 +9,8 @@ network of the new game list (one head, the new game's own action count; see
 on the game's RLDS data, and evaluated on the real game.  The game must belong to the
 checkpoint's suite (a MinAtar checkpoint fine-tunes on MinAtar games only; otherwise
 `SuiteMismatchError`).  `from_scratch` trains the same
-architecture from a random initialisation: the baseline is one flag apart.
+architecture from a random initialisation: the baseline is one flag apart (with `freeze_torso`,
+the head on the random torso: the random-features control).
 
 Output (the run-directory layout of `run_dir.py`, plus the learning curve):
 

@@ -163,7 +163,8 @@ class FinetuneStart(_Part):
       agent: the learner config; None takes the checkpoint's.  Its network must be the
         checkpoint's (the torso is copied); the loss and optimizer settings may differ.
       freeze_torso: train only the head; the torso stays bit-for-bit the pre-trained one.
-      from_scratch: random initialisation of the same architecture (the baseline).
+      from_scratch: random initialisation of the same architecture (the baseline); with
+        `freeze_torso`, the head on a random, frozen torso (the random-features control).
       fresh_head: when the game already has a head in the checkpoint, start it fresh anyway
         [default False: reuse it].
     """
@@ -178,13 +179,6 @@ class FinetuneStart(_Part):
     from_scratch: bool = False
     fresh_head: bool = False
 
-    def __post_init__(self):
-        from scaled_ql.agents.scaled_ql.builder import check_start
-
-        check_start(type(self).__name__, from_scratch=self.from_scratch,
-                    freeze_torso=self.freeze_torso)
-        super().__post_init__()
-
     def builder_start(self):
         """The builder's `FinetuneConfig` of this start (the learner's initial state)."""
         from scaled_ql.agents.scaled_ql.builder import FinetuneConfig
@@ -196,13 +190,14 @@ class FinetuneStart(_Part):
     @property
     def method_name(self) -> str:
         """`method` if given, else what the start says: finetune, finetune_frozen_torso,
-        finetune_lp_ft (the agent's `frozen_torso_steps` > 0) or scratch (after
-        `method_prefix`)."""
+        finetune_lp_ft (the agent's `frozen_torso_steps` > 0), scratch or scratch_frozen_torso
+        (after `method_prefix`)."""
         if getattr(self, "method", None):
             return self.method
         probe = self.agent is not None and self.agent.frozen_torso_steps > 0
-        method = ("scratch" if self.from_scratch else
-                  "finetune_frozen_torso" if self.freeze_torso else
+        frozen = "_frozen_torso" if self.freeze_torso else ""
+        method = ("scratch" + frozen if self.from_scratch else
+                  "finetune" + frozen if self.freeze_torso else
                   "finetune_lp_ft" if probe else "finetune")
         return self.method_prefix + method
 

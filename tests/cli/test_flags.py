@@ -129,9 +129,11 @@ def test_the_fine_tuning_flags_reach_the_start_and_the_learner_overrides():
         assert learner_overrides(args) == {"cql_alpha": 0.5, "torso_learning_rate_scale": 0.1,
                                            "batch_size": 32,
                                            "learning_rate": 0.001, "num_sgd_steps_per_step": 2}
-    assert learner_overrides(parser.parse_args(
-        ["finetune-offline", "--checkpoint", "pre", "--game", "Alien", "--steps", "1",
-         "--data", "d", "--out", "o"])) == {}
+    bare = ["--checkpoint", "pre", "--game", "Alien", "--steps", "1", "--data", "d", "--out", "o"]
+    assert learner_overrides(parser.parse_args(["finetune-offline", *bare])) == {}
+    control = parser.parse_args(["finetune-offline", *bare, "--from-scratch", "--freeze-torso"])
+    assert finetune_start_fields(control)["from_scratch"] is True  # random-features control
+    assert finetune_start_fields(control)["freeze_torso"] is True
     pretrain = agent_config(parser.parse_args(["pretrain", "--games", "Pong", "--data", "d",
                                                "--out", "o", "--steps", "1", *learner]))
     assert (pretrain.batch_size, pretrain.learning_rate, pretrain.target_update_period,

@@ -123,8 +123,6 @@ def test_bad_input_fails_early_with_clear_messages(pretrained, training_data, tm
         run_finetune_offline(_config(pretrained, training_data, tmp_path / "a", game="Pacman"))
     with pytest.raises(FileNotFoundError, match="no checkpoints/ folder"):
         run_finetune_offline(_config(str(tmp_path), training_data, tmp_path / "b"))
-    with pytest.raises(ValueError, match="choose one"):
-        _config(pretrained, training_data, tmp_path / "c", freeze_torso=True, from_scratch=True)
     other = tiny_agent_config(network=tiny_agent_config().network.__class__(
         torso="nature", feed_forward_size=32, num_groups=8))
     with pytest.raises(ValueError, match="must be the pre-trained one"):

@@ -63,8 +63,6 @@ def test_every_part_checks_its_fields_and_names_the_config(field, value, message
         assert str(error.value) == f"{config.__name__}.{message}"
     with pytest.raises(ValueError, match=r"^PretrainConfig\.max_consecutive_skips must be >= 1"):
         PretrainConfig(**PRETRAIN, max_consecutive_skips=0)
-    with pytest.raises(ValueError, match="from_scratch with freeze_torso"):
-        FinetuneOfflineConfig(**FINETUNE, from_scratch=True, freeze_torso=True)
 
 
 # The online program's config.json keys before it was made of the parts.
@@ -112,21 +110,24 @@ def test_the_online_config_is_made_of_the_same_parts_and_keeps_its_keys():
         assert str(error.value) == f"FinetuneOnlineConfig.{message}"
 
 
-def test_every_fine_tuning_start_has_the_builders_rule_and_names_its_config():
+def test_every_fine_tuning_start_is_named_by_its_method():
     from scaled_ql.agents.scaled_ql.builder import FinetuneConfig
     from scaled_ql.launchpad_programs.finetune_online import FinetuneOnlineConfig
 
-    rule = (": from_scratch with freeze_torso would train a head on a random, frozen torso; "
-            "choose one")
     online = dict(checkpoint="pre", game="Breakout", out_dir="on", env_steps=10)
-    for config, fields in ((FinetuneConfig, {"checkpoint": "pre"}),
-                           (FinetuneOfflineConfig, FINETUNE), (FinetuneOnlineConfig, online)):
-        with pytest.raises(ValueError) as error:
-            config(**fields, from_scratch=True, freeze_torso=True)
-        assert str(error.value) == config.__name__ + rule
-        for scratch, frozen in ((True, False), (False, True)):  # either alone is a start
-            start = config(**fields, from_scratch=scratch, freeze_torso=frozen)
-            assert (start.from_scratch, start.freeze_torso) == (scratch, frozen)
+    lp_ft = ScaledQLConfig(frozen_torso_steps=5)
+    for config, fields, prefix in ((FinetuneOfflineConfig, FINETUNE, ""),
+                                   (FinetuneOnlineConfig, online, "online_")):
+        for scratch, frozen, agent, method in (
+                (False, False, None, "finetune"), (False, True, None, "finetune_frozen_torso"),
+                (False, False, lp_ft, "finetune_lp_ft"), (True, False, None, "scratch"),
+                (True, True, None, "scratch_frozen_torso")):  # the random-features control
+            start = config(**fields, from_scratch=scratch, freeze_torso=frozen, agent=agent)
+            assert start.method_name == prefix + method
+            builder_start = start.builder_start()
+            assert (builder_start.from_scratch, builder_start.freeze_torso) == (scratch, frozen)
+    both = FinetuneConfig(checkpoint="pre", from_scratch=True, freeze_torso=True)
+    assert (both.from_scratch, both.freeze_torso) == (True, True)
 
 
 def test_json_fields_are_what_config_json_reads_back():

@@ -84,7 +84,10 @@ class FinetuneConfig:
       from_scratch: start the same architecture from a random initialisation instead (the
         baseline, one flag apart); the checkpoint then only fixes the suite.
       freeze_torso: train the heads only: `make_learner` wraps the networks with
-        `finetune.freeze_torso`, so the torso stays bit-for-bit the pre-trained one.
+        `finetune.freeze_torso`, so the torso stays bit-for-bit the pre-trained one.  With
+        `from_scratch` it stays the random one: heads on random, fixed features, the control
+        that tells what a frozen pre-trained torso owes to its pre-training and what to
+        training fewer parameters.
     """
 
     checkpoint: str
@@ -92,19 +95,6 @@ class FinetuneConfig:
     reuse_heads: bool = True
     from_scratch: bool = False
     freeze_torso: bool = False
-
-    def __post_init__(self):
-        check_start("FinetuneConfig", from_scratch=self.from_scratch,
-                    freeze_torso=self.freeze_torso)
-
-
-def check_start(owner: str, *, from_scratch: bool, freeze_torso: bool) -> None:
-    """The rule of a fine-tuning start, for every config that describes one (`FinetuneConfig`,
-    the runners' `FinetuneStart`, `FinetuneOnlineConfig`): not both `from_scratch` and
-    `freeze_torso`.  Raises a ValueError that starts with `owner` (the config's class name)."""
-    if from_scratch and freeze_torso:
-        raise ValueError(f"{owner}: from_scratch with freeze_torso would train a head on a "
-                         "random, frozen torso; choose one")
 
 
 class ScaledQLBuilder(builders.ActorLearnerBuilder):

@@ -110,7 +110,7 @@ def test_initial_state_from_a_checkpoint_with_and_without_its_heads(checkpoint):
         np.testing.assert_array_equal(a, b)
 
 
-def test_checkpoint_of_another_suite_and_contradictory_settings_fail(checkpoint, tmp_path):
+def test_checkpoint_of_another_suite_or_a_missing_checkpoint_fails(checkpoint, tmp_path):
     atari = ScaledQLBuilder(tiny_minatar_agent(), ("Breakout",),
                             finetune=FinetuneConfig(checkpoint=checkpoint))
     with pytest.raises(SuiteMismatchError, match="checkpoint of the minatar suite"):
@@ -122,8 +122,6 @@ def test_checkpoint_of_another_suite_and_contradictory_settings_fail(checkpoint,
                               finetune=FinetuneConfig(checkpoint=str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="no checkpoints/ folder"):
         missing.make_learner(jax.random.PRNGKey(0), missing.make_networks(), iter(()))
-    with pytest.raises(ValueError, match="from_scratch with freeze_torso"):
-        FinetuneConfig(checkpoint=checkpoint, from_scratch=True, freeze_torso=True)
 
 
 def test_make_learner_starts_from_the_checkpoint_and_freezes_the_torso(checkpoint):
@@ -151,6 +149,25 @@ def test_make_learner_starts_from_the_checkpoint_and_freezes_the_torso(checkpoin
     trained = torso_leaves(learner.get_variables(["policy"])[0])
     assert any(not np.array_equal(trained[name], value)
                for name, value in torso_leaves(source).items())
+
+
+def test_from_scratch_with_a_frozen_torso_keeps_the_random_torso(checkpoint):
+    # The random-features control: the fresh network of the same key, only its head trains.
+    key = jax.random.PRNGKey(0)
+    builder = ScaledQLBuilder(tiny_minatar_agent(), ("minatar/Asterix",), finetune=FinetuneConfig(
+        checkpoint=checkpoint, from_scratch=True, freeze_torso=True))
+    fresh = init_training_state(builder.make_networks(), builder.config, key).params
+    learner = builder.make_learner(key, builder.make_networks(),
+                                   iter([_batch(16, 5, seed) for seed in range(3)]))
+    for _ in range(3):
+        learner.step()
+    trained = learner.get_variables(["policy"])[0]
+    source = torso_leaves(_source_params())
+    for name, value in torso_leaves(fresh).items():  # bit for bit the random one
+        np.testing.assert_array_equal(torso_leaves(trained)[name], value, err_msg=name)
+    assert any(not np.array_equal(value, source[name])  # not the checkpoint's
+               for name, value in torso_leaves(fresh).items())
+    assert not np.array_equal(trained["heads"]["w"], fresh["heads"]["w"])
 
 
 def test_replay_config_layouts_and_weights():
