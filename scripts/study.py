@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (196), and a comma-separated list all runs of those;
+            run of every experiment (216), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
@@ -41,7 +41,9 @@ Stages (each skips what its output already holds, so an interrupted study resume
               claim3a_tried       what was tried when claim 3a did not reproduce: one
                                   setting of the fine-tuning changed at a time (a smaller
                                   dataset, a lower learning rate, more steps, the CQL 0.1
-                                  pre-training run), --tried-seeds each
+                                  pre-training run), --tried-seeds each; how the copied
+                                  torso trains; the random-features control (the head on
+                                  a random, frozen torso)
               claim2_cql_0_1      claim 2 again at PAPER.md's CQL weight 0.1 (the weight
                                   with which claim 1 beat BC): sizes S and L (M is claim
                                   1's CQL 0.1 variant)
@@ -172,6 +174,15 @@ FINETUNE_TRIED_WITH_ALL_SEEDS = ("3% of the episodes", "Adam 3e-4", "3x the step
 # (combined, --seeds from the start; its from scratch is 3x the steps').
 FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of 3x the steps",
                            "torso at a tenth of the step size, 3x the steps")
+# The random-features control, declared before it ran (2026-11-28, afternoon), after the frozen
+# pre-trained torso had been the only start to clear from scratch (with 3x the steps, on one
+# machine): the head on the same architecture's random torso, kept fixed (`--from-scratch
+# --freeze-torso`), --seeds each, at the study's settings and at 3x the steps.  A frozen torso
+# trains a tenth of the parameters on 12 episodes; if the random one does as well, what beats
+# from scratch is the freezing, not the pre-training.  Each frozen pre-trained torso is then
+# compared with the random one of its own settings (`random_torso_setting`).
+RANDOM_TORSO = ("frozen random torso", ("--from-scratch", "--freeze-torso"))
+RANDOM_TORSO_SETTINGS = (None, "3x the steps")  # None: the study's own
 # What a single variant's name does not say, for the page.
 SINGLE_VARIANT_NOTES = {
     "from CQL 0.1": " (the claim-1 run `Scaled QL M, CQL 0.1`, which beat BC, as the pre-trained "
@@ -490,7 +501,7 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
                "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
                "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
                "--episode-fraction", f"{fraction:g}", "--cache-data",
-               "--steps", str(steps), *dict(FINETUNE_STARTS)[start], *learner,
+               "--steps", str(steps), *dict((*FINETUNE_STARTS, RANDOM_TORSO))[start], *learner,
                *_eval_flags(args, every), "--checkpoint-every", str(every),
                "--seed", str(seed), "--name", label, "--no-progress", "--out", str(run_dir))
     return Job(experiment, label, seed, "finetune_offline", run_dir, command, steps, (base,))
@@ -577,6 +588,10 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
             jobs += [_finetune_offline_job(args, out, "claim3a_tried", start_from, start, seed,
                                            variant, changes)
                      for start in finetune_starts(changes)]
+    for seed in range(args.seeds):  # the random-features control (from scratch: no weights)
+        jobs += [_finetune_offline_job(args, out, "claim3a_tried", base, RANDOM_TORSO[0], seed,
+                                       variant, dict(FINETUNE_TRIED).get(variant, {}))
+                 for variant in RANDOM_TORSO_SETTINGS]
     paper_base = _tried_job(args, out, PAPER_CQL_LABEL, 0)
     for seed in range(paper_cql_seeds(args)):  # claims 2 and 3b at PAPER.md's CQL weight
         jobs += [_pretrain_job(args, out, "claim2_cql_0_1", f"Scaled QL {size}, {PAPER_CQL_SUFFIX}",
@@ -1030,8 +1045,8 @@ def plot_online_curves(jobs: list[Job], path: pathlib.Path) -> bool:
 
 def plot_finetune_variants(args, jobs: list[Job], path: pathlib.Path) -> bool:
     """Claim 3a and each `FINETUNE_TRIED` variant in its own panel: the IQM curve of every
-    start of fine-tuning with its 95% CI band (the report's curves, one report per label);
-    False when no run is done."""
+    start of fine-tuning with its 95% CI band (the report's curves, one report per label), and
+    the random, frozen torso where the control ran; False when no run is done."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -1043,15 +1058,21 @@ def plot_finetune_variants(args, jobs: list[Job], path: pathlib.Path) -> bool:
     drawn = False
     for i, (title, variant, changes) in enumerate(settings):
         ax = fig.add_subplot(1, len(settings), i + 1, sharey=fig.axes[0] if i else None)
+        shown = []  # (label, colour, legend)
         for color, (start, _) in zip(("C0", "C1", "C2"), FINETUNE_STARTS):
             own = start not in finetune_starts(changes)  # another setting's runs stand in
             stand_in = scratch_variant(variant, changes) if own else variant
-            curve = iqm_curve_of_runs(done_runs(jobs, (finetune_label(start, stand_in),)))
+            shown.append((finetune_label(start, stand_in), color,
+                          start + (f" ({stand_in or 'the study'}'s runs)" if own else "")))
+        if variant in RANDOM_TORSO_SETTINGS:
+            shown.append((finetune_label(RANDOM_TORSO[0], variant), "C3", RANDOM_TORSO[0]))
+        for label, color, legend in shown:
+            curve = iqm_curve_of_runs(done_runs(jobs, (label,)))
             if curve is None:
                 continue
             drawn = True
             ax.plot(curve.x, curve.estimate, marker="o", markersize=3, color=color,
-                    label=start + (f" ({stand_in or 'the study'}'s runs)" if own else ""))
+                    label=legend)
             ax.fill_between(curve.x, curve.lower, curve.upper, color=color, alpha=0.2,
                             linewidth=0)
         ax.set_title(title, fontsize=9)
@@ -1174,8 +1195,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     held = HELD_OUT_GAME.split("/")[-1]
     online = args.online_game.split("/")[-1]
     labels_3a = tuple(finetune_label(start) for start, _ in FINETUNE_STARTS)
-    labels_3a_tried = tuple(finetune_label(start, variant) for variant, changes in FINETUNE_TRIED
-                            for start in finetune_starts(changes))
+    labels_3a_tried = (*(finetune_label(start, variant) for variant, changes in FINETUNE_TRIED
+                         for start in finetune_starts(changes)),
+                       *(finetune_label(RANDOM_TORSO[0], v) for v in RANDOM_TORSO_SETTINGS))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
@@ -1246,6 +1268,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                    paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
+    control_lines = (random_torso_verdicts(reports["claim3a_tried"])
+                     if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
+                            for v in RANDOM_TORSO_SETTINGS) else [])
     promoted, combined = (tuple(finetune_label(s, v) for v in variants
                                 for s in ("pre-trained", "frozen torso"))
                           for variants in (FINETUNE_TRIED_WITH_ALL_SEEDS, FINETUNE_TRIED_COMBINED))
@@ -1311,6 +1336,12 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             f"independent test of either; {args.seeds} seeds from the start):", "",
             *[f"- {text}" for text in finetune_lines if text.startswith(
                 tuple(f"Tried: {label} " for label in combined))], ""]),
+        *([] if not control_lines else [
+            "Claim 3a's random-features control (declared before it ran, after the frozen "
+            "pre-trained torso was the only start to clear from scratch): the head on the same "
+            f"architecture's random, frozen torso ({args.seeds} seeds), against each frozen "
+            "pre-trained torso of its settings, then against from scratch:", "",
+            *[f"- {text}" for text in control_lines], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1635,6 +1666,34 @@ def finetune_tried_verdicts(args, summary: dict | None, jobs: list[Job]) -> list
                 _, text = verdict(better, other, other_is_data=False,
                                   claim=f"Tried: {label} ({which}) beats {scratch}")
                 lines.append(text)
+    return lines
+
+
+def random_torso_setting(variant: str | None) -> str | None | bool:
+    """The `RANDOM_TORSO_SETTINGS` entry whose random torso a frozen pre-trained torso of
+    claim 3a (`variant` None: the study's) is compared with: the one of its from scratch
+    (`scratch_variant`); False when the control has none."""
+    setting = scratch_variant(variant, dict(FINETUNE_TRIED).get(variant, {}))
+    return setting if setting in RANDOM_TORSO_SETTINGS else False
+
+
+def random_torso_verdicts(summary: dict | None) -> list[str]:
+    """The random-features control of claim 3a: every frozen pre-trained torso against the
+    random, frozen torso of its settings, then each random torso against its from scratch."""
+    lines = []
+    for variant in (None, *(v for v, _ in FINETUNE_TRIED)):
+        setting = random_torso_setting(variant)
+        frozen = finetune_label("frozen torso", variant)
+        if setting is False or iqm(summary, frozen) is None:
+            continue
+        random = finetune_label(RANDOM_TORSO[0], setting)
+        lines.append(verdict(iqm(summary, frozen), iqm(summary, random), other_is_data=False,
+                             claim=f"Control: {frozen} beats {random}")[1])
+    for setting in RANDOM_TORSO_SETTINGS:
+        random, scratch = (finetune_label(start, setting)
+                           for start in (RANDOM_TORSO[0], "from scratch"))
+        lines.append(verdict(iqm(summary, random), iqm(summary, scratch), other_is_data=False,
+                             claim=f"Control: {random} beats {scratch}")[1])
     return lines
 
 

@@ -72,20 +72,20 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # The near-optimal split: 5 seeds, and 5 of the same with twice the steps.
     # Claim 3a's variants (promoted from 2 seeds, or combined): 5 seeds of 3 starts, of 2 when
     # only the pre-trained base changes, of 1 (pre-trained) for the head first and for the torso
-    # at a tenth of the step size.
+    # at a tenth of the step size; and the random-features control: 5 seeds at 2 settings.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
-                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 85,
+                      "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 206
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 216
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2
+    assert len(labels) == 16 + 15 + 3 + 2 + 2
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -97,12 +97,12 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-146:-136]] == [
+    assert [(j.label, j.seed) for j in jobs[-156:-146]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-136:-120])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-120:-35])
+    assert all(j.experiment == "claim1_tried" for j in jobs[-146:-130])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-130:-35])
     assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
-    for job in jobs[-136:-120]:
+    for job in jobs[-146:-130]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -134,7 +134,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 171  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 181  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -351,7 +351,8 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
     args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
     jobs = study.build_jobs(args, tmp_path)
     own = {(j.label, j.seed): j for j in jobs if j.experiment == "claim3a"}
-    tried = [j for j in jobs if j.experiment == "claim3a_tried"]
+    tried = [j for j in jobs if j.experiment == "claim3a_tried"
+             and not j.label.startswith("Freeway: frozen random torso")]  # (next test)
     base = jobs[0]
     cql01 = next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1" and j.seed == 0)
 
@@ -422,6 +423,50 @@ def test_claim3a_variants_change_one_setting_each(study, tmp_path):
     assert [study.scratch_variant(v, changes[v]) for v in changes] == [
         "3% of the episodes", "Adam 3e-4", "3x the steps", None, "3x the steps", None,
         "3x the steps", None, "3x the steps"]
+
+
+def test_random_torso_control_is_the_frozen_torso_from_scratch(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
+    jobs = study.build_jobs(args, tmp_path)
+    control = [j for j in jobs if j.label.startswith("Freeway: frozen random torso")]
+    by_label = {(j.label, j.seed): j for j in jobs}
+    assert len(control) == 10 and {j.experiment for j in control} == {"claim3a_tried"}
+    for job in control:
+        # The frozen pre-trained torso of the same settings and seed, plus --from-scratch.
+        frozen = by_label[(job.label.replace("frozen random torso", "frozen torso"), job.seed)]
+        assert job.command.count("--from-scratch") == 1 and "--freeze-torso" in job.command
+        assert [p for p in job.command if p != "--from-scratch" and p not in (
+            job.label, str(job.run_dir))] == [p for p in frozen.command if p not in (
+                frozen.label, str(frozen.run_dir))]
+        assert job.target == frozen.target and job.after == frozen.after
+    assert {(j.label, j.target) for j in control} == {
+        ("Freeway: frozen random torso", 2000), ("Freeway: frozen random torso, 3x the steps",
+                                                 6000)}
+    # Which random torso each frozen pre-trained torso is compared with: its from scratch's.
+    assert [study.random_torso_setting(v) for v in (
+        None, "from CQL 0.1", "3x the steps", "from CQL 0.1, 3x the steps", "Adam 3e-4")] == [
+        None, None, "3x the steps", "3x the steps", False]
+
+
+def test_random_torso_verdicts(study, tmp_path):
+    # Hand-written final returns on Freeway: frozen torso 30, frozen random torso 20 + seed,
+    # from scratch 10 (study's settings only).
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100"])
+    jobs = [j for j in study.build_jobs(args, tmp_path) if j.label in (
+        "Freeway: frozen torso", "Freeway: frozen random torso", "Freeway: from scratch")]
+    for job in jobs:
+        write_freeway_final(job, {"Freeway: frozen torso": 30.0, "Freeway: from scratch": 10.0}
+                            .get(job.label, 20.0 + job.seed))
+    summary = study.report([j.run_dir for j in jobs], tmp_path / "report")
+    lines = study.random_torso_verdicts(summary)
+    assert [line.split(": **")[0] for line in lines] == [
+        "Control: Freeway: frozen torso beats Freeway: frozen random torso",
+        "Control: Freeway: frozen random torso beats Freeway: from scratch",
+        "Control: Freeway: frozen random torso, 3x the steps beats Freeway: from scratch, "
+        "3x the steps"]
+    assert ["**reproduced**" in line for line in lines[:2]] == [True, True]
+    assert "**not measured**" in lines[2]
+    assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
 
 
 def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
