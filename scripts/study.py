@@ -178,8 +178,8 @@ FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of
 # pre-trained torso had been the only start to clear from scratch (with 3x the steps, on one
 # machine): the head on the same architecture's random torso, kept fixed (`--from-scratch
 # --freeze-torso`), --seeds each, at the study's settings and at 3x the steps.  A frozen torso
-# trains a tenth of the parameters on 12 episodes; if the random one does as well, what beats
-# from scratch is the freezing, not the pre-training.  Each frozen pre-trained torso is then
+# leaves a linear head on fixed features to train on 12 episodes; if the random one does as
+# well, what beats from scratch is the freezing, not the pre-training.  Each frozen pre-trained torso is then
 # compared with the random one of its own settings (`random_torso_setting`).
 RANDOM_TORSO = ("frozen random torso", ("--from-scratch", "--freeze-torso"))
 RANDOM_TORSO_SETTINGS = (None, "3x the steps")  # None: the study's own
@@ -478,6 +478,14 @@ def scratch_variant(variant: str | None, changes: dict) -> str | None:
     if not rest:
         return None
     return next(name for name, other in FINETUNE_TRIED if other == rest)
+
+
+def random_torso_setting(variant: str | None) -> str | None | bool:
+    """The `RANDOM_TORSO_SETTINGS` entry whose random torso a frozen pre-trained torso of
+    claim 3a (`variant` None: the study's) is compared with: the one of its from scratch
+    (`scratch_variant`); False when the control has none."""
+    setting = scratch_variant(variant, dict(FINETUNE_TRIED).get(variant, {}))
+    return setting if setting in RANDOM_TORSO_SETTINGS else False
 
 
 def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: int,
@@ -1064,8 +1072,10 @@ def plot_finetune_variants(args, jobs: list[Job], path: pathlib.Path) -> bool:
             stand_in = scratch_variant(variant, changes) if own else variant
             shown.append((finetune_label(start, stand_in), color,
                           start + (f" ({stand_in or 'the study'}'s runs)" if own else "")))
-        if variant in RANDOM_TORSO_SETTINGS:
-            shown.append((finetune_label(RANDOM_TORSO[0], variant), "C3", RANDOM_TORSO[0]))
+        setting = random_torso_setting(variant)
+        if setting is not False:  # the control the panel's frozen torso is compared with
+            shown.append((finetune_label(RANDOM_TORSO[0], setting), "C3", RANDOM_TORSO[0] + (
+                f" ({setting or 'the study'}'s runs)" if setting != variant else "")))
         for label, color, legend in shown:
             curve = iqm_curve_of_runs(done_runs(jobs, (label,)))
             if curve is None:
@@ -1667,14 +1677,6 @@ def finetune_tried_verdicts(args, summary: dict | None, jobs: list[Job]) -> list
                                   claim=f"Tried: {label} ({which}) beats {scratch}")
                 lines.append(text)
     return lines
-
-
-def random_torso_setting(variant: str | None) -> str | None | bool:
-    """The `RANDOM_TORSO_SETTINGS` entry whose random torso a frozen pre-trained torso of
-    claim 3a (`variant` None: the study's) is compared with: the one of its from scratch
-    (`scratch_variant`); False when the control has none."""
-    setting = scratch_variant(variant, dict(FINETUNE_TRIED).get(variant, {}))
-    return setting if setting in RANDOM_TORSO_SETTINGS else False
 
 
 def random_torso_verdicts(summary: dict | None) -> list[str]:
