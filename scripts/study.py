@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (216), and a comma-separated list all runs of those;
+            run of every experiment (237), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
@@ -49,6 +49,10 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   1's CQL 0.1 variant)
               claim3b_cql_0_1     claim 3b from the CQL 0.1 run: pre-trained (from
                                   scratch is claim 3b's own, which reads no weights)
+              claim3a_second_game claim 3a with minatar/SpaceInvaders held out instead: Scaled
+                                  QL M at CQL 0.1 pre-trained on the other four games, then
+                                  fine-tuned offline to it (pre-trained, from scratch, frozen
+                                  torso, frozen random torso)
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -87,7 +91,7 @@ NEAR_OPTIMAL = (0, 9)  # all of it
 FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the C51 logits "
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
-               "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1")
+               "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -216,6 +220,17 @@ PAPER_CQL_LABEL, PAPER_CQL, PAPER_CQL_SUFFIX = "Scaled QL M, CQL 0.1", 0.1, "CQL
 # seeds 5-9 here, claim 3b at --cql-alpha keeps its seeds 0-4), declared before they ran; the
 # verdicts are also given over only the seeds run after that choice (5-9), on every side
 # (paper_cql_seeds).
+# Claim 3a on a second held-out game, declared before it ran (2026-11-28, afternoon), after the
+# random-features control found Freeway's frozen-torso gain to be freezing, not transfer:
+# MinAtar's held-out game of the catalogue (`pool == 'held_out'`), SpaceInvaders.  Scaled QL M
+# at PAPER.md's CQL weight is pre-trained on the other four games' sub-optimal split (seed 0,
+# the study's steps), then fine-tuned offline to SpaceInvaders as claim 3a is to Freeway
+# (--finetune-steps on --finetune-fraction of the episodes of every checkpoint id): pre-trained,
+# from scratch, frozen torso and the frozen random torso, --seeds each.
+SECOND_HELD_OUT = "minatar/SpaceInvaders"
+SECOND_PRETRAIN_GAMES = tuple(g for g in STUDY_GAMES if g != SECOND_HELD_OUT)
+SECOND_BASE = f"{PAPER_CQL_LABEL}, {SECOND_HELD_OUT.split('/')[-1]} held out"
+SECOND_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -423,14 +438,14 @@ def tried_seeds(args, label: str) -> int:
 
 
 def _pretrain_job(args, out, experiment, label, method, network, method_flags, ids, seed,
-                  steps=None):
-    """A `scaled-ql pretrain` job; `steps` (default --steps) with the evaluation and checkpoint
-    period of --steps, so that longer runs' curves share their first points."""
+                  steps=None, games=PRETRAIN_GAMES):
+    """A `scaled-ql pretrain` job on `games`; `steps` (default --steps) with the evaluation and
+    checkpoint period of --steps, so that longer runs' curves share their first points."""
     run_dir = out / "runs" / "pretrain" / _slug(label) / f"seed{seed}"
     every = _every(args.steps, args.evals)
     steps = steps or args.steps
     command = (*CLI, "pretrain", "--data", str(out / "data"),
-               "--games", ",".join(PRETRAIN_GAMES), "--checkpoints", f"{ids[0]}-{ids[1]}",
+               "--games", ",".join(games), "--checkpoints", f"{ids[0]}-{ids[1]}",
                "--steps", str(steps),
                *network_flags(*network, args.num_groups, args.feature_norm), "--cache-data",
                "--batch-size", str(args.batch_size), "--learning-rate", f"{args.learning_rate:g}",
@@ -453,9 +468,9 @@ def _tried_job(args, out, label, seed) -> Job:
                          SUBOPTIMAL, seed, steps=tried_steps(args, factor))
 
 
-def finetune_label(start: str, variant: str | None = None) -> str:
+def finetune_label(start: str, variant: str | None = None, game: str = HELD_OUT_GAME) -> str:
     """Claim 3a's configuration name: 'Freeway: pre-trained[, <FINETUNE_TRIED variant>]'."""
-    return f"{HELD_OUT_GAME.split('/')[-1]}: {start}" + (f", {variant}" if variant else "")
+    return f"{game.split('/')[-1]}: {start}" + (f", {variant}" if variant else "")
 
 
 def finetune_starts(changes: dict) -> tuple[str, ...]:
@@ -489,11 +504,12 @@ def random_torso_setting(variant: str | None) -> str | None | bool:
 
 
 def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: int,
-                          variant: str | None = None, changes: dict | None = None) -> Job:
-    """A `scaled-ql finetune-offline` job of claim 3a from `base`'s final checkpoint, with a
-    `FINETUNE_TRIED` variant's `changes` (evaluated as often as the study's own runs)."""
+                          variant: str | None = None, changes: dict | None = None,
+                          game: str = HELD_OUT_GAME) -> Job:
+    """A `scaled-ql finetune-offline` job of claim 3a to `game` from `base`'s final checkpoint,
+    with a `FINETUNE_TRIED` variant's `changes` (evaluated as often as the study's own runs)."""
     changes = changes or {}
-    label = finetune_label(start, variant)
+    label = finetune_label(start, variant, game)
     run_dir = out / "runs" / "finetune_offline" / _slug(label) / f"seed{seed}"
     every = _every(args.finetune_steps, args.finetune_evals)
     steps = args.finetune_steps * changes.get("steps", 1)
@@ -506,7 +522,7 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
     if "torso_lr" in changes:
         learner += ["--torso-learning-rate-scale", f"{changes['torso_lr']:g}"]
     command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
-               "--checkpoint-step", str(base.target), "--game", HELD_OUT_GAME,
+               "--checkpoint-step", str(base.target), "--game", game,
                "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
                "--episode-fraction", f"{fraction:g}", "--cache-data",
                "--steps", str(steps), *dict((*FINETUNE_STARTS, RANDOM_TORSO))[start], *learner,
@@ -610,6 +626,13 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
         if seed >= args.seeds:  # from scratch reads no weights: claim 3b's runs, more seeds
             jobs.append(_finetune_online_job(args, out, "claim3b_cql_0_1", base, "from scratch",
                                              seed))
+    second = _pretrain_job(args, out, "claim3a_second_game", SECOND_BASE, "scaled_ql", net["M"],
+                           ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0,
+                           games=SECOND_PRETRAIN_GAMES)
+    jobs.append(second)
+    for seed in range(args.seeds):
+        jobs += [_finetune_offline_job(args, out, "claim3a_second_game", second, start, seed,
+                                       game=SECOND_HELD_OUT) for start in SECOND_STARTS]
     return jobs
 
 
@@ -1209,6 +1232,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                          for start in finetune_starts(changes)),
                        *(finetune_label(RANDOM_TORSO[0], v) for v in RANDOM_TORSO_SETTINGS))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
+    labels_second = tuple(finetune_label(start, game=SECOND_HELD_OUT) for start in SECOND_STARTS)
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
     paper_3b = (f"{labels_3b[0]}, from {PAPER_CQL_SUFFIX}", labels_3b[1])
@@ -1225,6 +1249,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim3a_tried": done_runs(jobs, labels_3a + labels_3a_tried),
         "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=paper_cql_seeds(args)),
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
+        "claim3a_second_game": done_runs(jobs, labels_second),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -1278,6 +1303,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                    paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
+    second_lines = second_game_verdicts(reports["claim3a_second_game"])
     control_lines = (random_torso_verdicts(reports["claim3a_tried"])
                      if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
                             for v in RANDOM_TORSO_SETTINGS) else [])
@@ -1352,6 +1378,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             f"architecture's random, frozen torso ({args.seeds} seeds), against each frozen "
             "pre-trained torso of its settings, then against from scratch:", "",
             *[f"- {text}" for text in control_lines], ""]),
+        *([] if not reports["claim3a_second_game"] else [
+            f"Claim 3a on a second held-out game, {SECOND_HELD_OUT} (declared before it ran, "
+            "after that control; the network pre-trained without it):", "",
+            *[f"- {text}" for text in second_lines], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1418,6 +1448,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                     finetune_lines, results)
     lines += paper_cql_section(args, c2p, c3bp, paper_sizes, paper_3b,
                                (paper_claim2, paper_claim3b), paper_later, counts, results)
+    lines += second_game_section(args, reports["claim3a_second_game"], labels_second,
+                                 second_lines, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1699,6 +1731,45 @@ def random_torso_verdicts(summary: dict | None) -> list[str]:
     return lines
 
 
+def second_game_verdicts(summary: dict | None) -> list[str]:
+    """Claim 3a on `SECOND_HELD_OUT`: pre-trained and the frozen pre-trained torso against from
+    scratch, and the frozen torso against the frozen random one."""
+    label = {start: finetune_label(start, game=SECOND_HELD_OUT) for start in SECOND_STARTS}
+    claim = f"Claim 3a on {SECOND_HELD_OUT.split('/')[-1]}: "
+    return [verdict(iqm(summary, label[better]), iqm(summary, label[other]),
+                    other_is_data=False, claim=f"{claim}{text}")[1]
+            for better, other, text in (
+                ("pre-trained", "from scratch", "pre-trained beats from scratch"),
+                ("frozen torso", "from scratch", "the frozen pre-trained torso beats from "
+                                                 "scratch"),
+                ("frozen torso", RANDOM_TORSO[0], "the frozen pre-trained torso beats the "
+                                                  "frozen random torso"))]
+
+
+def second_game_section(args, summary: dict | None, labels, verdict_lines: list[str],
+                        results: pathlib.Path) -> list[str]:
+    """Claim 3a on `SECOND_HELD_OUT` (experiment `claim3a_second_game`)."""
+    game = SECOND_HELD_OUT
+    lines = [f"## Claim 3a on a second held-out game: {game}", "",
+             f"Declared before it ran, after the random-features control above found "
+             f"{HELD_OUT_GAME}'s frozen-torso gain to be freezing: {game}, the catalogue's "
+             f"held-out MinAtar game, held out instead.  `{SECOND_BASE}` (Scaled QL M, CQL "
+             f"{PAPER_CQL:g}, seed 0, {args.steps:,} SGD steps on the sub-optimal split of "
+             f"{', '.join(SECOND_PRETRAIN_GAMES)}) is fine-tuned offline to {game} as claim 3a "
+             f"is to {HELD_OUT_GAME}: {args.finetune_fraction:.0%} of its episodes of "
+             f"checkpoint ids {args.finetune_checkpoints[0]}-{args.finetune_checkpoints[1]}, "
+             f"{args.finetune_steps:,} SGD steps; pre-trained, from scratch, frozen torso and "
+             f"the frozen random torso, {args.seeds} seeds each (experiment "
+             "`claim3a_second_game`).", ""]
+    if not summary:
+        return lines + ["(no run done yet)", ""]
+    return lines + [*_table_rows(summary, labels, (game,)), "",
+                    *[f"- {text}" for text in verdict_lines], "",
+                    *_figures(results, "claim3a_second_game", ("learning_curves_iqm",)), "",
+                    "Report: [results/claim3a_second_game/report.md]"
+                    "(results/claim3a_second_game/report.md).", ""]
+
+
 def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines: list[str],
                            results: pathlib.Path) -> list[str]:
     """Claim 3a's investigation: the variants of fine-tuning against from scratch."""
@@ -1847,7 +1918,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "claim3a_tried": ", ".join(f"{s:,}" for s in sorted(
                  {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD",
              "claim2_cql_0_1": f"{args.steps:,} SGD",
-             "claim3b_cql_0_1": f"{args.online_env_steps:,} env"}
+             "claim3b_cql_0_1": f"{args.online_env_steps:,} env",
+             "claim3a_second_game": f"{args.steps:,}, {args.finetune_steps:,} SGD"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

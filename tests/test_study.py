@@ -74,18 +74,19 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # only the pre-trained base changes, of 1 (pre-trained) for the head first and for the torso
     # at a tenth of the step size; and the random-features control: 5 seeds at 2 settings.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
-    # (claim 1's); from scratch online gets seeds 5-9 there.
+    # (claim 1's); from scratch online gets seeds 5-9 there.  Claim 3a on SpaceInvaders: one
+    # pre-training run, then 4 starts of fine-tuning with 5 seeds.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
-                      "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 216
+                      "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 237
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -94,15 +95,18 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
            "Asterix ramping: from scratch"}
-    assert all(seeds == set(range(10 if label in ten else 2 if label in tried else 5))
+    one = {study.SECOND_BASE}
+    assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
+                                  1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-156:-146]] == [
+    assert [(j.label, j.seed) for j in jobs[-177:-167]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-146:-130])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-130:-35])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-35:])
-    for job in jobs[-146:-130]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-167:-151])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-151:-56])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-56:-21])
+    assert all(j.experiment == "claim3a_second_game" for j in jobs[-21:])
+    for job in jobs[-167:-151]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -124,17 +128,22 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             assert args.steps == 12000
         if job.kind == "pretrain":
             games = job.command[job.command.index("--games") + 1].split(",")
-            assert "minatar/Freeway" not in games and len(games) == 4
-    held_out = {j.command[j.command.index("--game") + 1] for j in jobs
-                if j.experiment.startswith("claim3a")}
-    assert held_out == {"minatar/Freeway"}
+            held = ("minatar/SpaceInvaders" if job.experiment == "claim3a_second_game" else
+                    "minatar/Freeway")
+            assert held not in games and len(games) == 4
+    held_out = {}
+    for j in jobs:
+        if j.experiment.startswith("claim3a") and j.kind == "finetune_offline":
+            held_out.setdefault(j.experiment, set()).add(j.command[j.command.index("--game") + 1])
+    assert held_out == {"claim3a": {"minatar/Freeway"}, "claim3a_tried": {"minatar/Freeway"},
+                        "claim3a_second_game": {"minatar/SpaceInvaders"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 181  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 202  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -469,6 +478,58 @@ def test_random_torso_verdicts(study, tmp_path):
     assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
 
 
+def test_claim3a_on_a_second_game_is_claim3a_with_spaceinvaders_held_out(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
+    jobs = study.build_jobs(args, tmp_path)
+    second = [j for j in jobs if j.experiment == "claim3a_second_game"]
+    base, cql01 = second[0], next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1"
+                                   and j.seed == 0)
+
+    def swap(command, old, new):
+        return [new if part == old else part for part in command]
+
+    # The pre-training run: claim 1's CQL 0.1 run but the games (and its name and folder).
+    games = ",".join(g for g in study.STUDY_GAMES if g != "minatar/SpaceInvaders")
+    assert "minatar/Freeway" in games.split(",")
+    expected = swap(swap(swap(cql01.command, cql01.command[cql01.command.index("--games") + 1],
+                              games), cql01.label, base.label), str(cql01.run_dir),
+                    str(base.run_dir))
+    assert list(base.command) == expected and (base.kind, base.seed) == ("pretrain", 0)
+    # Each start's runs: claim 3a's (with the random torso's flags) but the game and the base.
+    own = {(j.label, j.seed): j for j in jobs if j.experiment in ("claim3a", "claim3a_tried")}
+    assert len(second) == 1 + 4 * 5
+    for job in second[1:]:
+        start = job.label.split(": ", 1)[1]
+        mine = own[(f"Freeway: {start}", job.seed)]
+        expected = swap(swap(swap(swap(swap(mine.command, "minatar/Freeway",
+                                            "minatar/SpaceInvaders"), mine.label, job.label),
+                              str(mine.run_dir), str(job.run_dir)),
+                         str(mine.after[0].run_dir), str(base.run_dir)),
+                        str(mine.after[0].target), str(base.target))
+        assert list(job.command) == expected and job.after == (base,)
+    # Verdicts from hand-written final returns: pre-trained 10 + seed, from scratch 10, frozen
+    # torso 30, frozen random torso 20.
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100"])
+    runs = [j for j in study.build_jobs(args, tmp_path)
+            if j.experiment == "claim3a_second_game" and j.kind == "finetune_offline"]
+    for job in runs:
+        write_freeway_final(job, {"pre-trained": 10.0 + job.seed, "from scratch": 10.0,
+                                  "frozen torso": 30.0}.get(job.label.split(": ")[1], 20.0),
+                            game="minatar/SpaceInvaders")
+    summary = study.report([j.run_dir for j in runs], tmp_path / "report")
+    lines = study.second_game_verdicts(summary)
+    assert [line.split(": **")[0] for line in lines] == [
+        "Claim 3a on SpaceInvaders: pre-trained beats from scratch",
+        "Claim 3a on SpaceInvaders: the frozen pre-trained torso beats from scratch",
+        "Claim 3a on SpaceInvaders: the frozen pre-trained torso beats the frozen random torso"]
+    assert ["**reproduced**" in line for line in lines] == [False, True, True]
+    labels = tuple(f"SpaceInvaders: {s}" for s in study.SECOND_STARTS)
+    section = "\n".join(study.second_game_section(args, summary, labels, lines, tmp_path))
+    assert "## Claim 3a on a second held-out game: minatar/SpaceInvaders" in section
+    assert all(f"- {line}" in section for line in lines)
+    assert "(no run done yet)" in study.second_game_section(args, None, labels, [], tmp_path)
+
+
 def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
     jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
     by = {(j.label, j.seed): j for j in jobs}
@@ -577,11 +638,11 @@ def test_near_optimal_variant_verdicts_over_all_and_later_seeds(study, tmp_path)
     assert len(study.near_tried_verdicts(first, summary, jobs)) == 1
 
 
-def write_freeway_final(job, value):
-    """A done fine-tuning run by hand: 3 final Freeway episodes returning value, +1, +2."""
+def write_freeway_final(job, value, game="minatar/Freeway"):
+    """A done fine-tuning run by hand: 3 final episodes of `game` returning value, +1, +2."""
     append_evaluation(job.run_dir, RunInfo(job.label, "scaled_ql", job.seed, 1000),
-                      ("minatar/Freeway",), job.target,
-                      [{"game": "minatar/Freeway", "return": value + k, "length": 10,
+                      (game,), job.target,
+                      [{"game": game, "return": value + k, "length": 10,
                         "frames": 10} for k in range(3)])
     (job.run_dir / "summary.json").write_text("{}")
 
