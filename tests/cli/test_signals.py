@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 
+import psutil
 import pytest
 
 from scaled_ql._quiet import QUIET_ENV
@@ -55,6 +56,14 @@ def _wait(process: subprocess.Popen, ready, what: str, timeout: float = 240) -> 
             process.kill()
             pytest.fail(f"no {what} within {timeout} s")
         time.sleep(0.05)
+
+
+def _has_children(process: subprocess.Popen) -> bool:
+    """Whether `process` has started a process of its own (gone: False)."""
+    try:
+        return bool(psutil.Process(process.pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _stop(process: subprocess.Popen, *signums, within: float = 60) -> tuple[str, str, float]:
@@ -157,8 +166,11 @@ def test_during_an_evaluation(data, tmp_path, moment):
     evaluation = ["--eval-episodes", "400", "--eval-workers", "1"]
     steps, every = (6, "2") if moment == "periodic" else (2, "0")
     process = _start(_pretrain(data, out, steps, "--eval-every", every, *evaluation))
-    # Checkpoint 2 is written before the evaluation at step 2 starts.
-    _wait(process, lambda: _checkpoints(out) == [2], "checkpoint 2")
+    # Checkpoint 2 is written before the evaluation at step 2 starts, and the evaluation's
+    # worker processes are the run's first (checkpoint 2 alone let a signal on a loaded
+    # machine land in the step that wrote it, before the evaluation began).
+    _wait(process, lambda: _checkpoints(out) == [2] and _has_children(process),
+          "checkpoint 2 and the evaluation's workers")
     signums = (signal.SIGINT,) if moment == "periodic" else (signal.SIGINT, signal.SIGINT)
     _, err, seconds = _stop(process, *signums)
     assert seconds < 30, err
@@ -228,7 +240,11 @@ def test_finetune_online(tmp_path, launch):
         "--checkpoint-every", "2", "--batch-size", "16"],
         env=dict(os.environ, JAX_PLATFORMS="cpu", **{TOKEN_VARIABLE: token}))
     try:
-        _wait(process, lambda: _log_rows(out) >= 3 and _checkpoints(out), "learner steps")
+        # The evaluator's round at the start is recorded too (on a loaded machine the learner
+        # can write 3 rows and a checkpoint first).
+        _wait(process, lambda: (_log_rows(out) >= 3 and _checkpoints(out)
+                                and (out / "eval_results.json").exists()),
+              "learner steps and the round at the start")
         _, err, seconds = _stop(process, signal.SIGINT)
     finally:
         time.sleep(1.0)
