@@ -139,3 +139,27 @@ def test_random_scores_reproduce_with_fresh_seeds():
         random_score = games.get_game(row["game"]).random_score
         assert abs(row["mean_return"] - random_score) < 4 * row["stderr_return"] + 1e-9, row
         assert row["truncated_episodes"] == 0
+
+
+def test_constant_action_scores_play_each_action_at_every_step():
+    """A chicken that never moves up never crosses, and in SpaceInvaders only firing scores
+    (200 episodes each: benchmarks/results/minatar_constant_action_scores.json)."""
+    from benchmarks.minatar_random_scores import run
+
+    report = run(3, games=("minatar/Freeway", "minatar/SpaceInvaders"), constant_actions=True,
+                 max_episode_frames=2500)
+    rows = {(row["game"], row["policy"]): row for row in report["rows"]}
+    assert sorted(rows) == [("minatar/Freeway", f"action {a}") for a in range(3)] + [
+        ("minatar/SpaceInvaders", f"action {a}") for a in range(4)]
+    assert report["settings"]["max_episode_frames"] == 2500
+    freeway = [rows[("minatar/Freeway", f"action {a}")] for a in range(3)]
+    assert [row["mean_return"] for row in freeway][::2] == [0.0, 0.0]  # no-op, down
+    assert freeway[1]["mean_return"] > 0  # up
+    assert all(row["mean_length"] == 2500 for row in freeway)  # Freeway's own time limit
+    space = [rows[("minatar/SpaceInvaders", f"action {a}")] for a in range(4)]
+    assert [row["mean_return"] for row in space[:3]] == [0.0, 0.0, 0.0]
+    assert space[3]["mean_return"] > 0  # fire
+    for row in report["rows"]:
+        assert row["normalized_mean"] == pytest.approx(
+            games.normalized_score(row["game"], row["mean_return"]))
+
