@@ -49,8 +49,6 @@ class Parser(argparse.ArgumentParser):
 # "PretrainConfig.steps", "agent.network.torso", "eval_every", "steps": a config class (optional),
 # then a field or dotted config key; not part of a path, a flag or a longer word.
 _NAME = re.compile(r"(?<![\w./=-])(?:([A-Z]\w*)\.)?([a-z_]\w*(?:\.[a-z_]\w*)*)(?![\w/-])")
-# "FinetuneOnlineConfig: from_scratch with ...": the class alone, as a prefix.
-_CLASS_PREFIX = re.compile(r"^[A-Z]\w*(?:Config|Protocol|Options): ")
 # "(pass overwrite=True)": a keyword argument of a switch.
 _SWITCH = re.compile(r"(?<![\w.-])([a-z_]\w*)=True\b")
 
@@ -92,7 +90,6 @@ class Command:
         """
         for old, new in self.replacements:
             message = message.replace(old, new)
-        message = _CLASS_PREFIX.sub("", message)
 
         def flag(match: re.Match) -> str:
             owner, name = match.group(1), match.group(2)

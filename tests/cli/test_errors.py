@@ -202,8 +202,6 @@ def test_translation_rules():
     words = command("scaled-ql finetune-online").user_words
     assert words("FinetuneOnlineConfig.replay_min_size (5000) must be <= replay_max_size "
                  "(100)") == "--replay-min-size (5000) must be <= --replay-size (100)"
-    assert words("FinetuneOnlineConfig: from_scratch with freeze_torso keeps") == (
-        "--from-scratch with --freeze-torso keeps")
     # Fields without a flag keep their config names; paths, values and prose are untouched.
     assert words("FinetuneOnlineConfig.sampler_poll_ms must be >= 1") == (
         "FinetuneOnlineConfig.sampler_poll_ms must be >= 1")
