@@ -183,8 +183,8 @@ FINETUNE_TRIED_COMBINED = ("from CQL 0.1, 3x the steps", "head first for half of
 # machine): the head on the same architecture's random torso, kept fixed (`--from-scratch
 # --freeze-torso`), --seeds each, at the study's settings and at 3x the steps.  A frozen torso
 # leaves a linear head on fixed features to train on 12 episodes; if the random one does as
-# well, what beats from scratch is the freezing, not the pre-training.  Each frozen pre-trained torso is then
-# compared with the random one of its own settings (`random_torso_setting`).
+# well, what beats from scratch is the freezing, not the pre-training.  Each frozen pre-trained
+# torso is then compared with the random one of its own settings (`random_torso_setting`).
 RANDOM_TORSO = ("frozen random torso", ("--from-scratch", "--freeze-torso"))
 RANDOM_TORSO_SETTINGS = (None, "3x the steps")  # None: the study's own
 # What a single variant's name does not say, for the page.
