@@ -39,8 +39,8 @@ from scaled_ql.environments.vector import episode_seed
 DEFAULT_EPISODES = 1000
 
 
-def random_episode(env: MinAtarEnvironment, seed: int,
-                   action: int | None = None) -> tuple[float, int]:
+def play_episode(env: MinAtarEnvironment, seed: int,
+                 action: int | None = None) -> tuple[float, int]:
     """(return, length) of one episode of uniformly random actions, or of `action` (an index
     into the minimal action set) at every step; `seed` seeds both the environment (`reseed`,
     also its sticky actions) and the action generator."""
@@ -66,7 +66,7 @@ def measure_game(game: str, episodes: int, *, seed: int = 0, difficulty: int = 0
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
     wall, cpu = time.perf_counter(), time.process_time()
     for k in range(episodes):
-        returns[k], lengths[k] = random_episode(env, episode_seed(seed, game, k), action)
+        returns[k], lengths[k] = play_episode(env, episode_seed(seed, game, k), action)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     steps = int(lengths.sum())
     return {
