@@ -22,8 +22,9 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (237), and a comma-separated list all runs of those;
-            --label keeps only the runs whose label contains a text.
+            run of every experiment (258), and a comma-separated list all runs of those;
+            --label keeps only the runs whose label contains a text.  A selected run's
+            start (the pre-trained run it fine-tunes) runs first when it is not done.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
                                   sub-optimal split (checkpoint ids 0-1) of the four games;
                                   Scaled QL and BC with --claim1-seeds (10), C51 with --seeds
@@ -53,6 +54,11 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   QL M at CQL 0.1 pre-trained on the other four games, then
                                   fine-tuned offline to it (pre-trained, from scratch, frozen
                                   torso, frozen random torso)
+              claim3a_seen_game   claim 3a's positive control: Scaled QL M at CQL 0.1
+                                  pre-trained on all five games, then fine-tuned offline to
+                                  Freeway and to SpaceInvaders with a fresh head
+                                  (pre-trained, frozen torso), against those games' from
+                                  scratch and frozen random torso
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -91,7 +97,8 @@ NEAR_OPTIMAL = (0, 9)  # all of it
 FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the C51 logits "
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
-               "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game")
+               "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game",
+               "claim3a_seen_game")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -231,6 +238,24 @@ SECOND_HELD_OUT = "minatar/SpaceInvaders"
 SECOND_PRETRAIN_GAMES = tuple(g for g in STUDY_GAMES if g != SECOND_HELD_OUT)
 SECOND_BASE = f"{PAPER_CQL_LABEL}, {SECOND_HELD_OUT.split('/')[-1]} held out"
 SECOND_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
+# Claim 3a's positive control, declared before it ran (2026-11-28, evening), after claim 3a
+# failed on both held-out games and its frozen heads were found near constant policies: does
+# this protocol (a fresh head, --finetune-steps on --finetune-fraction of the episodes) show a
+# pre-trained torso's worth when the torso has seen the game?  Scaled QL M at PAPER.md's CQL
+# weight is pre-trained on all five games' sub-optimal split (seed 0, the study's steps), then
+# fine-tuned offline to each held-out game of claim 3a as there, but with a fresh head
+# (`--fresh-head`: the game's own head is not copied, so only the torso differs from the
+# held-out case): pre-trained and frozen torso, --seeds each, against the game's from scratch
+# and frozen random torso runs (which read no weights).  If these do not beat them either,
+# the protocol cannot show transfer at this scale; if they do, the held-out games' verdicts
+# are about what MinAtar's other games teach.
+SEEN_GAMES = (HELD_OUT_GAME, SECOND_HELD_OUT)
+SEEN_BASE = f"{PAPER_CQL_LABEL}, all five games"
+SEEN_VARIANT = "game seen in pre-training"
+SEEN_STARTS = ("pre-trained", "frozen torso")
+# Each game's held-out runs from a CQL 0.1 network, shown beside the control: the claim-3a
+# variant (FINETUNE_TRIED; None: the game's own claim-3a runs) whose base held the game out.
+SEEN_HELD_OUT_VARIANT = {HELD_OUT_GAME: "from CQL 0.1", SECOND_HELD_OUT: None}
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -521,6 +546,8 @@ def _finetune_offline_job(args, out, experiment, base: Job, start: str, seed: in
         learner += ["--frozen-torso-steps", str(round(steps * changes["frozen_torso"]))]
     if "torso_lr" in changes:
         learner += ["--torso-learning-rate-scale", f"{changes['torso_lr']:g}"]
+    if changes.get("fresh_head"):
+        learner += ["--fresh-head"]
     command = (*CLI, "finetune-offline", "--checkpoint", str(base.run_dir),
                "--checkpoint-step", str(base.target), "--game", game,
                "--data", str(out / "data"), "--checkpoints", f"{first}-{last}",
@@ -633,6 +660,13 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
     for seed in range(args.seeds):
         jobs += [_finetune_offline_job(args, out, "claim3a_second_game", second, start, seed,
                                        game=SECOND_HELD_OUT) for start in SECOND_STARTS]
+    seen = _pretrain_job(args, out, "claim3a_seen_game", SEEN_BASE, "scaled_ql", net["M"],
+                         ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0, games=STUDY_GAMES)
+    jobs.append(seen)
+    for seed in range(args.seeds):
+        jobs += [_finetune_offline_job(args, out, "claim3a_seen_game", seen, start, seed,
+                                       SEEN_VARIANT, {"fresh_head": True}, game=game)
+                 for game in SEEN_GAMES for start in SEEN_STARTS]
     return jobs
 
 
@@ -1233,6 +1267,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                        *(finetune_label(RANDOM_TORSO[0], v) for v in RANDOM_TORSO_SETTINGS))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
     labels_second = tuple(finetune_label(start, game=SECOND_HELD_OUT) for start in SECOND_STARTS)
+    labels_seen = tuple(label for game in SEEN_GAMES for label in seen_game_labels(game).values())
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
     paper_3b = (f"{labels_3b[0]}, from {PAPER_CQL_SUFFIX}", labels_3b[1])
@@ -1250,6 +1285,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=paper_cql_seeds(args)),
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
         "claim3a_second_game": done_runs(jobs, labels_second),
+        "claim3a_seen_game": done_runs(jobs, labels_seen, below_seed=args.seeds),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -1304,6 +1340,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
     second_lines = second_game_verdicts(reports["claim3a_second_game"])
+    seen_lines = seen_game_verdicts(reports["claim3a_seen_game"])
     control_lines = (random_torso_verdicts(reports["claim3a_tried"])
                      if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
                             for v in RANDOM_TORSO_SETTINGS) else [])
@@ -1382,6 +1419,12 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             f"Claim 3a on a second held-out game, {SECOND_HELD_OUT} (declared before it ran, "
             "after that control; the network pre-trained without it):", "",
             *[f"- {text}" for text in second_lines], ""]),
+        *([] if not any(iqm(reports["claim3a_seen_game"], finetune_label(s, SEEN_VARIANT, g))
+                        for g in SEEN_GAMES for s in SEEN_STARTS) else [
+            "Claim 3a's positive control (declared before it ran, after claim 3a failed on "
+            "both held-out games): the same fine-tuning from a network that saw the game in "
+            "pre-training, with a fresh head:", "",
+            *[f"- {text}" for text in seen_lines], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1450,6 +1493,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                (paper_claim2, paper_claim3b), paper_later, counts, results)
     lines += second_game_section(args, reports["claim3a_second_game"], labels_second,
                                  second_lines, results)
+    lines += seen_game_section(args, reports["claim3a_seen_game"], seen_lines, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1746,6 +1790,66 @@ def second_game_verdicts(summary: dict | None) -> list[str]:
                                                   "frozen random torso"))]
 
 
+def seen_game_labels(game: str) -> dict[str, str]:
+    """The configurations of the positive control on `game`, by role: its from scratch and
+    frozen random torso (the study's settings), the held-out starts from a CQL 0.1 network
+    (`SEEN_HELD_OUT_VARIANT`) and the starts from the network that saw the game."""
+    held = SEEN_HELD_OUT_VARIANT[game]
+    return {"from scratch": finetune_label("from scratch", game=game),
+            RANDOM_TORSO[0]: finetune_label(RANDOM_TORSO[0], game=game),
+            **{f"{start}, held out": finetune_label(start, held, game) for start in SEEN_STARTS},
+            **{f"{start}, seen": finetune_label(start, SEEN_VARIANT, game)
+               for start in SEEN_STARTS}}
+
+
+def seen_game_verdicts(summary: dict | None) -> list[str]:
+    """Claim 3a's positive control: on each of `SEEN_GAMES`, the starts from the network that
+    saw the game against from scratch, and its frozen torso against the frozen random one."""
+    lines = []
+    for game in SEEN_GAMES:
+        label = seen_game_labels(game)
+        claim = f"Positive control on {game.split('/')[-1]}: "
+        lines += [verdict(iqm(summary, label[better]), iqm(summary, label[other]),
+                          other_is_data=False, claim=f"{claim}{text}")[1]
+                  for better, other, text in (
+                      ("pre-trained, seen", "from scratch",
+                       f"pre-trained, {SEEN_VARIANT}, beats from scratch"),
+                      ("frozen torso, seen", "from scratch",
+                       f"the frozen torso, {SEEN_VARIANT}, beats from scratch"),
+                      ("frozen torso, seen", RANDOM_TORSO[0],
+                       f"the frozen torso, {SEEN_VARIANT}, beats the frozen random torso"))]
+    return lines
+
+
+def seen_game_section(args, summary: dict | None, verdict_lines: list[str],
+                      results: pathlib.Path) -> list[str]:
+    """Claim 3a's positive control (experiment `claim3a_seen_game`)."""
+    games = " and ".join(g for g in SEEN_GAMES)
+    lines = ["## Claim 3a's positive control: the held-out game seen in pre-training", "",
+             "Declared before it ran, after claim 3a had failed on both held-out games: does "
+             "this fine-tuning protocol show a pre-trained torso's worth when the torso has "
+             f"seen the game?  `{SEEN_BASE}` (Scaled QL M, CQL {PAPER_CQL:g}, seed 0, "
+             f"{args.steps:,} SGD steps on the sub-optimal split of all five games) is "
+             f"fine-tuned offline to {games} as claim 3a is to a held-out game "
+             f"({args.finetune_fraction:.0%} of the episodes of checkpoint ids "
+             f"{args.finetune_checkpoints[0]}-{args.finetune_checkpoints[1]}, "
+             f"{args.finetune_steps:,} SGD steps) with a fresh head (`--fresh-head`: the "
+             "game's own head is not copied, so only the torso differs from the held-out "
+             f"case): pre-trained and frozen torso, {args.seeds} seeds each (experiment "
+             "`claim3a_seen_game`).  From scratch and the frozen random torso read no "
+             "weights: they are each game's claim-3a runs.  The held-out rows are the starts "
+             f"from a CQL {PAPER_CQL:g} network that did not see the game.", ""]
+    if not summary:
+        return lines + ["(no run done yet)", ""]
+    for game in SEEN_GAMES:
+        lines += [f"{game}:", "", *_table_rows(summary, tuple(seen_game_labels(game).values()),
+                                                (game,)), ""]
+    return lines + [*[f"- {text}" for text in verdict_lines], "",
+                    *_figures(results, "claim3a_seen_game", ("learning_curves_games",)), "",
+                    "Report: [results/claim3a_seen_game/report.md]"
+                    "(results/claim3a_seen_game/report.md).", ""]
+
+
 def second_game_section(args, summary: dict | None, labels, verdict_lines: list[str],
                         results: pathlib.Path) -> list[str]:
     """Claim 3a on `SECOND_HELD_OUT` (experiment `claim3a_second_game`)."""
@@ -1892,10 +1996,19 @@ def is_core(args, job: Job) -> bool:
 def selected_jobs(args, jobs: list[Job]) -> list[Job]:
     """The runs the training stage runs: those of --experiments, only the design's
     (`is_core`) under the default `--experiments design`, and with --label only those whose
-    label contains one of the --label texts."""
-    return [j for j in jobs if j.experiment in args.experiments
-            and (not args.design_only or is_core(args, j))
-            and (not args.labels or any(part in j.label for part in args.labels))]
+    label contains one of the --label texts; and, as `make` would, every run they start from
+    (`Job.after`) that is not done yet, whichever experiment or label it has (in job order)."""
+    chosen = {j.run_dir for j in jobs if j.experiment in args.experiments
+              and (not args.design_only or is_core(args, j))
+              and (not args.labels or any(part in j.label for part in args.labels))}
+    wanted = [j for j in jobs if j.run_dir in chosen]
+    while True:
+        needed = {a.run_dir for j in wanted for a in j.after
+                  if a.run_dir not in chosen and job_state(a) != "done"}
+        if not needed:
+            return wanted
+        chosen |= needed
+        wanted = [j for j in jobs if j.run_dir in chosen]
 
 
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
@@ -1919,7 +2032,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
                  {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD",
              "claim2_cql_0_1": f"{args.steps:,} SGD",
              "claim3b_cql_0_1": f"{args.online_env_steps:,} env",
-             "claim3a_second_game": f"{args.steps:,}, {args.finetune_steps:,} SGD"}
+             "claim3a_second_game": f"{args.steps:,}, {args.finetune_steps:,} SGD",
+             "claim3a_seen_game": f"{args.steps:,}, {args.finetune_steps:,} SGD"}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

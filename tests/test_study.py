@@ -75,18 +75,20 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # at a tenth of the step size; and the random-features control: 5 seeds at 2 settings.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.  Claim 3a on SpaceInvaders: one
-    # pre-training run, then 4 starts of fine-tuning with 5 seeds.
+    # pre-training run, then 4 starts of fine-tuning with 5 seeds.  Its positive control: one
+    # pre-training run on all five games, then 2 starts on 2 games with 5 seeds.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
-                      "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 237
+                      "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
+                      "claim3a_seen_game": 21}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 258
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -95,18 +97,19 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
            "Asterix ramping: from scratch"}
-    one = {study.SECOND_BASE}
+    one = {study.SECOND_BASE, study.SEEN_BASE}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-177:-167]] == [
+    assert [(j.label, j.seed) for j in jobs[-198:-188]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-167:-151])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-151:-56])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-56:-21])
-    assert all(j.experiment == "claim3a_second_game" for j in jobs[-21:])
-    for job in jobs[-167:-151]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-188:-172])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-172:-77])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-77:-42])
+    assert all(j.experiment == "claim3a_second_game" for j in jobs[-42:-21])
+    assert all(j.experiment == "claim3a_seen_game" for j in jobs[-21:])
+    for job in jobs[-188:-172]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -128,6 +131,9 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             assert args.steps == 12000
         if job.kind == "pretrain":
             games = job.command[job.command.index("--games") + 1].split(",")
+            if job.experiment == "claim3a_seen_game":
+                assert games == list(study.STUDY_GAMES)
+                continue
             held = ("minatar/SpaceInvaders" if job.experiment == "claim3a_second_game" else
                     "minatar/Freeway")
             assert held not in games and len(games) == 4
@@ -136,14 +142,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
         if j.experiment.startswith("claim3a") and j.kind == "finetune_offline":
             held_out.setdefault(j.experiment, set()).add(j.command[j.command.index("--game") + 1])
     assert held_out == {"claim3a": {"minatar/Freeway"}, "claim3a_tried": {"minatar/Freeway"},
-                        "claim3a_second_game": {"minatar/SpaceInvaders"}}
+                        "claim3a_second_game": {"minatar/SpaceInvaders"},
+                        "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 202  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 223  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -169,11 +176,32 @@ def test_make_study_runs_the_design_and_study_all_everything(study, tmp_path, ca
     one = study.parse_args(["--out", str(tmp_path), "--experiments", "claim3a_tried",
                             "--label", "head first", "--label", "from scratch, 3x the steps"])
     picked = study.selected_jobs(one, study.build_jobs(one, tmp_path))
-    assert sorted({j.label for j in picked}) == [
+    assert (picked[0].label, picked[0].seed) == ("Scaled QL M", 0)  # their start, not done
+    assert sorted({j.label for j in picked[1:]}) == [
         "Freeway: from scratch, 3x the steps",
         "Freeway: pre-trained, head first for half of 3x the steps",
         "Freeway: pre-trained, head first for half the steps"]
-    assert len(picked) == 5 + 5 + 5
+    assert len(picked) == 1 + 5 + 5 + 5
+
+
+def test_selected_runs_bring_the_unfinished_runs_they_start_from(study, tmp_path):
+    # Claim 3a's fine-tuning starts from claim 1's Scaled QL seed 0: selecting only claim 3a
+    # (or only the runs of a label) brings that run along until it is done, as `make` would.
+    args = study.parse_args(["--out", str(tmp_path), "--experiments", "claim3a",
+                             "--steps", "100"])
+    jobs = study.build_jobs(args, tmp_path)
+    picked = study.selected_jobs(args, jobs)
+    base = jobs[0]
+    assert (base.experiment, base.label, base.seed) == ("claim1", "Scaled QL M", 0)
+    assert picked[0] is base and len(picked) == 1 + 15
+    assert all(j.experiment == "claim3a" for j in picked[1:])
+    fake_run(study, base, 100)
+    assert study.selected_jobs(args, jobs) == picked[1:]
+    seen = study.parse_args(["--out", str(tmp_path), "--experiments", "claim3a_seen_game",
+                             "--label", "game seen"])
+    picked = study.selected_jobs(seen, study.build_jobs(seen, tmp_path))
+    assert picked[0].label == study.SEEN_BASE and len(picked) == 1 + 20
+    assert all(study.SEEN_VARIANT in j.label for j in picked[1:])
 
 
 def test_fingerprint_ignores_step_budget_and_evaluation(study):
@@ -478,12 +506,17 @@ def test_random_torso_verdicts(study, tmp_path):
     assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
 
 
+def experiment_runs(study, tmp_path, experiment):
+    """The five-seed study's jobs, `experiment`'s runs (its pre-training run first) and claim
+    1's CQL 0.1 run of seed 0 (which that pre-training run repeats on other games)."""
+    jobs = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5"]), tmp_path)
+    cql01 = next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1" and j.seed == 0)
+    return jobs, [j for j in jobs if j.experiment == experiment], cql01
+
+
 def test_claim3a_on_a_second_game_is_claim3a_with_spaceinvaders_held_out(study, tmp_path):
-    args = study.parse_args(["--out", str(tmp_path), "--seeds", "5"])
-    jobs = study.build_jobs(args, tmp_path)
-    second = [j for j in jobs if j.experiment == "claim3a_second_game"]
-    base, cql01 = second[0], next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1"
-                                   and j.seed == 0)
+    jobs, second, cql01 = experiment_runs(study, tmp_path, "claim3a_second_game")
+    base = second[0]
 
     def swap(command, old, new):
         return [new if part == old else part for part in command]
@@ -528,6 +561,71 @@ def test_claim3a_on_a_second_game_is_claim3a_with_spaceinvaders_held_out(study, 
     assert "## Claim 3a on a second held-out game: minatar/SpaceInvaders" in section
     assert all(f"- {line}" in section for line in lines)
     assert "(no run done yet)" in study.second_game_section(args, None, labels, [], tmp_path)
+
+
+def test_claim3a_positive_control_fine_tunes_a_network_that_saw_the_game(study, tmp_path):
+    jobs, seen, cql01 = experiment_runs(study, tmp_path, "claim3a_seen_game")
+    base = seen[0]
+    # The pre-training run: claim 1's CQL 0.1 run on all five games.
+    command = list(cql01.command)
+    command[command.index("--games") + 1] = ",".join(study.STUDY_GAMES)
+    swapped = [base.label if part == cql01.label else
+               str(base.run_dir) if part == str(cql01.run_dir) else part for part in command]
+    assert list(base.command) == swapped and (base.kind, base.seed) == ("pretrain", 0)
+    # Each fine-tuning run: the held-out game's run of the same start and seed (claim 3a's on
+    # Freeway, the second game's on SpaceInvaders) from this base, with a fresh head.
+    held = {(j.label, j.seed): j for j in jobs
+            if j.experiment in ("claim3a", "claim3a_second_game")}
+    assert len(seen) == 1 + 2 * 2 * 5
+    for job in seen[1:]:
+        assert job.label.endswith(", game seen in pre-training") and job.after == (base,)
+        mine = held[(job.label.rsplit(", ", 1)[0], job.seed)]
+        expected = [job.label if part == mine.label else
+                    str(job.run_dir) if part == str(mine.run_dir) else
+                    str(base.run_dir) if part == str(mine.after[0].run_dir) else part
+                    for part in mine.command]
+        at = expected.index("--eval-every")
+        assert list(job.command) == expected[:at] + ["--fresh-head"] + expected[at:]
+    # Verdicts from hand-written final returns: from scratch 10, frozen random torso 20; from
+    # the network that saw the game: pre-trained 30 on Freeway and 10 + seed on SpaceInvaders,
+    # frozen torso 20 + seed on both (above from scratch, tied with the random torso).
+    args = study.parse_args(["--out", str(tmp_path / "small"), "--seeds", "3",
+                             "--finetune-steps", "100"])
+    labels = {game: study.seen_game_labels(game) for game in study.SEEN_GAMES}
+    assert labels["minatar/Freeway"] == {
+        "from scratch": "Freeway: from scratch",
+        "frozen random torso": "Freeway: frozen random torso",
+        "pre-trained, held out": "Freeway: pre-trained, from CQL 0.1",
+        "frozen torso, held out": "Freeway: frozen torso, from CQL 0.1",
+        "pre-trained, seen": "Freeway: pre-trained, game seen in pre-training",
+        "frozen torso, seen": "Freeway: frozen torso, game seen in pre-training"}
+    assert labels["minatar/SpaceInvaders"]["pre-trained, held out"] == (
+        "SpaceInvaders: pre-trained")
+    values = {"from scratch": lambda g, k: 10.0, "frozen random torso": lambda g, k: 20.0,
+              "pre-trained, seen": lambda g, k: 30.0 if g == "minatar/Freeway" else 10.0 + k,
+              "frozen torso, seen": lambda g, k: 20.0 + k}
+    runs = []
+    for job in study.build_jobs(args, tmp_path / "small"):
+        for game, roles in labels.items():
+            role = next((r for r, label in roles.items() if label == job.label), None)
+            if role in values and job.kind == "finetune_offline":
+                write_freeway_final(job, values[role](game, job.seed), game=game)
+                runs.append(job.run_dir)
+    assert len(runs) == 2 * 4 * 3
+    summary = study.report(runs, tmp_path / "report")
+    lines = study.seen_game_verdicts(summary)
+    assert [line.split(": **")[0] for line in lines] == [
+        f"Positive control on {game}: {text}, game seen in pre-training, beats {other}"
+        for game in ("Freeway", "SpaceInvaders")
+        for text, other in (("pre-trained", "from scratch"), ("the frozen torso", "from scratch"),
+                            ("the frozen torso", "the frozen random torso"))]
+    assert ["**reproduced**" in line for line in lines] == [True, True, False,
+                                                            False, True, False]
+    section = "\n".join(study.seen_game_section(args, summary, lines, tmp_path))
+    assert "## Claim 3a's positive control: the held-out game seen in pre-training" in section
+    assert all(f"- {line}" in section for line in lines)
+    assert "| Freeway: pre-trained, game seen in pre-training | 3 |" in section
+    assert "(no run done yet)" in study.seen_game_section(args, None, [], tmp_path)
 
 
 def test_claims_2_and_3b_at_cql_0_1_change_only_the_weight(study, tmp_path):
