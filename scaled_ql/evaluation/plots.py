@@ -27,6 +27,10 @@ from scaled_ql.evaluation.stats import Curve, Interval
 
 DPI = 100
 GRID_COLUMNS = 4  # Per-game learning curves: games per row.
+# The figure-wide legend above the per-game grid: at most this many columns, each as wide as
+# its longest label (about LEGEND_CHAR_INCHES per character at fontsize "large", DejaVu Sans)
+# plus the line handle and padding, one LEGEND_ROW_INCHES per row.
+LEGEND_COLUMNS, LEGEND_CHAR_INCHES, LEGEND_HANDLE_INCHES, LEGEND_ROW_INCHES = 4, 0.1, 0.8, 0.3
 SCORE_NAME = "human-normalized score"  # The Atari suite's; reports pass the games' own.
 
 
@@ -59,6 +63,14 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def legend_shape(labels: Sequence[str], width: float) -> tuple[int, int]:
+    """(rows, columns) of a legend of `labels` across a figure `width` inches wide: as many
+    columns (up to LEGEND_COLUMNS) as fit the longest label, at least one."""
+    column = LEGEND_HANDLE_INCHES + LEGEND_CHAR_INCHES * max((len(l) for l in labels), default=0)
+    columns = max(1, min(LEGEND_COLUMNS, len(labels), int(width // column)))
+    return math.ceil(len(labels) / columns), columns
+
+
 def game_grid_shape(num_games: int) -> tuple[int, int]:
     """(rows, columns) of the per-game learning-curve grid."""
     columns = min(GRID_COLUMNS, max(num_games, 1))
@@ -73,12 +85,16 @@ def plot_game_curves(
 ) -> Path:
     """One panel per game: each label's curve (mean over its runs) with its CI band.
 
-    `curves` maps label -> game -> Curve over learner steps.  Size: 4.0 x (3.0 rows + 0.8)
-    inches, with `game_grid_shape(number of games)` panels."""
+    `curves` maps label -> game -> Curve over learner steps.  Size: 4.0 x columns by 3.0 x
+    rows + 0.5 + 0.3 x legend rows inches, with `game_grid_shape(number of games)` panels and
+    the legend above them in `legend_shape(labels, width)` (one row of short labels: 0.8)."""
     games = list(dict.fromkeys(g for per_game in curves.values() for g in per_game))
     colors = colors or colors_for(list(curves))
     rows, columns = game_grid_shape(len(games))
-    fig = _figure(4.0 * columns, 3.0 * rows + 0.8)
+    width = 4.0 * columns
+    header = 0.5 + LEGEND_ROW_INCHES * legend_shape(list(curves), width)[0]
+    height = 3.0 * rows + header
+    fig = _figure(width, height)
     axes = fig.subplots(rows, columns, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= len(games):
@@ -94,9 +110,9 @@ def plot_game_curves(
             ax.set_ylabel(ylabel)
         if i >= len(games) - columns:
             ax.set_xlabel("Learner step")
-    _legend(fig, curves, colors)
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.8 / (3.0 * rows + 0.8) - 0.03,
-                        bottom=0.45 / (3.0 * rows + 0.8) + 0.04, hspace=0.45, wspace=0.3)
+    _legend(fig, curves, colors, legend_shape(list(curves), width)[1])
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - header / height - 0.03,
+                        bottom=0.45 / height + 0.04, hspace=0.45, wspace=0.3)
     return _save(fig, path)
 
 
@@ -105,12 +121,13 @@ def _draw_band(ax, curve: Curve, color, label: str) -> None:
     ax.fill_between(curve.x, curve.lower, curve.upper, color=color, alpha=0.2, linewidth=0)
 
 
-def _legend(fig: Figure, labels: Sequence[str], colors: Mapping[str, tuple]) -> None:
+def _legend(fig: Figure, labels: Sequence[str], colors: Mapping[str, tuple],
+            columns: int) -> None:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=colors[label], linewidth=3) for label in labels]
-    fig.legend(handles, list(labels), loc="upper center", ncol=min(len(handles), 4),
-               frameon=False, fontsize="large")
+    fig.legend(handles, list(labels), loc="upper center", ncol=columns, frameon=False,
+               fontsize="large")
 
 
 def plot_aggregate_curves(

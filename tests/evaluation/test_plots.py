@@ -42,6 +42,33 @@ def test_game_curves(tmp_path):
     _check(plots.plot_game_curves(tmp_path / "curves.png", curves), (1600, 680))
 
 
+def test_game_curves_legend_of_many_long_labels_stays_above_the_panels(tmp_path, monkeypatch):
+    # A report of 12 configurations with names a little longer than claim 3a's positive
+    # control's (54 characters) on 2 games: the legend takes one column per row, and the figure grows by its
+    # rows instead of drawing the legend over the panels' titles or cutting it at the edges.
+    labels = [f"SpaceInvaders: frozen torso{k:2d}, game seen in pre-training" for k in range(12)]
+    assert set(map(len, labels)) == {len("SpaceInvaders: frozen torso, game seen in pre-training")
+                                      + 2} == {56}
+    assert plots.legend_shape(labels, 8.0) == (12, 1)
+    assert plots.legend_shape(["small", "big"], 16.0) == (1, 2)
+    assert plots.legend_shape([f"label {k}" for k in range(10)], 16.0) == (3, 4)
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    curves = {label: {g: _curve(i) for g in ("Freeway", "SpaceInvaders")}
+              for i, label in enumerate(labels)}
+    plots.plot_game_curves(tmp_path / "many.png", curves)
+    fig, = figures
+    assert tuple(fig.get_size_inches() * plots.DPI) == pytest.approx((800, 300 + 50 + 360),
+                                                                    abs=0.5)
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    width, height = fig.bbox.width, fig.bbox.height
+    assert 0 <= legend.x0 and legend.x1 <= width and 0 <= legend.y0 and legend.y1 <= height
+    for ax in fig.axes:
+        panel = ax.get_tightbbox(renderer)  # with its title and tick labels
+        assert panel.y1 < legend.y0, "the legend overlaps a panel"
+
+
 def test_aggregate_curves(tmp_path):
     curves = {label: _curve(i) for i, label in enumerate(LABELS)}
     _check(plots.plot_aggregate_curves(tmp_path / "iqm.png", curves), (800, 550))
