@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (258), and a comma-separated list all runs of those;
+            run of every experiment (279), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.  A selected run's
             start (the pre-trained run it fine-tunes) runs first when it is not done.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
@@ -59,6 +59,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   Freeway and to SpaceInvaders with a fresh head
                                   (pre-trained, frozen torso), against those games' from
                                   scratch and frozen random torso
+              claim3a_third_game  claim 3a with minatar/Breakout held out, as the second
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -98,7 +99,7 @@ FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the 
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game",
-               "claim3a_seen_game")
+               "claim3a_seen_game", "claim3a_third_game")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -234,10 +235,33 @@ PAPER_CQL_LABEL, PAPER_CQL, PAPER_CQL_SUFFIX = "Scaled QL M, CQL 0.1", 0.1, "CQL
 # the study's steps), then fine-tuned offline to SpaceInvaders as claim 3a is to Freeway
 # (--finetune-steps on --finetune-fraction of the episodes of every checkpoint id): pre-trained,
 # from scratch, frozen torso and the frozen random torso, --seeds each.
-SECOND_HELD_OUT = "minatar/SpaceInvaders"
-SECOND_PRETRAIN_GAMES = tuple(g for g in STUDY_GAMES if g != SECOND_HELD_OUT)
-SECOND_BASE = f"{PAPER_CQL_LABEL}, {SECOND_HELD_OUT.split('/')[-1]} held out"
-SECOND_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
+# Then on a third, declared before it ran (2026-11-28, evening), after the positive control
+# below found the protocol able to show a torso's worth on SpaceInvaders: Breakout, the game
+# most like SpaceInvaders (the player moves along the bottom row below what it must hit), held
+# out the same way.  Each experiment's held-out game, in the order they were declared:
+OTHER_HELD_OUT = {"claim3a_second_game": "minatar/SpaceInvaders",
+                  "claim3a_third_game": "minatar/Breakout"}
+OTHER_HELD_OUT_BECAUSE = {
+    "claim3a_second_game": "after the random-features control above found {held}'s "
+                           "frozen-torso gain to be freezing: {game}, the catalogue's held-out "
+                           "MinAtar game",
+    "claim3a_third_game": "after the positive control above found the protocol able to show a "
+                          "torso's worth on SpaceInvaders once the torso had seen it: {game}, "
+                          "the game most like SpaceInvaders (the player moves along the bottom "
+                          "row below what it must hit)"}
+SECOND_HELD_OUT = OTHER_HELD_OUT["claim3a_second_game"]
+OTHER_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
+
+
+def held_out_base(game: str) -> str:
+    """The label of the CQL 0.1 pre-training run without `game` (experiments OTHER_HELD_OUT)."""
+    return f"{PAPER_CQL_LABEL}, {game.split('/')[-1]} held out"
+
+
+def games_without(game: str) -> tuple[str, ...]:
+    return tuple(g for g in STUDY_GAMES if g != game)
+
+
 # Claim 3a's positive control, declared before it ran (2026-11-28, evening), after claim 3a
 # failed on both held-out games and its frozen heads were found near constant policies: does
 # this protocol (a fresh head, --finetune-steps on --finetune-fraction of the episodes) show a
@@ -653,13 +677,7 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
         if seed >= args.seeds:  # from scratch reads no weights: claim 3b's runs, more seeds
             jobs.append(_finetune_online_job(args, out, "claim3b_cql_0_1", base, "from scratch",
                                              seed))
-    second = _pretrain_job(args, out, "claim3a_second_game", SECOND_BASE, "scaled_ql", net["M"],
-                           ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0,
-                           games=SECOND_PRETRAIN_GAMES)
-    jobs.append(second)
-    for seed in range(args.seeds):
-        jobs += [_finetune_offline_job(args, out, "claim3a_second_game", second, start, seed,
-                                       game=SECOND_HELD_OUT) for start in SECOND_STARTS]
+    jobs += _other_held_out_jobs(args, out, "claim3a_second_game")
     seen = _pretrain_job(args, out, "claim3a_seen_game", SEEN_BASE, "scaled_ql", net["M"],
                          ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0, games=STUDY_GAMES)
     jobs.append(seen)
@@ -667,7 +685,19 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
         jobs += [_finetune_offline_job(args, out, "claim3a_seen_game", seen, start, seed,
                                        SEEN_VARIANT, {"fresh_head": True}, game=game)
                  for game in SEEN_GAMES for start in SEEN_STARTS]
+    jobs += _other_held_out_jobs(args, out, "claim3a_third_game")
     return jobs
+
+
+def _other_held_out_jobs(args, out, experiment: str) -> list[Job]:
+    """Claim 3a with `OTHER_HELD_OUT[experiment]` held out: Scaled QL M at CQL 0.1 pre-trained
+    on the other four games (seed 0), then the `OTHER_STARTS` of fine-tuning, --seeds each."""
+    game = OTHER_HELD_OUT[experiment]
+    base = _pretrain_job(args, out, experiment, held_out_base(game), "scaled_ql",
+                         sizes(args)["M"], ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0,
+                         games=games_without(game))
+    return [base, *(_finetune_offline_job(args, out, experiment, base, start, seed, game=game)
+                    for seed in range(args.seeds) for start in OTHER_STARTS)]
 
 
 def fingerprint(command) -> list[str]:
@@ -1266,7 +1296,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                          for start in finetune_starts(changes)),
                        *(finetune_label(RANDOM_TORSO[0], v) for v in RANDOM_TORSO_SETTINGS))
     labels_3b = tuple(f"{online} ramping: {n}" for n in ("pre-trained", "from scratch"))
-    labels_second = tuple(finetune_label(start, game=SECOND_HELD_OUT) for start in SECOND_STARTS)
+    labels_other = {experiment: tuple(finetune_label(start, game=game) for start in OTHER_STARTS)
+                    for experiment, game in OTHER_HELD_OUT.items()}
     labels_seen = tuple(label for game in SEEN_GAMES for label in seen_game_labels(game).values())
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
@@ -1284,7 +1315,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim3a_tried": done_runs(jobs, labels_3a + labels_3a_tried),
         "claim2_cql_0_1": done_runs(jobs, paper_sizes, below_seed=paper_cql_seeds(args)),
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
-        "claim3a_second_game": done_runs(jobs, labels_second),
+        **{experiment: done_runs(jobs, labels) for experiment, labels in labels_other.items()},
         "claim3a_seen_game": done_runs(jobs, labels_seen, below_seed=args.seeds),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
@@ -1339,7 +1370,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                    paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
     near_lines = near_tried_verdicts(args, c1n, jobs)
     finetune_lines = finetune_tried_verdicts(args, reports["claim3a_tried"], jobs)
-    second_lines = second_game_verdicts(reports["claim3a_second_game"])
+    other_lines = {experiment: other_game_verdicts(reports[experiment], game)
+                   for experiment, game in OTHER_HELD_OUT.items()}
     seen_lines = seen_game_verdicts(reports["claim3a_seen_game"])
     control_lines = (random_torso_verdicts(reports["claim3a_tried"])
                      if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
@@ -1415,16 +1447,14 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             f"architecture's random, frozen torso ({args.seeds} seeds), against each frozen "
             "pre-trained torso of its settings, then against from scratch:", "",
             *[f"- {text}" for text in control_lines], ""]),
-        *([] if not reports["claim3a_second_game"] else [
-            f"Claim 3a on a second held-out game, {SECOND_HELD_OUT} (declared before it ran, "
-            "after that control; the network pre-trained without it):", "",
-            *[f"- {text}" for text in second_lines], ""]),
+        *other_game_summary(reports, other_lines, "claim3a_second_game", "that control"),
         *([] if not any(iqm(reports["claim3a_seen_game"], finetune_label(s, SEEN_VARIANT, g))
                         for g in SEEN_GAMES for s in SEEN_STARTS) else [
             "Claim 3a's positive control (declared before it ran, after claim 3a failed on "
             "both held-out games): the same fine-tuning from a network that saw the game in "
             "pre-training, with a fresh head:", "",
             *[f"- {text}" for text in seen_lines], ""]),
+        *other_game_summary(reports, other_lines, "claim3a_third_game", "the positive control"),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1491,9 +1521,11 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                                     finetune_lines, results)
     lines += paper_cql_section(args, c2p, c3bp, paper_sizes, paper_3b,
                                (paper_claim2, paper_claim3b), paper_later, counts, results)
-    lines += second_game_section(args, reports["claim3a_second_game"], labels_second,
-                                 second_lines, results)
+    lines += other_game_section(args, "claim3a_second_game", reports, labels_other,
+                                other_lines, results)
     lines += seen_game_section(args, reports["claim3a_seen_game"], seen_lines, results)
+    lines += other_game_section(args, "claim3a_third_game", reports, labels_other, other_lines,
+                                results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1775,11 +1807,12 @@ def random_torso_verdicts(summary: dict | None) -> list[str]:
     return lines
 
 
-def second_game_verdicts(summary: dict | None) -> list[str]:
-    """Claim 3a on `SECOND_HELD_OUT`: pre-trained and the frozen pre-trained torso against from
-    scratch, and the frozen torso against the frozen random one."""
-    label = {start: finetune_label(start, game=SECOND_HELD_OUT) for start in SECOND_STARTS}
-    claim = f"Claim 3a on {SECOND_HELD_OUT.split('/')[-1]}: "
+def other_game_verdicts(summary: dict | None, game: str) -> list[str]:
+    """Claim 3a on another held-out `game` (OTHER_HELD_OUT): pre-trained and the frozen
+    pre-trained torso against from scratch, and the frozen torso against the frozen random
+    one."""
+    label = {start: finetune_label(start, game=game) for start in OTHER_STARTS}
+    claim = f"Claim 3a on {game.split('/')[-1]}: "
     return [verdict(iqm(summary, label[better]), iqm(summary, label[other]),
                     other_is_data=False, claim=f"{claim}{text}")[1]
             for better, other, text in (
@@ -1788,6 +1821,22 @@ def second_game_verdicts(summary: dict | None) -> list[str]:
                                                  "scratch"),
                 ("frozen torso", RANDOM_TORSO[0], "the frozen pre-trained torso beats the "
                                                   "frozen random torso"))]
+
+
+def _ordinal(experiment: str) -> str:
+    """'second', 'third': the held-out game's place after HELD_OUT_GAME."""
+    return ("second", "third", "fourth", "fifth")[list(OTHER_HELD_OUT).index(experiment)]
+
+
+def other_game_summary(reports: dict, other_lines: dict, experiment: str,
+                       after: str) -> list[str]:
+    """The page's opening lines of claim 3a on another held-out game (none without runs)."""
+    if not reports[experiment]:
+        return []
+    return [f"Claim 3a on a {_ordinal(experiment)} held-out game, "
+            f"{OTHER_HELD_OUT[experiment]} (declared before it ran, after {after}; the network "
+            "pre-trained without it):", "", *[f"- {text}" for text in other_lines[experiment]],
+            ""]
 
 
 def seen_game_labels(game: str) -> dict[str, str]:
@@ -1850,28 +1899,28 @@ def seen_game_section(args, summary: dict | None, verdict_lines: list[str],
                     "(results/claim3a_seen_game/report.md).", ""]
 
 
-def second_game_section(args, summary: dict | None, labels, verdict_lines: list[str],
-                        results: pathlib.Path) -> list[str]:
-    """Claim 3a on `SECOND_HELD_OUT` (experiment `claim3a_second_game`)."""
-    game = SECOND_HELD_OUT
-    lines = [f"## Claim 3a on a second held-out game: {game}", "",
-             f"Declared before it ran, after the random-features control above found "
-             f"{HELD_OUT_GAME}'s frozen-torso gain to be freezing: {game}, the catalogue's "
-             f"held-out MinAtar game, held out instead.  `{SECOND_BASE}` (Scaled QL M, CQL "
-             f"{PAPER_CQL:g}, seed 0, {args.steps:,} SGD steps on the sub-optimal split of "
-             f"{', '.join(SECOND_PRETRAIN_GAMES)}) is fine-tuned offline to {game} as claim 3a "
-             f"is to {HELD_OUT_GAME}: {args.finetune_fraction:.0%} of its episodes of "
-             f"checkpoint ids {args.finetune_checkpoints[0]}-{args.finetune_checkpoints[1]}, "
-             f"{args.finetune_steps:,} SGD steps; pre-trained, from scratch, frozen torso and "
-             f"the frozen random torso, {args.seeds} seeds each (experiment "
-             "`claim3a_second_game`).", ""]
+def other_game_section(args, experiment: str, reports: dict, labels: dict,
+                       verdict_lines: dict, results: pathlib.Path) -> list[str]:
+    """Claim 3a on another held-out game (`OTHER_HELD_OUT[experiment]`)."""
+    game = OTHER_HELD_OUT[experiment]
+    because = OTHER_HELD_OUT_BECAUSE[experiment].format(held=HELD_OUT_GAME, game=game)
+    lines = [f"## Claim 3a on a {_ordinal(experiment)} held-out game: {game}", "",
+             f"Declared before it ran, {because}, held out instead.  `{held_out_base(game)}` "
+             f"(Scaled QL M, CQL {PAPER_CQL:g}, seed 0, {args.steps:,} SGD steps on the "
+             f"sub-optimal split of {', '.join(games_without(game))}) is fine-tuned offline to "
+             f"{game} as claim 3a is to {HELD_OUT_GAME}: {args.finetune_fraction:.0%} of its "
+             f"episodes of checkpoint ids {args.finetune_checkpoints[0]}-"
+             f"{args.finetune_checkpoints[1]}, {args.finetune_steps:,} SGD steps; pre-trained, "
+             f"from scratch, frozen torso and the frozen random torso, {args.seeds} seeds each "
+             f"(experiment `{experiment}`).", ""]
+    summary = reports[experiment]
     if not summary:
         return lines + ["(no run done yet)", ""]
-    return lines + [*_table_rows(summary, labels, (game,)), "",
-                    *[f"- {text}" for text in verdict_lines], "",
-                    *_figures(results, "claim3a_second_game", ("learning_curves_iqm",)), "",
-                    "Report: [results/claim3a_second_game/report.md]"
-                    "(results/claim3a_second_game/report.md).", ""]
+    return lines + [*_table_rows(summary, labels[experiment], (game,)), "",
+                    *[f"- {text}" for text in verdict_lines[experiment]], "",
+                    *_figures(results, experiment, ("learning_curves_iqm",)), "",
+                    f"Report: [results/{experiment}/report.md](results/{experiment}/report.md).",
+                    ""]
 
 
 def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines: list[str],
@@ -2032,8 +2081,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
                  {args.finetune_steps * c.get("steps", 1) for _, c in FINETUNE_TRIED})) + " SGD",
              "claim2_cql_0_1": f"{args.steps:,} SGD",
              "claim3b_cql_0_1": f"{args.online_env_steps:,} env",
-             "claim3a_second_game": f"{args.steps:,}, {args.finetune_steps:,} SGD",
-             "claim3a_seen_game": f"{args.steps:,}, {args.finetune_steps:,} SGD"}
+             **{e: f"{args.steps:,}, {args.finetune_steps:,} SGD"
+                for e in (*OTHER_HELD_OUT, "claim3a_seen_game")}}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

@@ -75,20 +75,21 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # at a tenth of the step size; and the random-features control: 5 seeds at 2 settings.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.  Claim 3a on SpaceInvaders: one
-    # pre-training run, then 4 starts of fine-tuning with 5 seeds.  Its positive control: one
-    # pre-training run on all five games, then 2 starts on 2 games with 5 seeds.
+    # pre-training run, then 4 starts of fine-tuning with 5 seeds; on Breakout the same.  Its
+    # positive control: one pre-training run on all five games, then 2 starts on 2 games with 5
+    # seeds.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
-                      "claim3a_seen_game": 21}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 258
+                      "claim3a_seen_game": 21, "claim3a_third_game": 21}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 279
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -97,19 +98,22 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
            "Asterix ramping: from scratch"}
-    one = {study.SECOND_BASE, study.SEEN_BASE}
+    one = {study.held_out_base("minatar/SpaceInvaders"), study.SEEN_BASE,
+           study.held_out_base("minatar/Breakout")}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-198:-188]] == [
+    assert [(j.label, j.seed) for j in jobs[-219:-209]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-188:-172])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-172:-77])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-77:-42])
-    assert all(j.experiment == "claim3a_second_game" for j in jobs[-42:-21])
-    assert all(j.experiment == "claim3a_seen_game" for j in jobs[-21:])
-    for job in jobs[-188:-172]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-209:-193])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-193:-98])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-98:-63])
+    assert [j.experiment for j in jobs[-63::21]] == [  # in the order they were declared
+        "claim3a_second_game", "claim3a_seen_game", "claim3a_third_game"]
+    assert all(j.experiment == jobs[-63 + 21 * (k // 21)].experiment
+               for k, j in enumerate(jobs[-63:]))
+    for job in jobs[-209:-193]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -134,8 +138,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             if job.experiment == "claim3a_seen_game":
                 assert games == list(study.STUDY_GAMES)
                 continue
-            held = ("minatar/SpaceInvaders" if job.experiment == "claim3a_second_game" else
-                    "minatar/Freeway")
+            held = study.OTHER_HELD_OUT.get(job.experiment, "minatar/Freeway")
             assert held not in games and len(games) == 4
     held_out = {}
     for j in jobs:
@@ -143,14 +146,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             held_out.setdefault(j.experiment, set()).add(j.command[j.command.index("--game") + 1])
     assert held_out == {"claim3a": {"minatar/Freeway"}, "claim3a_tried": {"minatar/Freeway"},
                         "claim3a_second_game": {"minatar/SpaceInvaders"},
-                        "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"}}
+                        "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"},
+                        "claim3a_third_game": {"minatar/Breakout"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 223  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 244  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -514,53 +518,65 @@ def experiment_runs(study, tmp_path, experiment):
     return jobs, [j for j in jobs if j.experiment == experiment], cql01
 
 
-def test_claim3a_on_a_second_game_is_claim3a_with_spaceinvaders_held_out(study, tmp_path):
-    jobs, second, cql01 = experiment_runs(study, tmp_path, "claim3a_second_game")
-    base = second[0]
+@pytest.mark.parametrize("experiment, game, ordinal", [
+    ("claim3a_second_game", "minatar/SpaceInvaders", "second"),
+    ("claim3a_third_game", "minatar/Breakout", "third")])
+def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_path, experiment,
+                                                                   game, ordinal):
+    jobs, other, cql01 = experiment_runs(study, tmp_path, experiment)
+    base, name = other[0], game.split("/")[-1]
+    assert study.OTHER_HELD_OUT[experiment] == game
 
     def swap(command, old, new):
         return [new if part == old else part for part in command]
 
     # The pre-training run: claim 1's CQL 0.1 run but the games (and its name and folder).
-    games = ",".join(g for g in study.STUDY_GAMES if g != "minatar/SpaceInvaders")
-    assert "minatar/Freeway" in games.split(",")
+    games = ",".join(g for g in study.STUDY_GAMES if g != game)
+    assert "minatar/Freeway" in games.split(",") and len(games.split(",")) == 4
     expected = swap(swap(swap(cql01.command, cql01.command[cql01.command.index("--games") + 1],
                               games), cql01.label, base.label), str(cql01.run_dir),
                     str(base.run_dir))
     assert list(base.command) == expected and (base.kind, base.seed) == ("pretrain", 0)
+    assert base.label == f"Scaled QL M, CQL 0.1, {name} held out"
     # Each start's runs: claim 3a's (with the random torso's flags) but the game and the base.
     own = {(j.label, j.seed): j for j in jobs if j.experiment in ("claim3a", "claim3a_tried")}
-    assert len(second) == 1 + 4 * 5
-    for job in second[1:]:
+    assert len(other) == 1 + 4 * 5
+    for job in other[1:]:
         start = job.label.split(": ", 1)[1]
         mine = own[(f"Freeway: {start}", job.seed)]
-        expected = swap(swap(swap(swap(swap(mine.command, "minatar/Freeway",
-                                            "minatar/SpaceInvaders"), mine.label, job.label),
-                              str(mine.run_dir), str(job.run_dir)),
-                         str(mine.after[0].run_dir), str(base.run_dir)),
+        expected = swap(swap(swap(swap(swap(mine.command, "minatar/Freeway", game), mine.label,
+                                       job.label), str(mine.run_dir), str(job.run_dir)),
+                             str(mine.after[0].run_dir), str(base.run_dir)),
                         str(mine.after[0].target), str(base.target))
         assert list(job.command) == expected and job.after == (base,)
     # Verdicts from hand-written final returns: pre-trained 10 + seed, from scratch 10, frozen
     # torso 30, frozen random torso 20.
     args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100"])
     runs = [j for j in study.build_jobs(args, tmp_path)
-            if j.experiment == "claim3a_second_game" and j.kind == "finetune_offline"]
+            if j.experiment == experiment and j.kind == "finetune_offline"]
     for job in runs:
         write_freeway_final(job, {"pre-trained": 10.0 + job.seed, "from scratch": 10.0,
                                   "frozen torso": 30.0}.get(job.label.split(": ")[1], 20.0),
-                            game="minatar/SpaceInvaders")
+                            game=game)
     summary = study.report([j.run_dir for j in runs], tmp_path / "report")
-    lines = study.second_game_verdicts(summary)
+    lines = study.other_game_verdicts(summary, game)
     assert [line.split(": **")[0] for line in lines] == [
-        "Claim 3a on SpaceInvaders: pre-trained beats from scratch",
-        "Claim 3a on SpaceInvaders: the frozen pre-trained torso beats from scratch",
-        "Claim 3a on SpaceInvaders: the frozen pre-trained torso beats the frozen random torso"]
+        f"Claim 3a on {name}: pre-trained beats from scratch",
+        f"Claim 3a on {name}: the frozen pre-trained torso beats from scratch",
+        f"Claim 3a on {name}: the frozen pre-trained torso beats the frozen random torso"]
     assert ["**reproduced**" in line for line in lines] == [False, True, True]
-    labels = tuple(f"SpaceInvaders: {s}" for s in study.SECOND_STARTS)
-    section = "\n".join(study.second_game_section(args, summary, labels, lines, tmp_path))
-    assert "## Claim 3a on a second held-out game: minatar/SpaceInvaders" in section
+    labels = {experiment: tuple(f"{name}: {s}" for s in study.OTHER_STARTS)}
+    section = "\n".join(study.other_game_section(args, experiment, {experiment: summary},
+                                                  labels, {experiment: lines}, tmp_path))
+    assert f"## Claim 3a on a {ordinal} held-out game: {game}" in section
     assert all(f"- {line}" in section for line in lines)
-    assert "(no run done yet)" in study.second_game_section(args, None, labels, [], tmp_path)
+    assert f"| {name}: frozen random torso | 3 |" in section
+    assert "(no run done yet)" in "\n".join(study.other_game_section(
+        args, experiment, {experiment: None}, labels, {experiment: []}, tmp_path))
+    opening = study.other_game_summary({experiment: summary}, {experiment: lines}, experiment,
+                                       "that")
+    assert opening[0].startswith(f"Claim 3a on a {ordinal} held-out game, {game} (declared")
+    assert study.other_game_summary({experiment: None}, {}, experiment, "that") == []
 
 
 def test_claim3a_positive_control_fine_tunes_a_network_that_saw_the_game(study, tmp_path):
