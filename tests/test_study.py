@@ -5,6 +5,7 @@ No training: run directories are written by hand in the results format the runne
 
 import json
 
+import numpy as np
 import pytest
 
 from scaled_ql.evaluation import RunInfo, append_evaluation, read_results
@@ -75,14 +76,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # at a tenth of the step size; and the random-features control: 5 seeds at 2 settings.
     # Claims 2 and 3b again at CQL 0.1: sizes S and L, and pre-trained online, 10 seeds each
     # (claim 1's); from scratch online gets seeds 5-9 there.  Claim 3a on SpaceInvaders: one
-    # pre-training run, then 4 starts of fine-tuning with 5 seeds; on Breakout the same.  Its
+    # pre-training run, then 4 starts of fine-tuning with 5 seeds; on Breakout the same, and
+    # pre-trained and from scratch then seeds 5-9 (claim 1's 10: undecided with 5).  Its
     # positive control: one pre-training run on all five games, then 2 starts on 2 games with 5
     # seeds.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
-                      "claim3a_seen_game": 21, "claim3a_third_game": 21}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 279
+                      "claim3a_seen_game": 21, "claim3a_third_game": 31}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 289
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
@@ -97,23 +99,26 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # At CQL 0.1, claims 2 and 3b too (and claim 3b's from scratch, shared with them).
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
-           "Asterix ramping: from scratch"}
+           "Asterix ramping: from scratch", "Breakout: pre-trained", "Breakout: from scratch"}
     one = {study.held_out_base("minatar/SpaceInvaders"), study.SEEN_BASE,
            study.held_out_base("minatar/Breakout")}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-219:-209]] == [
+    assert [(j.label, j.seed) for j in jobs[-229:-219]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-209:-193])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-193:-98])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-98:-63])
-    assert [j.experiment for j in jobs[-63::21]] == [  # in the order they were declared
-        "claim3a_second_game", "claim3a_seen_game", "claim3a_third_game"]
-    assert all(j.experiment == jobs[-63 + 21 * (k // 21)].experiment
-               for k, j in enumerate(jobs[-63:]))
-    for job in jobs[-209:-193]:
+    assert all(j.experiment == "claim1_tried" for j in jobs[-219:-203])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-203:-108])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-108:-73])
+    # The other held-out games and the positive control, in the order they were declared.
+    assert [j.experiment for j in jobs[-73:]] == (["claim3a_second_game"] * 21
+                                                  + ["claim3a_seen_game"] * 21
+                                                  + ["claim3a_third_game"] * 31)
+    assert [(j.label, j.seed) for j in jobs[-10:]] == [
+        (f"Breakout: {start}", seed) for seed in range(5, 10)
+        for start in ("pre-trained", "from scratch")]
+    for job in jobs[-219:-203]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -540,25 +545,39 @@ def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_p
     assert base.label == f"Scaled QL M, CQL 0.1, {name} held out"
     # Each start's runs: claim 3a's (with the random torso's flags) but the game and the base.
     own = {(j.label, j.seed): j for j in jobs if j.experiment in ("claim3a", "claim3a_tried")}
-    assert len(other) == 1 + 4 * 5
+    assert len(other) == 1 + 4 * 5 + (2 * 5 if experiment == "claim3a_third_game" else 0)
     for job in other[1:]:
         start = job.label.split(": ", 1)[1]
-        mine = own[(f"Freeway: {start}", job.seed)]
+        mine = own[(f"Freeway: {start}", job.seed % 5)]  # Freeway's claim 3a has 5 seeds
         expected = swap(swap(swap(swap(swap(mine.command, "minatar/Freeway", game), mine.label,
                                        job.label), str(mine.run_dir), str(job.run_dir)),
                              str(mine.after[0].run_dir), str(base.run_dir)),
                         str(mine.after[0].target), str(base.target))
+        expected[expected.index("--seed") + 1] = str(job.seed)
         assert list(job.command) == expected and job.after == (base,)
-    # Verdicts from hand-written final returns: pre-trained 10 + seed, from scratch 10, frozen
-    # torso 30, frozen random torso 20.
-    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100"])
-    runs = [j for j in study.build_jobs(args, tmp_path)
-            if j.experiment == experiment and j.kind == "finetune_offline"]
+    # Verdicts from hand-written final returns: pre-trained 10 + seed (10 on the seeds run
+    # after the first 3, Breakout's 3-4), from scratch 10, frozen torso 30, frozen random
+    # torso 20.
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "3", "--finetune-steps", "100",
+                             "--claim1-seeds", "5"])
+    jobs = study.build_jobs(args, tmp_path)
+    runs = [j for j in jobs if j.experiment == experiment and j.kind == "finetune_offline"]
+    assert len(runs) == 4 * 3 + (2 * 2 if experiment == "claim3a_third_game" else 0)
     for job in runs:
-        write_freeway_final(job, {"pre-trained": 10.0 + job.seed, "from scratch": 10.0,
-                                  "frozen torso": 30.0}.get(job.label.split(": ")[1], 20.0),
-                            game=game)
+        write_freeway_final(job, {"pre-trained": 10.0 + job.seed * (job.seed < 3),
+                                  "from scratch": 10.0, "frozen torso": 30.0,
+                                  }.get(job.label.split(": ")[1], 20.0), game=game)
     summary = study.report([j.run_dir for j in runs], tmp_path / "report")
+    later = study.other_game_later_verdict(args, jobs, experiment)
+    if experiment == "claim3a_third_game":
+        from scaled_ql.evaluation.scores import normalized
+
+        x = f"{float(normalized(game, np.array([11.0]))[0]):.3f}"  # both runs' final mean, 11
+        assert later == [f"Claim 3a on {name}, only seeds 3-4 of both: pre-trained beats from "
+                         f"scratch: **not reproduced** (lower CI end {x} <= {x}, its upper "
+                         f"CI end; {x} [{x}, {x}] vs {x} [{x}, {x}])"]
+    else:
+        assert later == []
     lines = study.other_game_verdicts(summary, game)
     assert [line.split(": **")[0] for line in lines] == [
         f"Claim 3a on {name}: pre-trained beats from scratch",
