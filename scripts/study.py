@@ -1903,7 +1903,7 @@ def seen_game_verdicts(summary: dict | None) -> list[str]:
 def seen_game_section(args, summary: dict | None, verdict_lines: list[str],
                       results: pathlib.Path) -> list[str]:
     """Claim 3a's positive control (experiment `claim3a_seen_game`)."""
-    games = " and ".join(g for g in SEEN_GAMES)
+    games = " and ".join(SEEN_GAMES)
     lines = ["## Claim 3a's positive control: the held-out game seen in pre-training", "",
              "Declared before it ran, after claim 3a had failed on both held-out games: does "
              "this fine-tuning protocol show a pre-trained torso's worth when the torso has "

@@ -92,7 +92,8 @@ def plot_game_curves(
     colors = colors or colors_for(list(curves))
     rows, columns = game_grid_shape(len(games))
     width = 4.0 * columns
-    header = 0.5 + LEGEND_ROW_INCHES * legend_shape(list(curves), width)[0]
+    legend_rows, legend_columns = legend_shape(list(curves), width)
+    header = 0.5 + LEGEND_ROW_INCHES * legend_rows
     height = 3.0 * rows + header
     fig = _figure(width, height)
     axes = fig.subplots(rows, columns, squeeze=False)
@@ -110,7 +111,7 @@ def plot_game_curves(
             ax.set_ylabel(ylabel)
         if i >= len(games) - columns:
             ax.set_xlabel("Learner step")
-    _legend(fig, curves, colors, legend_shape(list(curves), width)[1])
+    _legend(fig, curves, colors, legend_columns)
     fig.subplots_adjust(left=0.08, right=0.98, top=1 - header / height - 0.03,
                         bottom=0.45 / height + 0.04, hspace=0.45, wspace=0.3)
     return _save(fig, path)
