@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (289), and a comma-separated list all runs of those;
+            run of every experiment (310), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.  A selected run's
             start (the pre-trained run it fine-tunes) runs first when it is not done.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
@@ -60,6 +60,8 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   (pre-trained, frozen torso), against those games' from
                                   scratch and frozen random torso
               claim3a_third_game  claim 3a with minatar/Breakout held out, as the second
+              claim3a_size_l      claim 3a with minatar/Breakout held out at claim 2's size
+                                  L: pre-trained and from scratch, --claim1-seeds each
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -99,7 +101,7 @@ FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the 
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game",
-               "claim3a_seen_game", "claim3a_third_game")
+               "claim3a_seen_game", "claim3a_third_game", "claim3a_size_l")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -258,9 +260,19 @@ OTHER_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
 OTHER_MORE_SEEDS = {"claim3a_third_game": ("pre-trained", "from scratch")}
 
 
-def held_out_base(game: str) -> str:
-    """The label of the CQL 0.1 pre-training run without `game` (experiments OTHER_HELD_OUT)."""
-    return f"{PAPER_CQL_LABEL}, {game.split('/')[-1]} held out"
+# Then, declared before it ran (2026-11-28, night, on a third machine), after Breakout was the
+# nearest claim 3a came and claim 2 had found the larger network better at CQL 0.1: the same
+# test with claim 2's size L, pre-trained and from scratch (both size L), claim1_seeds (10) each
+# from the start, since M's 5 had been undecided.  (experiment, held-out game, size, the
+# variant in its runs' names)
+LARGER = ("claim3a_size_l", OTHER_HELD_OUT["claim3a_third_game"], "L", "size L")
+LARGER_STARTS = ("pre-trained", "from scratch")
+
+
+def held_out_base(game: str, size: str = "M") -> str:
+    """The label of the CQL 0.1 pre-training run of `size` without `game` (experiments
+    OTHER_HELD_OUT, and LARGER)."""
+    return f"Scaled QL {size}, {PAPER_CQL_SUFFIX}, {game.split('/')[-1]} held out"
 
 
 def games_without(game: str) -> tuple[str, ...]:
@@ -691,7 +703,19 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                                        SEEN_VARIANT, {"fresh_head": True}, game=game)
                  for game in SEEN_GAMES for start in SEEN_STARTS]
     jobs += _other_held_out_jobs(args, out, "claim3a_third_game")
+    experiment, game, size, variant = LARGER
+    larger = _held_out_pretrain_job(args, out, experiment, game, size)
+    jobs += [larger, *(_finetune_offline_job(args, out, experiment, larger, start, seed, variant,
+                                             game=game)
+                       for seed in range(claim1_seeds(args)) for start in LARGER_STARTS)]
     return jobs
+
+
+def _held_out_pretrain_job(args, out, experiment: str, game: str, size: str = "M") -> Job:
+    """Scaled QL of `size` at CQL 0.1 pre-trained on the games but `game` (seed 0)."""
+    return _pretrain_job(args, out, experiment, held_out_base(game, size), "scaled_ql",
+                         sizes(args)[size], ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0,
+                         games=games_without(game))
 
 
 def _other_held_out_jobs(args, out, experiment: str) -> list[Job]:
@@ -699,9 +723,7 @@ def _other_held_out_jobs(args, out, experiment: str) -> list[Job]:
     on the other four games (seed 0), then the `OTHER_STARTS` of fine-tuning, --seeds each
     (claim1_seeds for those of `OTHER_MORE_SEEDS`), seed-major."""
     game = OTHER_HELD_OUT[experiment]
-    base = _pretrain_job(args, out, experiment, held_out_base(game), "scaled_ql",
-                         sizes(args)["M"], ["--cql-alpha", f"{PAPER_CQL:g}"], SUBOPTIMAL, 0,
-                         games=games_without(game))
+    base = _held_out_pretrain_job(args, out, experiment, game)
     more = OTHER_MORE_SEEDS.get(experiment, ())
     return [base, *(_finetune_offline_job(args, out, experiment, base, start, seed, game=game)
                     for seed in range(claim1_seeds(args) if more else args.seeds)
@@ -1307,6 +1329,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     labels_other = {experiment: tuple(finetune_label(start, game=game) for start in OTHER_STARTS)
                     for experiment, game in OTHER_HELD_OUT.items()}
     labels_seen = tuple(label for game in SEEN_GAMES for label in seen_game_labels(game).values())
+    labels_larger = larger_labels()
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
     paper_3b = (f"{labels_3b[0]}, from {PAPER_CQL_SUFFIX}", labels_3b[1])
@@ -1325,6 +1348,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
         **{experiment: done_runs(jobs, labels) for experiment, labels in labels_other.items()},
         "claim3a_seen_game": done_runs(jobs, labels_seen, below_seed=args.seeds),
+        LARGER[0]: done_runs(jobs, labels_larger),
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -1382,6 +1406,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                    + other_game_later_verdict(args, jobs, experiment)
                    for experiment, game in OTHER_HELD_OUT.items()}
     seen_lines = seen_game_verdicts(reports["claim3a_seen_game"])
+    larger_lines = larger_verdicts(reports[LARGER[0]])
     control_lines = (random_torso_verdicts(reports["claim3a_tried"])
                      if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
                             for v in RANDOM_TORSO_SETTINGS) else [])
@@ -1464,6 +1489,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             "pre-training, with a fresh head:", "",
             *[f"- {text}" for text in seen_lines], ""]),
         *other_game_summary(reports, other_lines, "claim3a_third_game", "the positive control"),
+        *([] if not iqm(reports[LARGER[0]], labels_larger[-2]) else [
+            f"Claim 3a on {LARGER[1]} at size {LARGER[2]} (declared before it ran, after "
+            f"{LARGER[1]} was the nearest claim 3a came):", "",
+            *[f"- {text}" for text in larger_lines], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1535,6 +1564,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += seen_game_section(args, reports["claim3a_seen_game"], seen_lines, results)
     lines += other_game_section(args, "claim3a_third_game", reports, labels_other, other_lines,
                                 results)
+    lines += larger_section(args, reports[LARGER[0]], larger_lines, results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1957,6 +1987,50 @@ def other_game_section(args, experiment: str, reports: dict, labels: dict,
                     ""]
 
 
+def larger_labels() -> tuple[str, ...]:
+    """The configurations of claim 3a at size L (LARGER): M's pre-trained and from scratch on the
+    same held-out game (claim3a_third_game's, for comparison), then size L's."""
+    _, game, _, variant = LARGER
+    return tuple(finetune_label(start, v, game) for v in (None, variant) for start in LARGER_STARTS)
+
+
+def larger_verdicts(summary: dict | None) -> list[str]:
+    """Claim 3a at size L: pre-trained against from scratch, both of size L."""
+    _, game, size, variant = LARGER
+    return [verdict(iqm(summary, finetune_label("pre-trained", variant, game)),
+                    iqm(summary, finetune_label("from scratch", variant, game)),
+                    other_is_data=False,
+                    claim=f"Claim 3a on {game.split('/')[-1]} at size {size}: pre-trained beats "
+                          "from scratch")[1]]
+
+
+def larger_section(args, summary: dict | None, verdict_lines: list[str],
+                   results: pathlib.Path) -> list[str]:
+    """Claim 3a at size L on the third held-out game (LARGER)."""
+    experiment, game, size, _ = LARGER
+    width, blocks, ff = sizes(args)[size]
+    lines = [f"## Claim 3a at size {size} on {game}", "",
+             f"Declared before it ran, after {game} was the nearest claim 3a came (pre-trained "
+             "ahead of from scratch without clearing its interval) and claim 2 had found the "
+             f"larger network better at CQL {PAPER_CQL:g}: the same test at claim 2's size "
+             f"{size} (width {width:g}, {blocks} blocks, shared layer {ff}).  "
+             f"`{held_out_base(game, size)}` (seed 0, {args.steps:,} SGD steps on the "
+             f"sub-optimal split of {', '.join(games_without(game))}) is fine-tuned offline to "
+             f"{game} as in the section above ({args.finetune_fraction:.0%} of its episodes, "
+             f"{args.finetune_steps:,} SGD steps): pre-trained and from scratch, both of size "
+             f"{size}, {claim1_seeds(args)} seeds each from the start (experiment "
+             f"`{experiment}`).  The table also shows size M's two starts where they ran.", ""]
+    if not summary:
+        return lines + ["(no run done yet)", ""]
+    label = finetune_label("pre-trained", LARGER[3], game)
+    return lines + [*_table_rows(summary, larger_labels(), (game,)), "",
+                    *[f"- {text}" for text in verdict_lines],
+                    *_improvement_lines(summary, label), "",
+                    *_figures(results, experiment, ("learning_curves_iqm",)), "",
+                    f"Report: [results/{experiment}/report.md](results/{experiment}/report.md).",
+                    ""]
+
+
 def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines: list[str],
                            results: pathlib.Path) -> list[str]:
     """Claim 3a's investigation: the variants of fine-tuning against from scratch."""
@@ -2116,7 +2190,7 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "claim2_cql_0_1": f"{args.steps:,} SGD",
              "claim3b_cql_0_1": f"{args.online_env_steps:,} env",
              **{e: f"{args.steps:,}, {args.finetune_steps:,} SGD"
-                for e in (*OTHER_HELD_OUT, "claim3a_seen_game")}}
+                for e in (*OTHER_HELD_OUT, "claim3a_seen_game", LARGER[0])}}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

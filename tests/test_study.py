@@ -79,19 +79,19 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # pre-training run, then 4 starts of fine-tuning with 5 seeds; on Breakout the same, and
     # pre-trained and from scratch then seeds 5-9 (claim 1's 10: undecided with 5).  Its
     # positive control: one pre-training run on all five games, then 2 starts on 2 games with 5
-    # seeds.
+    # seeds.  Breakout at size L: one pre-training run, then 2 starts with 10 seeds.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
-                      "claim3a_seen_game": 21, "claim3a_third_game": 31}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 289
+                      "claim3a_seen_game": 21, "claim3a_third_game": 31, "claim3a_size_l": 21}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 310
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5 + 3
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -99,26 +99,29 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # At CQL 0.1, claims 2 and 3b too (and claim 3b's from scratch, shared with them).
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
-           "Asterix ramping: from scratch", "Breakout: pre-trained", "Breakout: from scratch"}
+           "Asterix ramping: from scratch", "Breakout: pre-trained", "Breakout: from scratch",
+           "Breakout: pre-trained, size L", "Breakout: from scratch, size L"}
     one = {study.held_out_base("minatar/SpaceInvaders"), study.SEEN_BASE,
-           study.held_out_base("minatar/Breakout")}
+           study.held_out_base("minatar/Breakout"), study.held_out_base("minatar/Breakout", "L")}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-229:-219]] == [
+    assert [(j.label, j.seed) for j in jobs[-250:-240]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-219:-203])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-203:-108])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-108:-73])
-    # The other held-out games and the positive control, in the order they were declared.
-    assert [j.experiment for j in jobs[-73:]] == (["claim3a_second_game"] * 21
+    assert all(j.experiment == "claim1_tried" for j in jobs[-240:-224])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-224:-129])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-129:-94])
+    # The other held-out games, the positive control and the larger network, in the order
+    # they were declared.
+    assert [j.experiment for j in jobs[-94:]] == (["claim3a_second_game"] * 21
                                                   + ["claim3a_seen_game"] * 21
-                                                  + ["claim3a_third_game"] * 31)
-    assert [(j.label, j.seed) for j in jobs[-10:]] == [
+                                                  + ["claim3a_third_game"] * 31
+                                                  + ["claim3a_size_l"] * 21)
+    assert [(j.label, j.seed) for j in jobs[-31:-21]] == [
         (f"Breakout: {start}", seed) for seed in range(5, 10)
         for start in ("pre-trained", "from scratch")]
-    for job in jobs[-219:-203]:
+    for job in jobs[-240:-224]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -143,7 +146,8 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             if job.experiment == "claim3a_seen_game":
                 assert games == list(study.STUDY_GAMES)
                 continue
-            held = study.OTHER_HELD_OUT.get(job.experiment, "minatar/Freeway")
+            held = {**study.OTHER_HELD_OUT, study.LARGER[0]: study.LARGER[1]}.get(
+                job.experiment, "minatar/Freeway")
             assert held not in games and len(games) == 4
     held_out = {}
     for j in jobs:
@@ -152,14 +156,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     assert held_out == {"claim3a": {"minatar/Freeway"}, "claim3a_tried": {"minatar/Freeway"},
                         "claim3a_second_game": {"minatar/SpaceInvaders"},
                         "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"},
-                        "claim3a_third_game": {"minatar/Breakout"}}
+                        "claim3a_third_game": {"minatar/Breakout"},
+                        "claim3a_size_l": {"minatar/Breakout"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 244  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 255  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -596,6 +601,59 @@ def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_p
                                        "that")
     assert opening[0].startswith(f"Claim 3a on a {ordinal} held-out game, {game} (declared")
     assert study.other_game_summary({experiment: None}, {}, experiment, "that") == []
+
+
+def test_claim3a_at_size_l_is_the_breakout_test_with_claim2s_large_network(study, tmp_path):
+    jobs, larger, _ = experiment_runs(study, tmp_path, "claim3a_size_l")
+    base = larger[0]
+    # The pre-training run: claim 2's size L at CQL 0.1 (seed 0), but without Breakout.
+    l01 = next(j for j in jobs if j.label == "Scaled QL L, CQL 0.1" and j.seed == 0)
+    m = next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1, Breakout held out")
+    assert base.label == "Scaled QL L, CQL 0.1, Breakout held out"
+    games = m.command[m.command.index("--games") + 1]
+    expected = [games if part == l01.command[l01.command.index("--games") + 1] else
+                base.label if part == l01.label else
+                str(base.run_dir) if part == str(l01.run_dir) else part for part in l01.command]
+    assert list(base.command) == expected and (base.kind, base.seed) == ("pretrain", 0)
+    assert "minatar/Breakout" not in games.split(",")
+    assert base.command[base.command.index("--width") + 1] == "1"
+    assert base.command[base.command.index("--feed-forward-size") + 1] == "1024"
+    # Pre-trained and from scratch, 10 seeds each from the start, seed-major; each run is size
+    # M's run of the same start and seed, from this base.
+    assert [(j.label, j.seed) for j in larger[1:]] == [
+        (f"Breakout: {start}, size L", seed) for seed in range(10)
+        for start in ("pre-trained", "from scratch")]
+    size_m = {(j.label, j.seed): j for j in jobs if j.experiment == "claim3a_third_game"}
+    for job in larger[1:]:
+        mine = size_m[(job.label.rsplit(", ", 1)[0], job.seed)]
+        assert job.after == (base,)
+        assert list(job.command) == [
+            job.label if part == mine.label else str(job.run_dir) if part == str(mine.run_dir)
+            else str(base.run_dir) if part == str(m.run_dir) else part for part in mine.command]
+    # The verdict from hand-written final returns: size L pre-trained 20 + seed, from scratch
+    # 10 (size M's runs, in the table for comparison, 15).
+    args = study.parse_args(["--out", str(tmp_path / "small"), "--seeds", "3",
+                             "--claim1-seeds", "3", "--finetune-steps", "100"])
+    small = study.build_jobs(args, tmp_path / "small")
+    runs = [j for j in small if j.label in study.larger_labels()]
+    assert len(runs) == 4 * 3
+    for job in runs:
+        write_freeway_final(job, 20.0 + job.seed if job.label.endswith("pre-trained, size L")
+                            else 10.0 if job.label.endswith("size L") else 15.0,
+                            game="minatar/Breakout")
+    summary = study.report([j.run_dir for j in runs], tmp_path / "report")
+    lines = study.larger_verdicts(summary)
+    assert len(lines) == 1 and lines[0].startswith(
+        "Claim 3a on Breakout at size L: pre-trained beats from scratch: **reproduced**")
+    assert study.larger_verdicts(None)[0].endswith("**not measured** (runs missing)")
+    section = "\n".join(study.larger_section(args, summary, lines, tmp_path))
+    assert section.startswith("## Claim 3a at size L on minatar/Breakout")
+    assert "width 1, 2 blocks, shared layer 1024" in section and "3 seeds each" in section
+    for label in study.larger_labels():
+        assert f"| {label} | 3 |" in section
+    assert f"- {lines[0]}" in section
+    assert "- P(Breakout: pre-trained, size L > Breakout: from scratch, size L) = 1.000" in section
+    assert "(no run done yet)" in "\n".join(study.larger_section(args, None, [], tmp_path))
 
 
 def test_claim3a_positive_control_fine_tunes_a_network_that_saw_the_game(study, tmp_path):
