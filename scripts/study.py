@@ -1285,10 +1285,13 @@ def _table_rows(summary: dict, labels, games) -> list[str]:
     return rows
 
 
-def _improvement_lines(summary: dict | None, label: str) -> list[str]:
+def _improvement_lines(summary: dict | None, label: str | None = None,
+                       pairs: tuple = ()) -> list[str]:
+    """The report's probabilities of improvement that involve `label`, or of these `pairs`
+    (x, y) when `label` is None."""
     return [f"- P({p['x']} > {p['y']}) = {_fmt(p)}"
             for p in (summary or {}).get("probability_of_improvement", [])
-            if label in (p["x"], p["y"])]
+            if (label in (p["x"], p["y"]) if label is not None else (p["x"], p["y"]) in pairs)]
 
 
 def _figures(results: pathlib.Path, folder: str, names) -> list[str]:
@@ -2022,10 +2025,11 @@ def larger_section(args, summary: dict | None, verdict_lines: list[str],
              f"`{experiment}`).  The table also shows size M's two starts where they ran.", ""]
     if not summary:
         return lines + ["(no run done yet)", ""]
-    label = finetune_label("pre-trained", LARGER[3], game)
+    m_pre, m_scratch, l_pre, l_scratch = larger_labels()
     return lines + [*_table_rows(summary, larger_labels(), (game,)), "",
                     *[f"- {text}" for text in verdict_lines],
-                    *_improvement_lines(summary, label), "",
+                    *_improvement_lines(summary, pairs=((l_pre, l_scratch), (m_pre, m_scratch),
+                                                        (m_scratch, l_scratch))), "",
                     *_figures(results, experiment, ("learning_curves_iqm",)), "",
                     f"Report: [results/{experiment}/report.md](results/{experiment}/report.md).",
                     ""]
