@@ -1287,11 +1287,11 @@ def _table_rows(summary: dict, labels, games) -> list[str]:
 
 def _improvement_lines(summary: dict | None, label: str | None = None,
                        pairs: tuple = ()) -> list[str]:
-    """The report's probabilities of improvement that involve `label`, or of these `pairs`
-    (x, y) when `label` is None."""
+    """The report's probabilities of improvement that involve `label` or are one of `pairs`
+    (x, y)."""
     return [f"- P({p['x']} > {p['y']}) = {_fmt(p)}"
             for p in (summary or {}).get("probability_of_improvement", [])
-            if (label in (p["x"], p["y"]) if label is not None else (p["x"], p["y"]) in pairs)]
+            if label in (p["x"], p["y"]) or (p["x"], p["y"]) in pairs]
 
 
 def _figures(results: pathlib.Path, folder: str, names) -> list[str]:
