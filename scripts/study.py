@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (310), and a comma-separated list all runs of those;
+            run of every experiment (330), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.  A selected run's
             start (the pre-trained run it fine-tunes) runs first when it is not done.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
@@ -62,6 +62,9 @@ Stages (each skips what its output already holds, so an interrupted study resume
               claim3a_third_game  claim 3a with minatar/Breakout held out, as the second
               claim3a_size_l      claim 3a with minatar/Breakout held out at claim 2's size
                                   L: pre-trained and from scratch, --claim1-seeds each
+              claim3a_small_data  claim 3a with minatar/Breakout held out, fine-tuned on 1%
+                                  of its episodes: pre-trained and from scratch (size M),
+                                  --claim1-seeds each
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -101,7 +104,7 @@ FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the 
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game",
-               "claim3a_seen_game", "claim3a_third_game", "claim3a_size_l")
+               "claim3a_seen_game", "claim3a_third_game", "claim3a_size_l", "claim3a_small_data")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -260,18 +263,61 @@ OTHER_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
 OTHER_MORE_SEEDS = {"claim3a_third_game": ("pre-trained", "from scratch")}
 
 
+@dataclasses.dataclass(frozen=True)
+class FollowUp:
+    """A follow-up of claim 3a on the third held-out game (Breakout): its pre-trained and from
+    scratch with one thing changed, both at `size`, claim1_seeds (10) each from the start, since
+    size M's 5 had been undecided.  `fraction` (None: --finetune-fraction) is of the game's
+    episodes; `title`, `claim` and `change` are formatted with the game, size, fraction and the
+    size's width, blocks and shared layer (`ff`)."""
+    experiment: str
+    size: str
+    variant: str  # in its runs' names
+    title: str  # the page's section
+    claim: str  # its verdict line
+    because: str  # why it was declared
+    change: str  # what it changes, for the page
+    fraction: float | None = None
+    game: str = OTHER_HELD_OUT["claim3a_third_game"]
+
+
 # Then, declared before it ran (2026-11-28, night, on a third machine), after Breakout was the
 # nearest claim 3a came and claim 2 had found the larger network better at CQL 0.1: the same
-# test with claim 2's size L, pre-trained and from scratch (both size L), claim1_seeds (10) each
-# from the start, since M's 5 had been undecided.  (experiment, held-out game, size, the
-# variant in its runs' names)
-LARGER = ("claim3a_size_l", OTHER_HELD_OUT["claim3a_third_game"], "L", "size L")
-LARGER_STARTS = ("pre-trained", "from scratch")
+# test with claim 2's size L.
+LARGER = FollowUp(
+    "claim3a_size_l", "L", "size L", title="at size {size} on {game}",
+    claim="Claim 3a on {name} at size {size}",
+    because="after {game} was the nearest claim 3a came (pre-trained ahead of from scratch "
+            "without clearing its interval) and claim 2 had found the larger network better at "
+            "CQL 0.1",
+    change="at claim 2's size {size} (width {width:g}, {blocks} blocks, shared layer {ff})")
+# Then, declared before it ran (2026-11-28, late night, machine C), after size L had not made the
+# transfer appear either (from scratch, with about 670 episodes at 10%, caught up with the
+# pre-trained network, which led early on): size M on a tenth of the fine-tuning set, 1% of
+# Breakout's episodes of every checkpoint id (about 67), the small-data case the paper's
+# claim is about, where from scratch has the least to learn from.
+SMALLER = FollowUp(
+    "claim3a_small_data", "M", "1% of the episodes", title="on {fraction:.0%} of {game}'s episodes",
+    claim="Claim 3a on {name} on {fraction:.0%} of its episodes",
+    because="after size L had not made the transfer appear on {game} either (from scratch "
+            "caught up with the pre-trained network, which led early on)",
+    change="on a tenth of the fine-tuning set, the small-data case of the paper's claim",
+    fraction=0.01)
+FOLLOW_UPS = (LARGER, SMALLER)
+FOLLOW_UP_STARTS = ("pre-trained", "from scratch")
+
+
+def follow_up_text(args, follow: FollowUp, text: str) -> str:
+    """`text` (a FollowUp field) formatted with its game, size, fraction and network shape."""
+    width, blocks, ff = sizes(args)[follow.size]
+    fraction = args.finetune_fraction if follow.fraction is None else follow.fraction
+    return text.format(game=follow.game, name=follow.game.split("/")[-1], size=follow.size,
+                       fraction=fraction, width=width, blocks=blocks, ff=ff)
 
 
 def held_out_base(game: str, size: str = "M") -> str:
     """The label of the CQL 0.1 pre-training run of `size` without `game` (experiments
-    OTHER_HELD_OUT, and LARGER)."""
+    OTHER_HELD_OUT, and FOLLOW_UPS)."""
     return f"Scaled QL {size}, {PAPER_CQL_SUFFIX}, {game.split('/')[-1]} held out"
 
 
@@ -703,12 +749,21 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
                                        SEEN_VARIANT, {"fresh_head": True}, game=game)
                  for game in SEEN_GAMES for start in SEEN_STARTS]
     jobs += _other_held_out_jobs(args, out, "claim3a_third_game")
-    experiment, game, size, variant = LARGER
-    larger = _held_out_pretrain_job(args, out, experiment, game, size)
-    jobs += [larger, *(_finetune_offline_job(args, out, experiment, larger, start, seed, variant,
-                                             game=game)
-                       for seed in range(claim1_seeds(args)) for start in LARGER_STARTS)]
+    for follow in FOLLOW_UPS:
+        jobs += _follow_up_jobs(args, out, follow, jobs)
     return jobs
+
+
+def _follow_up_jobs(args, out, follow: FollowUp, jobs: list[Job]) -> list[Job]:
+    """A `FollowUp`'s runs: its pre-training run (unless `jobs` has it: size M's is the third
+    game's), then its two starts, claim1_seeds each, seed-major."""
+    base = _held_out_pretrain_job(args, out, follow.experiment, follow.game, follow.size)
+    listed = next((j for j in jobs if j.run_dir == base.run_dir), None)
+    changes = {} if follow.fraction is None else {"fraction": follow.fraction}
+    return [*([] if listed else [base]),
+            *(_finetune_offline_job(args, out, follow.experiment, listed or base, start, seed,
+                                    follow.variant, changes, game=follow.game)
+              for seed in range(claim1_seeds(args)) for start in FOLLOW_UP_STARTS)]
 
 
 def _held_out_pretrain_job(args, out, experiment: str, game: str, size: str = "M") -> Job:
@@ -1332,7 +1387,6 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     labels_other = {experiment: tuple(finetune_label(start, game=game) for start in OTHER_STARTS)
                     for experiment, game in OTHER_HELD_OUT.items()}
     labels_seen = tuple(label for game in SEEN_GAMES for label in seen_game_labels(game).values())
-    labels_larger = larger_labels()
     paper_sizes = (f"Scaled QL S, {PAPER_CQL_SUFFIX}", PAPER_CQL_LABEL,
                    f"Scaled QL L, {PAPER_CQL_SUFFIX}")
     paper_3b = (f"{labels_3b[0]}, from {PAPER_CQL_SUFFIX}", labels_3b[1])
@@ -1351,7 +1405,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "claim3b_cql_0_1": done_runs(jobs, paper_3b),
         **{experiment: done_runs(jobs, labels) for experiment, labels in labels_other.items()},
         "claim3a_seen_game": done_runs(jobs, labels_seen, below_seed=args.seeds),
-        LARGER[0]: done_runs(jobs, labels_larger),
+        **{f.experiment: done_runs(jobs, follow_up_labels(f)) for f in FOLLOW_UPS},
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
@@ -1409,7 +1463,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                    + other_game_later_verdict(args, jobs, experiment)
                    for experiment, game in OTHER_HELD_OUT.items()}
     seen_lines = seen_game_verdicts(reports["claim3a_seen_game"])
-    larger_lines = larger_verdicts(reports[LARGER[0]])
+    follow_lines = {f.experiment: follow_up_verdicts(args, f, reports[f.experiment])
+                    for f in FOLLOW_UPS}
     control_lines = (random_torso_verdicts(reports["claim3a_tried"])
                      if any(iqm(reports["claim3a_tried"], finetune_label(RANDOM_TORSO[0], v))
                             for v in RANDOM_TORSO_SETTINGS) else [])
@@ -1492,10 +1547,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             "pre-training, with a fresh head:", "",
             *[f"- {text}" for text in seen_lines], ""]),
         *other_game_summary(reports, other_lines, "claim3a_third_game", "the positive control"),
-        *([] if not iqm(reports[LARGER[0]], labels_larger[-2]) else [
-            f"Claim 3a on {LARGER[1]} at size {LARGER[2]} (declared before it ran, after "
-            f"{LARGER[1]} was the nearest claim 3a came):", "",
-            *[f"- {text}" for text in larger_lines], ""]),
+        *(line for f in FOLLOW_UPS if iqm(reports[f.experiment], follow_up_labels(f)[-2])
+          for line in (f"Claim 3a {follow_up_text(args, f, f.title)} (declared before it ran, "
+                       f"{follow_up_text(args, f, f.because)}):", "",
+                       *[f"- {text}" for text in follow_lines[f.experiment]], "")),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1567,7 +1622,9 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += seen_game_section(args, reports["claim3a_seen_game"], seen_lines, results)
     lines += other_game_section(args, "claim3a_third_game", reports, labels_other, other_lines,
                                 results)
-    lines += larger_section(args, reports[LARGER[0]], larger_lines, results)
+    for f in FOLLOW_UPS:
+        lines += follow_up_section(args, f, reports[f.experiment], follow_lines[f.experiment],
+                                   results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -1990,49 +2047,48 @@ def other_game_section(args, experiment: str, reports: dict, labels: dict,
                     ""]
 
 
-def larger_labels() -> tuple[str, ...]:
-    """The configurations of claim 3a at size L (LARGER): M's pre-trained and from scratch on the
-    same held-out game (claim3a_third_game's, for comparison), then size L's."""
-    _, game, _, variant = LARGER
-    return tuple(finetune_label(start, v, game) for v in (None, variant) for start in LARGER_STARTS)
+def follow_up_labels(follow: FollowUp) -> tuple[str, ...]:
+    """The configurations of a claim-3a `FollowUp`: size M's pre-trained and from scratch on the
+    same held-out game at the study's settings (claim3a_third_game's, for comparison), then its
+    own."""
+    return tuple(finetune_label(start, variant, follow.game)
+                 for variant in (None, follow.variant) for start in FOLLOW_UP_STARTS)
 
 
-def larger_verdicts(summary: dict | None) -> list[str]:
-    """Claim 3a at size L: pre-trained against from scratch, both of size L."""
-    _, game, size, variant = LARGER
-    return [verdict(iqm(summary, finetune_label("pre-trained", variant, game)),
-                    iqm(summary, finetune_label("from scratch", variant, game)),
-                    other_is_data=False,
-                    claim=f"Claim 3a on {game.split('/')[-1]} at size {size}: pre-trained beats "
-                          "from scratch")[1]]
+def follow_up_verdicts(args, follow: FollowUp, summary: dict | None) -> list[str]:
+    """A claim-3a `FollowUp`: its pre-trained against its from scratch."""
+    *_, pre, scratch = follow_up_labels(follow)
+    return [verdict(iqm(summary, pre), iqm(summary, scratch), other_is_data=False,
+                    claim=follow_up_text(args, follow, follow.claim)
+                    + ": pre-trained beats from scratch")[1]]
 
 
-def larger_section(args, summary: dict | None, verdict_lines: list[str],
-                   results: pathlib.Path) -> list[str]:
-    """Claim 3a at size L on the third held-out game (LARGER)."""
-    experiment, game, size, _ = LARGER
-    width, blocks, ff = sizes(args)[size]
-    lines = [f"## Claim 3a at size {size} on {game}", "",
-             f"Declared before it ran, after {game} was the nearest claim 3a came (pre-trained "
-             "ahead of from scratch without clearing its interval) and claim 2 had found the "
-             f"larger network better at CQL {PAPER_CQL:g}: the same test at claim 2's size "
-             f"{size} (width {width:g}, {blocks} blocks, shared layer {ff}).  "
+def follow_up_section(args, follow: FollowUp, summary: dict | None, verdict_lines: list[str],
+                      results: pathlib.Path) -> list[str]:
+    """A claim-3a `FollowUp` on the third held-out game: its table, verdict, the probabilities
+    of improvement of each setting's two starts and of from scratch across them, its curves."""
+    game, size = follow.game, follow.size
+    fraction = args.finetune_fraction if follow.fraction is None else follow.fraction
+    lines = [f"## Claim 3a {follow_up_text(args, follow, follow.title)}", "",
+             f"Declared before it ran, {follow_up_text(args, follow, follow.because)}: the same "
+             f"test {follow_up_text(args, follow, follow.change)}.  "
              f"`{held_out_base(game, size)}` (seed 0, {args.steps:,} SGD steps on the "
              f"sub-optimal split of {', '.join(games_without(game))}) is fine-tuned offline to "
-             f"{game} as in the section above ({args.finetune_fraction:.0%} of its episodes, "
+             f"{game} ({fraction:.0%} of its episodes of every checkpoint id, "
              f"{args.finetune_steps:,} SGD steps): pre-trained and from scratch, both of size "
              f"{size}, {claim1_seeds(args)} seeds each from the start (experiment "
-             f"`{experiment}`).  The table also shows size M's two starts where they ran.", ""]
+             f"`{follow.experiment}`).  The table also shows size M's two starts at the study's "
+             f"settings ({args.finetune_fraction:.0%} of the episodes) where they ran.", ""]
     if not summary:
         return lines + ["(no run done yet)", ""]
-    m_pre, m_scratch, l_pre, l_scratch = larger_labels()
-    return lines + [*_table_rows(summary, larger_labels(), (game,)), "",
+    m_pre, m_scratch, pre, scratch = follow_up_labels(follow)
+    return lines + [*_table_rows(summary, follow_up_labels(follow), (game,)), "",
                     *[f"- {text}" for text in verdict_lines],
-                    *_improvement_lines(summary, pairs=((l_pre, l_scratch), (m_pre, m_scratch),
-                                                        (m_scratch, l_scratch))), "",
-                    *_figures(results, experiment, ("learning_curves_iqm",)), "",
-                    f"Report: [results/{experiment}/report.md](results/{experiment}/report.md).",
-                    ""]
+                    *_improvement_lines(summary, pairs=((pre, scratch), (m_pre, m_scratch),
+                                                        (m_scratch, scratch))), "",
+                    *_figures(results, follow.experiment, ("learning_curves_iqm",)), "",
+                    f"Report: [results/{follow.experiment}/report.md]"
+                    f"(results/{follow.experiment}/report.md).", ""]
 
 
 def finetune_tried_section(args, summary: dict | None, tried_labels, tried_lines: list[str],
@@ -2194,7 +2250,8 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
              "claim2_cql_0_1": f"{args.steps:,} SGD",
              "claim3b_cql_0_1": f"{args.online_env_steps:,} env",
              **{e: f"{args.steps:,}, {args.finetune_steps:,} SGD"
-                for e in (*OTHER_HELD_OUT, "claim3a_seen_game", LARGER[0])}}
+                for e in (*OTHER_HELD_OUT, "claim3a_seen_game",
+                          *(f.experiment for f in FOLLOW_UPS))}}
     for experiment in EXPERIMENTS:
         mine = [j for j in jobs if j.experiment == experiment]
         seconds = sum(a["seconds"] for a in runs if a.get("experiment") == experiment)

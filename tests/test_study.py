@@ -79,19 +79,21 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # pre-training run, then 4 starts of fine-tuning with 5 seeds; on Breakout the same, and
     # pre-trained and from scratch then seeds 5-9 (claim 1's 10: undecided with 5).  Its
     # positive control: one pre-training run on all five games, then 2 starts on 2 games with 5
-    # seeds.  Breakout at size L: one pre-training run, then 2 starts with 10 seeds.
+    # seeds.  Breakout at size L: one pre-training run, then 2 starts with 10 seeds; on 1% of its
+    # episodes, 2 starts with 10 seeds from the third game's pre-training run.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
-                      "claim3a_seen_game": 21, "claim3a_third_game": 31, "claim3a_size_l": 21}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 310
+                      "claim3a_seen_game": 21, "claim3a_third_game": 31, "claim3a_size_l": 21,
+                      "claim3a_small_data": 20}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 330
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5 + 3
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5 + 3 + 2
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -100,28 +102,30 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     ten = {"Scaled QL M", "BC M", "Scaled QL M, CQL 0.1", "Scaled QL S, CQL 0.1",
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
            "Asterix ramping: from scratch", "Breakout: pre-trained", "Breakout: from scratch",
-           "Breakout: pre-trained, size L", "Breakout: from scratch, size L"}
+           "Breakout: pre-trained, size L", "Breakout: from scratch, size L",
+           *(f"Breakout: {start}, 1% of the episodes" for start in ("pre-trained", "from scratch"))}
     one = {study.held_out_base("minatar/SpaceInvaders"), study.SEEN_BASE,
            study.held_out_base("minatar/Breakout"), study.held_out_base("minatar/Breakout", "L")}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-250:-240]] == [
+    assert [(j.label, j.seed) for j in jobs[-270:-260]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-240:-224])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-224:-129])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-129:-94])
-    # The other held-out games, the positive control and the larger network, in the order
-    # they were declared.
-    assert [j.experiment for j in jobs[-94:]] == (["claim3a_second_game"] * 21
-                                                  + ["claim3a_seen_game"] * 21
-                                                  + ["claim3a_third_game"] * 31
-                                                  + ["claim3a_size_l"] * 21)
-    assert [(j.label, j.seed) for j in jobs[-31:-21]] == [
+    assert all(j.experiment == "claim1_tried" for j in jobs[-260:-244])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-244:-149])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-149:-114])
+    # The other held-out games, the positive control, the larger network and the smaller
+    # dataset, in the order they were declared.
+    assert [j.experiment for j in jobs[-114:]] == (["claim3a_second_game"] * 21
+                                                   + ["claim3a_seen_game"] * 21
+                                                   + ["claim3a_third_game"] * 31
+                                                   + ["claim3a_size_l"] * 21
+                                                   + ["claim3a_small_data"] * 20)
+    assert [(j.label, j.seed) for j in jobs[-51:-41]] == [
         (f"Breakout: {start}", seed) for seed in range(5, 10)
         for start in ("pre-trained", "from scratch")]
-    for job in jobs[-240:-224]:
+    for job in jobs[-260:-244]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -146,7 +150,7 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
             if job.experiment == "claim3a_seen_game":
                 assert games == list(study.STUDY_GAMES)
                 continue
-            held = {**study.OTHER_HELD_OUT, study.LARGER[0]: study.LARGER[1]}.get(
+            held = {**study.OTHER_HELD_OUT, study.LARGER.experiment: study.LARGER.game}.get(
                 job.experiment, "minatar/Freeway")
             assert held not in games and len(games) == 4
     held_out = {}
@@ -157,14 +161,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
                         "claim3a_second_game": {"minatar/SpaceInvaders"},
                         "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"},
                         "claim3a_third_game": {"minatar/Breakout"},
-                        "claim3a_size_l": {"minatar/Breakout"}}
+                        "claim3a_size_l": {"minatar/Breakout"},
+                        "claim3a_small_data": {"minatar/Breakout"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 255  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 265  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -635,21 +640,22 @@ def test_claim3a_at_size_l_is_the_breakout_test_with_claim2s_large_network(study
     args = study.parse_args(["--out", str(tmp_path / "small"), "--seeds", "3",
                              "--claim1-seeds", "3", "--finetune-steps", "100"])
     small = study.build_jobs(args, tmp_path / "small")
-    runs = [j for j in small if j.label in study.larger_labels()]
+    runs = [j for j in small if j.label in study.follow_up_labels(study.LARGER)]
     assert len(runs) == 4 * 3
     for job in runs:
         write_freeway_final(job, 20.0 + job.seed if job.label.endswith("pre-trained, size L")
                             else 10.0 if job.label.endswith("size L") else 15.0,
                             game="minatar/Breakout")
     summary = study.report([j.run_dir for j in runs], tmp_path / "report")
-    lines = study.larger_verdicts(summary)
+    lines = study.follow_up_verdicts(args, study.LARGER, summary)
     assert len(lines) == 1 and lines[0].startswith(
         "Claim 3a on Breakout at size L: pre-trained beats from scratch: **reproduced**")
-    assert study.larger_verdicts(None)[0].endswith("**not measured** (runs missing)")
-    section = "\n".join(study.larger_section(args, summary, lines, tmp_path))
+    assert study.follow_up_verdicts(args, study.LARGER, None)[0].endswith(
+        "**not measured** (runs missing)")
+    section = "\n".join(study.follow_up_section(args, study.LARGER, summary, lines, tmp_path))
     assert section.startswith("## Claim 3a at size L on minatar/Breakout")
     assert "width 1, 2 blocks, shared layer 1024" in section and "3 seeds each" in section
-    for label in study.larger_labels():
+    for label in study.follow_up_labels(study.LARGER):
         assert f"| {label} | 3 |" in section
     assert f"- {lines[0]}" in section
     improvements = [line for line in section.splitlines() if line.startswith("- P(")]
@@ -658,7 +664,57 @@ def test_claim3a_at_size_l_is_the_breakout_test_with_claim2s_large_network(study
         "- P(Breakout: from scratch > Breakout: from scratch, size L) = 1.000 [1.000, 1.000]",
         "- P(Breakout: pre-trained, size L > Breakout: from scratch, size L) = 1.000 "
         "[1.000, 1.000]"]
-    assert "(no run done yet)" in "\n".join(study.larger_section(args, None, [], tmp_path))
+    assert "(no run done yet)" in "\n".join(study.follow_up_section(args, study.LARGER, None, [],
+                                                                     tmp_path))
+
+
+def test_claim3a_on_a_smaller_dataset_is_the_breakout_test_on_a_tenth_of_the_episodes(
+        study, tmp_path):
+    jobs, smaller, _ = experiment_runs(study, tmp_path, "claim3a_small_data")
+    # No pre-training run of its own: it fine-tunes the third game's size-M network.
+    base = next(j for j in jobs if j.label == "Scaled QL M, CQL 0.1, Breakout held out")
+    assert base.experiment == "claim3a_third_game"
+    assert [(j.label, j.seed) for j in smaller] == [
+        (f"Breakout: {start}, 1% of the episodes", seed) for seed in range(10)
+        for start in ("pre-trained", "from scratch")]
+    # Each run is the third game's run of the same start and seed on 1% of the episodes.
+    size_m = {(j.label, j.seed): j for j in jobs if j.experiment == "claim3a_third_game"}
+    for job in smaller:
+        mine = size_m[(job.label.rsplit(", ", 1)[0], job.seed)]
+        assert job.after == (base,) and job.kind == "finetune_offline"
+        fraction = mine.command.index("--episode-fraction") + 1
+        assert mine.command[fraction] == "0.1"
+        assert list(job.command) == [
+            job.label if part == mine.label else str(job.run_dir) if part == str(mine.run_dir)
+            else "0.01" if i == fraction else part for i, part in enumerate(mine.command)]
+    # The verdict from hand-written final returns: pre-trained on 1% 8 + seed, from scratch on
+    # 1% 4 + seed, size M's two starts at the study's 10% 6.
+    args = study.parse_args(["--out", str(tmp_path / "small"), "--seeds", "3",
+                             "--claim1-seeds", "3", "--finetune-steps", "100"])
+    labels = study.follow_up_labels(study.SMALLER)
+    runs = [j for j in study.build_jobs(args, tmp_path / "small") if j.label in labels]
+    assert len(runs) == 4 * 3
+    for job in runs:
+        write_freeway_final(job, 8.0 + job.seed if job.label == labels[2] else
+                            4.0 + job.seed if job.label == labels[3] else 6.0,
+                            game="minatar/Breakout")
+    summary = study.report([j.run_dir for j in runs], tmp_path / "report")
+    lines = study.follow_up_verdicts(args, study.SMALLER, summary)
+    assert len(lines) == 1 and lines[0].startswith(
+        "Claim 3a on Breakout on 1% of its episodes: pre-trained beats from scratch: "
+        "**reproduced**")
+    section = "\n".join(study.follow_up_section(args, study.SMALLER, summary, lines, tmp_path))
+    assert section.startswith("## Claim 3a on 1% of minatar/Breakout's episodes")
+    assert "(1% of its episodes of every checkpoint id, 100 SGD steps)" in section
+    assert "both of size M, 3 seeds each" in section and "(10% of the episodes)" in section
+    assert all(f"| {label} | 3 |" in section for label in labels)
+    improvements = [line for line in section.splitlines() if line.startswith("- P(")]
+    assert improvements == [
+        "- P(Breakout: pre-trained > Breakout: from scratch) = 0.500 [0.500, 0.500]",  # ties
+        # 6 against 4, 5 and 6: (1 + 1 + 0.5) / 3; the bootstrap's extremes resample only 6s
+        # (0.5) or none (1)
+        f"- P(Breakout: from scratch > {labels[3]}) = 0.833 [0.500, 1.000]",
+        f"- P({labels[2]} > {labels[3]}) = 1.000 [1.000, 1.000]"]
 
 
 def test_claim3a_positive_control_fine_tunes_a_network_that_saw_the_game(study, tmp_path):
