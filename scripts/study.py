@@ -287,8 +287,8 @@ class FollowUp:
 LARGER = FollowUp(
     "claim3a_size_l", "L", "size L", title="at size {size} on {game}",
     claim="Claim 3a on {name} at size {size}",
-    because="after {game} was the nearest claim 3a came (pre-trained ahead of from scratch "
-            "without clearing its interval) and claim 2 had found the larger network better at "
+    because="after {game} was the nearest claim 3a came, pre-trained ahead of from scratch "
+            "without clearing its interval, and claim 2 had found the larger network better at "
             "CQL 0.1",
     change="at claim 2's size {size} (width {width:g}, {blocks} blocks, shared layer {ff})")
 # Then, declared before it ran (2026-11-28, late night, machine C), after size L had not made the
@@ -299,8 +299,8 @@ LARGER = FollowUp(
 SMALLER = FollowUp(
     "claim3a_small_data", "M", "1% of the episodes", title="on {fraction:.0%} of {game}'s episodes",
     claim="Claim 3a on {name} on {fraction:.0%} of its episodes",
-    because="after size L had not made the transfer appear on {game} either (from scratch "
-            "caught up with the pre-trained network, which led early on)",
+    because="after size L had not made the transfer appear on {game} either, from scratch "
+            "catching up with the pre-trained network, which led early on",
     change="on a tenth of the fine-tuning set, the small-data case of the paper's claim",
     fraction=0.01)
 FOLLOW_UPS = (LARGER, SMALLER)
