@@ -294,8 +294,8 @@ LARGER = FollowUp(
 # Then, declared before it ran (2026-11-28, late night, machine C), after size L had not made the
 # transfer appear either (from scratch, with about 670 episodes at 10%, caught up with the
 # pre-trained network, which led early on): size M on a tenth of the fine-tuning set, 1% of
-# Breakout's episodes of every checkpoint id (about 67), the small-data case the paper's
-# claim is about, where from scratch has the least to learn from.
+# Breakout's episodes of every checkpoint id (63 on machine C's data), the small-data case the
+# paper's claim is about, where from scratch has the least to learn from.
 SMALLER = FollowUp(
     "claim3a_small_data", "M", "1% of the episodes", title="on {fraction:.0%} of {game}'s episodes",
     claim="Claim 3a on {name} on {fraction:.0%} of its episodes",
