@@ -57,7 +57,7 @@ bench: venv
 
 # The paper's claims at MinAtar scale, docs/RESULTS.md.  `make study`: the issue's design (the
 # data of five games, 2 at a time; claims 1-3 with 5 seeds, 55 runs, 2 at a time; the pixels
-# stage), `make study-all`: every experiment, the variants tried included (330 runs).  The
+# stage), `make study-all`: every experiment, the variants tried included (361 runs).  The
 # design's runs took 2.4 h of training on a 2-core VM in 2026-11-28's rerun (docs/REPLICATION.md:
 # per-run times from its jobs.jsonl), the data 0.49 h, the report under 2 minutes: about 3 h
 # without the pixels stage (about an hour more, estimated); everything's runs about 7.8 h,

@@ -22,7 +22,7 @@ Stages (each skips what its output already holds, so an interrupted study resume
             starts over.  By default (`--experiments design`) only the issue's design: the
             first five experiments below with --seeds seeds each and without the near-optimal
             split's longer variant (55 runs at the defaults); `--experiments all` runs every
-            run of every experiment (330), and a comma-separated list all runs of those;
+            run of every experiment (361), and a comma-separated list all runs of those;
             --label keeps only the runs whose label contains a text.  A selected run's
             start (the pre-trained run it fine-tunes) runs first when it is not done.
               claim1              Scaled QL (C51 + CQL), C51 (CQL 0), BC: same network, the
@@ -65,6 +65,8 @@ Stages (each skips what its output already holds, so an interrupted study resume
               claim3a_small_data  claim 3a with minatar/Breakout held out, fine-tuned on 1%
                                   of its episodes: pre-trained and from scratch (size M),
                                   --claim1-seeds each
+              claim3a_fourth_game claim 3a with minatar/Asterix held out, as the second;
+                                  pre-trained and from scratch --claim1-seeds each
 3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
 4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
@@ -104,7 +106,8 @@ FEATURE_NORM_OFF_BECAUSE = ("off (unit-norm features into linear heads keep the 
                             "near uniform for thousands of steps at this scale; docs/DEMO.md)")
 EXPERIMENTS = ("claim1", "claim1_near_optimal", "claim2", "claim3a", "claim3b", "claim1_tried",
                "claim3a_tried", "claim2_cql_0_1", "claim3b_cql_0_1", "claim3a_second_game",
-               "claim3a_seen_game", "claim3a_third_game", "claim3a_size_l", "claim3a_small_data")
+               "claim3a_seen_game", "claim3a_third_game", "claim3a_size_l", "claim3a_small_data",
+               "claim3a_fourth_game")
 # `make study` runs the issue's design (DESIGN: these experiments' runs for which `is_core`
 # holds), `make study-all` every experiment (ALL).
 DESIGN_EXPERIMENTS = EXPERIMENTS[:5]
@@ -243,9 +246,16 @@ PAPER_CQL_LABEL, PAPER_CQL, PAPER_CQL_SUFFIX = "Scaled QL M, CQL 0.1", 0.1, "CQL
 # Then on a third, declared before it ran (2026-11-28, evening), after the positive control
 # below found the protocol able to show a torso's worth on SpaceInvaders: Breakout, the game
 # most like SpaceInvaders (the player moves along the bottom row below what it must hit), held
-# out the same way.  Each experiment's held-out game, in the order they were declared:
+# out the same way.  Then on a fourth, declared before it ran (2026-11-29, machine C), after
+# Breakout at size L and on 1% of its episodes (FOLLOW_UPS below): Asterix, whose objects share
+# the most meaning with the other games' (channel 1 its enemies, as Freeway's cars and
+# SpaceInvaders' aliens; channel 2 its trail, as Breakout's), and whose logged agent learns
+# throughout (mean return 0.5 at checkpoint id 0, 2.3-2.7 at ids 8-9), so that a small dataset
+# of it may leave from scratch short.  Each experiment's held-out game, in the order they were
+# declared:
 OTHER_HELD_OUT = {"claim3a_second_game": "minatar/SpaceInvaders",
-                  "claim3a_third_game": "minatar/Breakout"}
+                  "claim3a_third_game": "minatar/Breakout",
+                  "claim3a_fourth_game": "minatar/Asterix"}
 OTHER_HELD_OUT_BECAUSE = {
     "claim3a_second_game": "after the random-features control above found {held}'s "
                            "frozen-torso gain to be freezing: {game}, the catalogue's held-out "
@@ -253,7 +263,12 @@ OTHER_HELD_OUT_BECAUSE = {
     "claim3a_third_game": "after the positive control above found the protocol able to show a "
                           "torso's worth on SpaceInvaders once the torso had seen it: {game}, "
                           "the game most like SpaceInvaders (the player moves along the bottom "
-                          "row below what it must hit)"}
+                          "row below what it must hit)",
+    "claim3a_fourth_game": "after Breakout at size L and on 1% of its episodes had not made the "
+                           "transfer appear: {game}, whose objects share the most meaning with "
+                           "the other games' (its enemies in channel 1, as Freeway's cars and "
+                           "SpaceInvaders' aliens; its trail in channel 2, as Breakout's) and "
+                           "whose logged agent learns throughout"}
 SECOND_HELD_OUT = OTHER_HELD_OUT["claim3a_second_game"]
 OTHER_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
 # On Breakout, with --seeds (5), pre-trained was ahead of from scratch by its estimate but the
@@ -261,6 +276,9 @@ OTHER_STARTS = (*(name for name, _ in FINETUNE_STARTS), RANDOM_TORSO[0])
 # with claim 1's comparison with BC, both then run claim1_seeds (10), declared before seeds 5-9
 # ran, and the verdict is also given over only those seeds (`other_game_later_verdict`).
 OTHER_MORE_SEEDS = {"claim3a_third_game": ("pre-trained", "from scratch")}
+# After that, a held-out game's pre-trained and from scratch run claim1_seeds from the start, as
+# the FOLLOW_UPS do (its frozen torsos --seeds).
+OTHER_SEEDS_FROM_START = {"claim3a_fourth_game": ("pre-trained", "from scratch")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -751,6 +769,7 @@ def build_jobs(args, out: pathlib.Path) -> list[Job]:
     jobs += _other_held_out_jobs(args, out, "claim3a_third_game")
     for follow in FOLLOW_UPS:
         jobs += _follow_up_jobs(args, out, follow, jobs)
+    jobs += _other_held_out_jobs(args, out, "claim3a_fourth_game")
     return jobs
 
 
@@ -776,10 +795,10 @@ def _held_out_pretrain_job(args, out, experiment: str, game: str, size: str = "M
 def _other_held_out_jobs(args, out, experiment: str) -> list[Job]:
     """Claim 3a with `OTHER_HELD_OUT[experiment]` held out: Scaled QL M at CQL 0.1 pre-trained
     on the other four games (seed 0), then the `OTHER_STARTS` of fine-tuning, --seeds each
-    (claim1_seeds for those of `OTHER_MORE_SEEDS`), seed-major."""
+    (claim1_seeds for those of `OTHER_MORE_SEEDS` and `OTHER_SEEDS_FROM_START`), seed-major."""
     game = OTHER_HELD_OUT[experiment]
     base = _held_out_pretrain_job(args, out, experiment, game)
-    more = OTHER_MORE_SEEDS.get(experiment, ())
+    more = OTHER_MORE_SEEDS.get(experiment, OTHER_SEEDS_FROM_START.get(experiment, ()))
     return [base, *(_finetune_offline_job(args, out, experiment, base, start, seed, game=game)
                     for seed in range(claim1_seeds(args) if more else args.seeds)
                     for start in OTHER_STARTS if seed < args.seeds or start in more)]
@@ -1551,6 +1570,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
           for line in (f"Claim 3a {follow_up_text(args, f, f.title)} (declared before it ran, "
                        f"{follow_up_text(args, f, f.because)}):", "",
                        *[f"- {text}" for text in follow_lines[f.experiment]], "")),
+        *other_game_summary(reports, other_lines, "claim3a_fourth_game",
+                            "Breakout at size L and on 1% of its episodes"),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1625,6 +1646,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     for f in FOLLOW_UPS:
         lines += follow_up_section(args, f, reports[f.experiment], follow_lines[f.experiment],
                                    results)
+    lines += other_game_section(args, "claim3a_fourth_game", reports, labels_other, other_lines,
+                                results)
     lines += pixels_section(out)
     lines += time_section(args, jobs, attempts)
     lines += commands_section(args, out, docs, jobs, report_runs)
@@ -2036,7 +2059,10 @@ def other_game_section(args, experiment: str, reports: dict, labels: dict,
              + (f"  With {args.seeds} seeds pre-trained was ahead of from scratch without "
                 f"clearing its interval, so both then ran {claim1_seeds(args)} (declared before "
                 f"seeds {args.seeds}-{claim1_seeds(args) - 1} ran); the table is over all, the "
-                "last line over only those." if experiment in OTHER_MORE_SEEDS else ""), ""]
+                "last line over only those." if experiment in OTHER_MORE_SEEDS else "")
+             + (f"  Pre-trained and from scratch ran {claim1_seeds(args)} seeds each from the "
+                "start, as the follow-ups on Breakout did."
+                if experiment in OTHER_SEEDS_FROM_START else ""), ""]
     summary = reports[experiment]
     if not summary:
         return lines + ["(no run done yet)", ""]

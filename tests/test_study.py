@@ -80,20 +80,22 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
     # pre-trained and from scratch then seeds 5-9 (claim 1's 10: undecided with 5).  Its
     # positive control: one pre-training run on all five games, then 2 starts on 2 games with 5
     # seeds.  Breakout at size L: one pre-training run, then 2 starts with 10 seeds; on 1% of its
-    # episodes, 2 starts with 10 seeds from the third game's pre-training run.
+    # episodes, 2 starts with 10 seeds from the third game's pre-training run.  Claim 3a on
+    # Asterix: one pre-training run, 4 starts with 5 seeds, pre-trained and from scratch with 10
+    # from the start.
     assert counts == {"claim1": 25, "claim1_near_optimal": 10, "claim2": 10, "claim3a": 15,
                       "claim3b": 10, "claim1_tried": 16, "claim3a_tried": 95,
                       "claim2_cql_0_1": 20, "claim3b_cql_0_1": 15, "claim3a_second_game": 21,
                       "claim3a_seen_game": 21, "claim3a_third_game": 31, "claim3a_size_l": 21,
-                      "claim3a_small_data": 20}
-    assert len({j.run_dir for j in jobs}) == len(jobs) == 330
+                      "claim3a_small_data": 20, "claim3a_fourth_game": 31}
+    assert len({j.run_dir for j in jobs}) == len(jobs) == 361
     # The issue's design alone: 3 methods, the near-optimal split, 2 more sizes, 3 + 2 starts.
     assert sum(study.is_core(args, j) for j in jobs) == 5 * (3 + 1 + 2 + 3 + 2)
     labels = {}
     for job in jobs:
         labels.setdefault(job.label, set()).add(job.seed)
     tried = {label for label, *_ in study.TRIED}
-    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5 + 3 + 2
+    assert len(labels) == 16 + 15 + 3 + 2 + 2 + 5 + 5 + 5 + 3 + 2 + 5
     twice = [j for j in jobs if j.label == "Scaled QL M near-optimal, twice the steps"]
     assert [(j.seed, j.target) for j in twice] == [(k, 24000) for k in range(5)]
     assert all(j.command[j.command.index("--checkpoints") + 1] == "0-9" for j in twice)
@@ -103,29 +105,35 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
            "Scaled QL L, CQL 0.1", "Asterix ramping: pre-trained, from CQL 0.1",
            "Asterix ramping: from scratch", "Breakout: pre-trained", "Breakout: from scratch",
            "Breakout: pre-trained, size L", "Breakout: from scratch, size L",
-           *(f"Breakout: {start}, 1% of the episodes" for start in ("pre-trained", "from scratch"))}
+           *(f"Breakout: {start}, 1% of the episodes" for start in ("pre-trained", "from scratch")),
+           "Asterix: pre-trained", "Asterix: from scratch"}
     one = {study.held_out_base("minatar/SpaceInvaders"), study.SEEN_BASE,
-           study.held_out_base("minatar/Breakout"), study.held_out_base("minatar/Breakout", "L")}
+           study.held_out_base("minatar/Breakout"), study.held_out_base("minatar/Breakout", "L"),
+           study.held_out_base("minatar/Asterix")}
     assert all(seeds == set(range(10 if label in ten else 2 if label in tried else
                                   1 if label in one else 5))
                for label, seeds in labels.items())
     # Claim 1's extra seeds come after the five-seed study, the investigation last of all.
-    assert [(j.label, j.seed) for j in jobs[-270:-260]] == [
+    assert [(j.label, j.seed) for j in jobs[-301:-291]] == [
         (label, seed) for seed in range(5, 10) for label in ("Scaled QL M", "BC M")]
-    assert all(j.experiment == "claim1_tried" for j in jobs[-260:-244])
-    assert all(j.experiment == "claim3a_tried" for j in jobs[-244:-149])
-    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-149:-114])
-    # The other held-out games, the positive control, the larger network and the smaller
-    # dataset, in the order they were declared.
-    assert [j.experiment for j in jobs[-114:]] == (["claim3a_second_game"] * 21
+    assert all(j.experiment == "claim1_tried" for j in jobs[-291:-275])
+    assert all(j.experiment == "claim3a_tried" for j in jobs[-275:-180])
+    assert all(j.experiment.endswith("_cql_0_1") for j in jobs[-180:-145])
+    # The other held-out games, the positive control, the larger network, the smaller dataset
+    # and the fourth game, in the order they were declared.
+    assert [j.experiment for j in jobs[-145:]] == (["claim3a_second_game"] * 21
                                                    + ["claim3a_seen_game"] * 21
                                                    + ["claim3a_third_game"] * 31
                                                    + ["claim3a_size_l"] * 21
-                                                   + ["claim3a_small_data"] * 20)
-    assert [(j.label, j.seed) for j in jobs[-51:-41]] == [
+                                                   + ["claim3a_small_data"] * 20
+                                                   + ["claim3a_fourth_game"] * 31)
+    assert [(j.label, j.seed) for j in jobs[-82:-72]] == [
         (f"Breakout: {start}", seed) for seed in range(5, 10)
         for start in ("pre-trained", "from scratch")]
-    for job in jobs[-260:-244]:
+    assert [(j.label, j.seed) for j in jobs[-10:]] == [
+        (f"Asterix: {start}", seed) for seed in range(5, 10)
+        for start in ("pre-trained", "from scratch")]
+    for job in jobs[-291:-275]:
         m = next(j for j in jobs if j.seed == 1 and j.label == job.label.split(",")[0])
         steps = job.command[job.command.index("--steps") + 1]
         assert len(job.command) == len(m.command)
@@ -162,14 +170,15 @@ def test_jobs_per_claim_with_five_seeds(study, tmp_path):
                         "claim3a_seen_game": {"minatar/Freeway", "minatar/SpaceInvaders"},
                         "claim3a_third_game": {"minatar/Breakout"},
                         "claim3a_size_l": {"minatar/Breakout"},
-                        "claim3a_small_data": {"minatar/Breakout"}}
+                        "claim3a_small_data": {"minatar/Breakout"},
+                        "claim3a_fourth_game": {"minatar/Asterix"}}
     one = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                              "--near-optimal-seeds", "1"]), tmp_path)
     assert sum(j.label == "Scaled QL M near-optimal" for j in one) == 1
     assert sum(j.label == "Scaled QL M near-optimal, twice the steps" for j in one) == 2
     five = study.build_jobs(study.parse_args(["--out", str(tmp_path), "--seeds", "5",
                                               "--claim1-seeds", "5"]), tmp_path)
-    assert len(five) == 265  # the study before claim 1's extra seeds: the same runs
+    assert len(five) == 286  # the study before claim 1's extra seeds: the same runs
     assert [j.run_dir for j in five] == [j.run_dir for j in jobs if j.seed < 5]
 
 
@@ -535,7 +544,8 @@ def experiment_runs(study, tmp_path, experiment):
 
 @pytest.mark.parametrize("experiment, game, ordinal", [
     ("claim3a_second_game", "minatar/SpaceInvaders", "second"),
-    ("claim3a_third_game", "minatar/Breakout", "third")])
+    ("claim3a_third_game", "minatar/Breakout", "third"),
+    ("claim3a_fourth_game", "minatar/Asterix", "fourth")])
 def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_path, experiment,
                                                                    game, ordinal):
     jobs, other, cql01 = experiment_runs(study, tmp_path, experiment)
@@ -555,7 +565,8 @@ def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_p
     assert base.label == f"Scaled QL M, CQL 0.1, {name} held out"
     # Each start's runs: claim 3a's (with the random torso's flags) but the game and the base.
     own = {(j.label, j.seed): j for j in jobs if j.experiment in ("claim3a", "claim3a_tried")}
-    assert len(other) == 1 + 4 * 5 + (2 * 5 if experiment == "claim3a_third_game" else 0)
+    ten = experiment in ("claim3a_third_game", "claim3a_fourth_game")  # pre-trained, scratch
+    assert len(other) == 1 + 4 * 5 + (2 * 5 if ten else 0)
     for job in other[1:]:
         start = job.label.split(": ", 1)[1]
         mine = own[(f"Freeway: {start}", job.seed % 5)]  # Freeway's claim 3a has 5 seeds
@@ -572,7 +583,7 @@ def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_p
                              "--claim1-seeds", "5"])
     jobs = study.build_jobs(args, tmp_path)
     runs = [j for j in jobs if j.experiment == experiment and j.kind == "finetune_offline"]
-    assert len(runs) == 4 * 3 + (2 * 2 if experiment == "claim3a_third_game" else 0)
+    assert len(runs) == 4 * 3 + (2 * 2 if ten else 0)
     for job in runs:
         write_freeway_final(job, {"pre-trained": 10.0 + job.seed * (job.seed < 3),
                                   "from scratch": 10.0, "frozen torso": 30.0,
@@ -598,6 +609,8 @@ def test_claim3a_on_another_game_is_claim3a_with_that_game_held_out(study, tmp_p
     section = "\n".join(study.other_game_section(args, experiment, {experiment: summary},
                                                   labels, {experiment: lines}, tmp_path))
     assert f"## Claim 3a on a {ordinal} held-out game: {game}" in section
+    # Asterix's pre-trained and from scratch were declared with 10 seeds before any ran.
+    assert ("ran 5 seeds each from the start" in section) == (experiment == "claim3a_fourth_game")
     assert all(f"- {line}" in section for line in lines)
     assert f"| {name}: frozen random torso | 3 |" in section
     assert "(no run done yet)" in "\n".join(study.other_game_section(
