@@ -325,12 +325,17 @@ FOLLOW_UPS = (LARGER, SMALLER)
 FOLLOW_UP_STARTS = ("pre-trained", "from scratch")
 
 
+def follow_up_fraction(args, follow: FollowUp) -> float:
+    """The fraction of the game's episodes that `follow` fine-tunes on."""
+    return args.finetune_fraction if follow.fraction is None else follow.fraction
+
+
 def follow_up_text(args, follow: FollowUp, text: str) -> str:
     """`text` (a FollowUp field) formatted with its game, size, fraction and network shape."""
     width, blocks, ff = sizes(args)[follow.size]
-    fraction = args.finetune_fraction if follow.fraction is None else follow.fraction
     return text.format(game=follow.game, name=follow.game.split("/")[-1], size=follow.size,
-                       fraction=fraction, width=width, blocks=blocks, ff=ff)
+                       fraction=follow_up_fraction(args, follow), width=width, blocks=blocks,
+                       ff=ff)
 
 
 def held_out_base(game: str, size: str = "M") -> str:
@@ -2094,7 +2099,7 @@ def follow_up_section(args, follow: FollowUp, summary: dict | None, verdict_line
     """A claim-3a `FollowUp` on the third held-out game: its table, verdict, the probabilities
     of improvement of each setting's two starts and of from scratch across them, its curves."""
     game, size = follow.game, follow.size
-    fraction = args.finetune_fraction if follow.fraction is None else follow.fraction
+    fraction = follow_up_fraction(args, follow)
     lines = [f"## Claim 3a {follow_up_text(args, follow, follow.title)}", "",
              f"Declared before it ran, {follow_up_text(args, follow, follow.because)}: the same "
              f"test {follow_up_text(args, follow, follow.change)}.  "
