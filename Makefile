@@ -60,7 +60,7 @@ bench: venv
 # stage), `make study-all`: every experiment, the variants tried included (361 runs).  The
 # design's runs took 2.4 h of training on a 2-core VM in 2026-11-28's rerun (docs/REPLICATION.md:
 # per-run times from its jobs.jsonl), the data 0.49 h, the report under 2 minutes: about 3 h
-# without the pixels stage (about an hour more, estimated); everything's runs about 7.8 h,
+# without the pixels stage (about an hour more, estimated); everything's runs about 8.2 h,
 # estimated.  Not yet timed in one go.  Resumable per run;
 # STUDY_ARGS='--experiments claim1,claim2' picks experiments (all their runs),
 # STUDY_ARGS='--stage report' rebuilds the page from the runs.
