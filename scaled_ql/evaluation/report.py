@@ -249,6 +249,10 @@ def _markdown(analyses, waiting, improvements, figures, out_dir, reps, seed, sca
         if a.group.dropped_steps:
             notes.append(f"- {a.group.label}: {a.group.dropped_steps} evaluation step(s) left "
                          "out, not evaluated by every run on every game.")
+        if a.group.final_steps:
+            first, last = a.group.final_steps
+            notes.append(f"- {a.group.label}: each run's last round is its final score (steps "
+                         f"{first}-{last}; its runs end by an environment-step budget).")
         if a.unscored_games:
             notes.append(f"- {a.group.label}: no standard human score for "
                          f"{', '.join(a.unscored_games)} (game catalogue), so the normalized "

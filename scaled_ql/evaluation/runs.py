@@ -16,8 +16,15 @@ their first run was given.
 Alignment.  A run's score on a game at a step is the mean return of that game's episodes in
 the evaluation at that step.  A group's curves use the steps at which *every* run evaluated
 *every* game (runs that stopped early, or a round still being written, leave out the later
-steps); its final score is at the last such step.  `RunGroup.dropped_steps` counts what was
-left out, so the report can say so.
+steps); its final score is at the last such step.  One exception: runs that end by a budget
+of environment steps (online fine-tuning: their config records `env_steps`) end at learner
+steps that differ by a few from seed to seed (Reverb's rate limiter), so their final rounds
+are at slightly different steps.  When every run of such a group has a round after the last
+common step and the runs' last rounds lie within `FINAL_STEP_TOLERANCE` of each other, each
+run's last round is its final score, at the largest of those steps (`RunGroup.final_steps`
+gives their range).  A run that stopped early has no round after the last common step, so it
+still ends the group's curve there.  `RunGroup.dropped_steps` counts
+what was left out, so the report can say so.
 """
 
 import dataclasses
@@ -29,6 +36,10 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from scaled_ql.evaluation import results as results_lib
+
+# How far apart (relative to the largest) the runs' last rounds may be and still make one final
+# point: online runs of 20,000 environment steps end at learner steps such as 4,719 and 4,720.
+FINAL_STEP_TOLERANCE = 0.01
 
 # Config keys (the last part of a dotted key) that do not define a configuration: the seed,
 # names and paths, and how a run was executed rather than what it computes.
@@ -70,6 +81,9 @@ class RunGroup:
       truncated_frames: the most frames a cut-off episode at `steps` played (the cap), or None
         if none was cut off.
       dropped_steps: distinct evaluation steps of the runs that are not in `steps`.
+      final_steps: (first, last) of the runs' own last steps when the final point takes each
+        run's last round (module docstring); None when every run's final round is at
+        `final_step`.
     """
 
     label: str
@@ -83,6 +97,7 @@ class RunGroup:
     dropped_steps: int
     num_truncated: np.ndarray
     truncated_frames: int | None
+    final_steps: tuple[int, int] | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -240,14 +255,17 @@ def _make_group(name: str, label: str, members: list[LoadedRun]) -> RunGroup:
         step for step in all_steps
         if all(step in table and all(g in table[step] for g in games) for table in tables)
     )
-    shape = (len(members), len(games), len(complete))
+    lasts = (_last_rounds_together(tables, games, complete)
+             if all(_has_env_step_budget(run) for run in members) else [])
+    columns = [[step] * len(tables) for step in complete] + ([lasts] if lasts else [])
+    shape = (len(members), len(games), len(columns))
     returns = np.zeros(shape)
     counts, truncated = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
     truncated_frames = 0
     for r, table in enumerate(tables):
-        for s, step in enumerate(complete):
+        for s, steps in enumerate(columns):
             for g, game in enumerate(games):
-                cell = table[step][game]
+                cell = table[steps[r]][game]
                 returns[r, g, s], counts[r, g, s] = cell.mean_return, cell.episodes
                 truncated[r, g, s] = cell.truncated
                 truncated_frames = max(truncated_frames, cell.truncated_frames)
@@ -257,10 +275,29 @@ def _make_group(name: str, label: str, members: list[LoadedRun]) -> RunGroup:
         num_params=first.results.run.num_params,
         games=games,
         runs=tuple(members),
-        steps=np.asarray(complete, dtype=np.int64),
+        steps=np.asarray(complete + ([max(lasts)] if lasts else []), dtype=np.int64),
         returns=returns,
         num_episodes=counts,
-        dropped_steps=len(all_steps) - len(complete),
+        dropped_steps=len(all_steps - set(complete) - set(lasts)),
         num_truncated=truncated,
         truncated_frames=truncated_frames or None,
+        final_steps=(min(lasts), max(lasts)) if lasts else None,
     )
+
+
+def _has_env_step_budget(run: LoadedRun) -> bool:
+    """Whether the run ends by a number of environment steps (its config has `env_steps`)."""
+    return any(key.rsplit(".", 1)[-1] == "env_steps" for key in settings(run.results.run.config))
+
+
+def _last_rounds_together(tables, games, complete: list[int]) -> list[int]:
+    """Each run's last complete round (every game evaluated), when every run has one after
+    the last common step and they lie within FINAL_STEP_TOLERANCE of each other; else []."""
+    lasts = [max((step for step, cells in table.items() if all(g in cells for g in games)),
+                 default=None) for table in tables]
+    after = complete[-1] if complete else -1
+    if any(last is None or last <= after for last in lasts):
+        return []
+    if min(lasts) < max(lasts) * (1.0 - FINAL_STEP_TOLERANCE):
+        return []
+    return lasts

@@ -131,6 +131,43 @@ def test_groups_align_on_the_steps_every_run_evaluated(tmp_path):
     assert "x: 1 evaluation step(s) left out" in markdown
 
 
+def test_online_runs_final_rounds_at_nearby_learner_steps_are_one_final_point(tmp_path):
+    """Online runs stop at an environment-step budget, so their final rounds come at learner
+    steps a few apart (4,719 and 4,720): each run's last round is its final score.  A run that
+    stopped before its final round, or runs without an environment-step budget, still end at
+    the last common step."""
+    online = {"torso": "resnet", "games": list(GAMES), "env_steps": 20000}
+    dirs = [write_synthetic_run(tmp_path / f"s{seed}", name="x", seed=seed, games=GAMES,
+                                level=1.0 + seed, steps=(0, 1000, last), config=online)
+            for seed, last in ((0, 1719), (1, 1720))]
+    (group,) = group_runs(load_runs(dirs))
+    assert list(group.steps) == [0, 1000, 1720] and group.final_steps == (1719, 1720)
+    assert group.dropped_steps == 0
+    own_last = [load_runs([d])[0].results.evaluations[-1] for d in dirs]
+    for r, evaluation in enumerate(own_last):
+        for g, game in enumerate(GAMES):
+            returns = [e.episode_return for e in evaluation.episodes if e.game == game]
+            assert group.final_returns[r, g] == pytest.approx(np.mean(returns))
+    markdown = write_report(dirs, tmp_path / "out", reps=200).read_text()
+    assert "x: each run's last round is its final score (steps 1719-1720;" in markdown
+    # A seed that stopped after its round at 1,000 ends the group there.
+    write_synthetic_run(tmp_path / "s2", name="x", seed=2, games=GAMES, level=1.0,
+                        steps=(0, 1000), config=online)
+    (group,) = group_runs(load_runs([*dirs, tmp_path / "s2"]))
+    assert list(group.steps) == [0, 1000] and group.final_steps is None
+    # Last rounds further apart than FINAL_STEP_TOLERANCE: not one point.
+    write_synthetic_run(tmp_path / "far", name="x", seed=3, games=GAMES, level=1.0,
+                        steps=(0, 1000, 1690), config=online)
+    (group,) = group_runs(load_runs([*dirs, tmp_path / "far"]))
+    assert list(group.steps) == [0, 1000] and group.dropped_steps == 3
+    # Runs that end by learner steps keep the common steps only.
+    plain = [write_synthetic_run(tmp_path / f"p{seed}", name="y", seed=seed, games=GAMES,
+                                 level=1.0, steps=(0, 1000, last))
+             for seed, last in ((0, 1719), (1, 1720))]
+    (group,) = group_runs(load_runs(plain))
+    assert list(group.steps) == [0, 1000] and group.final_steps is None
+
+
 def test_runs_of_one_name_must_be_one_configuration(tmp_path):
     write_synthetic_run(tmp_path / "a", name="same", seed=0, games=GAMES, level=1.0)
     write_synthetic_run(tmp_path / "b", name="same", seed=1, games=GAMES, level=1.0,
