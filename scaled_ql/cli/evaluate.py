@@ -3,7 +3,8 @@ returns.
 
 Plays N episodes of each game with the checkpoint's per-game heads (epsilon 0.001 and the
 suite's sticky actions and episode cap by default: Atari 0.25 and 108k frames, MinAtar 0.1 and
-10k steps) and writes a JSON of per-episode returns.
+10k steps) and writes a JSON of per-episode returns.  A checkpoint fine-tuned online on a game
+variant plays that variant unless --mode or --difficulty says otherwise.
 """
 
 import argparse
@@ -23,6 +24,13 @@ def register(subparsers) -> None:
                                   "--checkpoint-step's), or one checkpoint folder "
                                   "RUN/checkpoints/STEP")
     parser.add_argument("--games", default=None, help="comma-separated subset (default: all heads)")
+    parser.add_argument("--mode", type=int, default=None,
+                        help="ALE mode to play (default: the variant the checkpoint was "
+                             "fine-tuned on, if any, else the ROM's)")
+    parser.add_argument("--difficulty", type=int, default=None,
+                        help="ALE difficulty; MinAtar: 1 = difficulty ramping, 0 = none "
+                             "(default: the variant the checkpoint was fine-tuned on, if any, "
+                             "else the game's default)")
     fields = add_evaluation_arguments(parser, None, prefix="")
     parser.add_argument("--seed", type=int, default=0, help="seeds the games and the policy")
     parser.add_argument("--out", default=None,
@@ -38,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import pathlib
 
     from scaled_ql.agents.scaled_ql.checkpointing import check_suite, run_and_step
+    from scaled_ql.cli.finetune_online import check_variant
     from scaled_ql.environments.games import get_game
     from scaled_ql.evaluation import RunInfo, append_evaluation
     from scaled_ql.runners.evaluate import (
@@ -57,13 +66,20 @@ def run(args: argparse.Namespace) -> int:
     games = loaded.meta.games if args.games is None else tuple(
         get_game(g.strip()).name for g in args.games.split(",") if g.strip())
     check_suite(loaded.meta, games, loaded.where)
+    # The variant the run was fine-tuned on (online fine-tuning records it) unless overridden.
+    for field in ("mode", "difficulty"):
+        if getattr(args, field) is None:
+            setattr(args, field, loaded.meta.extra.get(field))
+    for game in games:
+        check_variant(game, args.mode, args.difficulty)
     # The suite's defaults where unset, recorded as the values used.
     args.sticky_action_prob, args.max_frames = episode_settings(
         games, args.sticky_action_prob, args.max_frames)
     protocol = EvalProtocol(episodes=args.episodes, epsilon=args.epsilon,
                             sticky_action_prob=args.sticky_action_prob,
                             max_episode_frames=args.max_frames, workers=args.workers,
-                            seed=args.seed, progress=not args.no_progress)
+                            seed=args.seed, progress=not args.no_progress, mode=args.mode,
+                            difficulty=args.difficulty)
     evaluate = make_evaluator(loaded.networks, loaded.meta.games, protocol,
                               loaded.config.compute_dtype)
     episodes = evaluate(loaded.params, loaded.meta.step, games)

@@ -61,3 +61,41 @@ def test_a_game_without_a_head_is_refused(run_dir, capsys):
 def test_a_folder_without_checkpoints_is_a_clear_error(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--no-progress"]) == 2
     assert "is it a run directory" in capsys.readouterr().err
+
+
+def test_a_checkpoint_fine_tuned_on_a_variant_plays_that_variant(tmp_path, monkeypatch, capsys):
+    """Online fine-tuning records its variant in the checkpoint (MinAtar Asterix with difficulty
+    ramping here); `evaluate` plays it unless --difficulty says otherwise, records what it
+    played, and refuses a variant the game does not have."""
+    from scaled_ql.environments.suites import suite_of
+    from scaled_ql.runners import evaluate as evaluate_lib
+    from tests.runners.minatar import tiny_minatar_agent
+
+    game, agent = "minatar/Asterix", tiny_minatar_agent()
+    networks = make_networks(agent.network, (5,), suite_of((game,)).observation)
+    state = init_training_state(networks, agent, jax.random.PRNGKey(0))._replace(step=7)
+    checkpointer = Checkpointer(tmp_path / "run" / "checkpoints")
+    checkpointer.save(state, games=(game,), num_actions=(5,), config=agent,
+                      extra={"run_name": "ramping", "mode": None, "difficulty": 1})
+    checkpointer.close()
+    played = []
+    real = evaluate_lib.make_evaluator
+
+    def spy(networks, games, protocol, *rest):
+        played.append((protocol.mode, protocol.difficulty))
+        return real(networks, games, protocol, *rest)
+
+    monkeypatch.setattr(evaluate_lib, "make_evaluator", spy)
+    flags = ["evaluate", "--checkpoint", str(tmp_path / "run"), "--episodes", "1",
+             "--max-frames", "50", "--workers", "0", "--no-progress"]
+    for extra, difficulty in (([], 1), (["--difficulty", "0"], 0)):
+        out = tmp_path / f"eval{difficulty}.json"
+        assert main([*flags, *extra, "--out", str(out)]) == 0
+        protocol = json.loads(out.read_text())["run"]["config"]["protocol"]
+        assert (protocol["mode"], protocol["difficulty"]) == (None, difficulty)
+    assert played == [(None, 1), (None, 0)]
+    capsys.readouterr()
+    # A difficulty the game does not have: refused before any episode, naming the flag.
+    assert main([*flags, "--difficulty", "5", "--out", str(tmp_path / "bad.json")]) == 2
+    assert "minatar/Asterix has no --difficulty 5" in capsys.readouterr().err
+    assert played == [(None, 1), (None, 0)] and not (tmp_path / "bad.json").exists()
