@@ -85,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
     episodes = evaluate(loaded.params, loaded.meta.step, games)
     if out.exists():
         out.unlink()  # --overwrite: a fresh file; the training run's own results are untouched
+    # An online run's environment-step budget: its seeds end at learner steps a few apart, and
+    # `scaled-ql report` then takes each file's round as the run's final score (evaluation.runs).
+    budget = {"env_steps": loaded.meta.extra["env_steps"]} if "env_steps" in loaded.meta.extra \
+        else {}
     run_info = RunInfo(name=loaded.meta.extra.get("run_name", "evaluate"), method="evaluate",
-                       seed=args.seed, config={"protocol": vars(args) | {"func": None}})
+                       seed=args.seed, config={"protocol": vars(args) | {"func": None}, **budget})
     append_evaluation(out, run_info, games, loaded.meta.step, episodes)
     summary = scored(str(args.checkpoint), loaded.meta.step, games, episodes, args.seed)
     print(format_table(summary, cap_flag="--max-frames", mark_games=True))

@@ -76,7 +76,8 @@ def test_a_checkpoint_fine_tuned_on_a_variant_plays_that_variant(tmp_path, monke
     state = init_training_state(networks, agent, jax.random.PRNGKey(0))._replace(step=7)
     checkpointer = Checkpointer(tmp_path / "run" / "checkpoints")
     checkpointer.save(state, games=(game,), num_actions=(5,), config=agent,
-                      extra={"run_name": "ramping", "mode": None, "difficulty": 1})
+                      extra={"run_name": "ramping", "mode": None, "difficulty": 1,
+                             "env_steps": 20000})
     checkpointer.close()
     played = []
     real = evaluate_lib.make_evaluator
@@ -91,8 +92,9 @@ def test_a_checkpoint_fine_tuned_on_a_variant_plays_that_variant(tmp_path, monke
     for extra, difficulty in (([], 1), (["--difficulty", "0"], 0)):
         out = tmp_path / f"eval{difficulty}.json"
         assert main([*flags, *extra, "--out", str(out)]) == 0
-        protocol = json.loads(out.read_text())["run"]["config"]["protocol"]
-        assert (protocol["mode"], protocol["difficulty"]) == (None, difficulty)
+        config = json.loads(out.read_text())["run"]["config"]
+        assert (config["protocol"]["mode"], config["protocol"]["difficulty"]) == (None, difficulty)
+        assert config["env_steps"] == 20000  # the run's budget: `report` aligns on final rounds
     assert played == [(None, 1), (None, 0)]
     capsys.readouterr()
     # A difficulty the game does not have: refused before any episode, naming the flag.
