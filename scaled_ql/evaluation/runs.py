@@ -23,8 +23,8 @@ are at slightly different steps.  When every run of such a group has a round aft
 common step and the runs' last rounds lie within `FINAL_STEP_TOLERANCE` of each other, each
 run's last round is its final score, at the largest of those steps (`RunGroup.final_steps`
 gives their range).  A run that stopped early has no round after the last common step, so it
-still ends the group's curve there.  `RunGroup.dropped_steps` counts
-what was left out, so the report can say so.
+still ends the group's curve there.  `RunGroup.dropped_steps` counts what was left out, so the
+report can say so.
 """
 
 import dataclasses
@@ -74,7 +74,8 @@ class RunGroup:
       num_params: their parameter count (None if unknown).
       games: their games, in the order of the results files.
       runs: the runs, sorted by seed.
-      steps: [S] the steps at which every run evaluated every game (may be empty).
+      steps: [S] the steps at which every run evaluated every game (may be empty), then,
+        when `final_steps` is set, the largest of the runs' last steps (their final rounds).
       returns: [R, G, S] mean episode return of run r on game g at steps[s].
       num_episodes: [R, G, S] how many episodes each mean is over.
       num_truncated: [R, G, S] how many of those episodes the frame cap cut off.
@@ -105,7 +106,9 @@ class RunGroup:
 
     @property
     def final_step(self) -> int | None:
-        """The last step every run evaluated on every game (None if there is none)."""
+        """The step of the group's final point: the last step every run evaluated on every game,
+        or the largest of the runs' last steps when `final_steps` is set (None if there is
+        none)."""
         return int(self.steps[-1]) if len(self.steps) else None
 
     @property
