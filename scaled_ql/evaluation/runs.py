@@ -254,11 +254,11 @@ def _make_group(name: str, label: str, members: list[LoadedRun]) -> RunGroup:
     games = first.results.games
     tables = [_cells(run.results) for run in members]
     all_steps = set().union(*(table.keys() for table in tables))
-    complete = sorted(
-        step for step in all_steps
-        if all(step in table and all(g in table[step] for g in games) for table in tables)
-    )
-    lasts = (_last_rounds_together(tables, games, complete)
+    # Each run's complete rounds: those in which it evaluated every game.
+    rounds = [{step for step, cells in table.items() if all(g in cells for g in games)}
+              for table in tables]
+    complete = sorted(set.intersection(*rounds))
+    lasts = (_last_rounds_together(rounds, complete)
              if all(_has_env_step_budget(run) for run in members) else [])
     columns = [[step] * len(tables) for step in complete] + ([lasts] if lasts else [])
     shape = (len(members), len(games), len(columns))
@@ -293,11 +293,10 @@ def _has_env_step_budget(run: LoadedRun) -> bool:
     return any(key.rsplit(".", 1)[-1] == "env_steps" for key in settings(run.results.run.config))
 
 
-def _last_rounds_together(tables, games, complete: list[int]) -> list[int]:
-    """Each run's last complete round (every game evaluated), when every run has one after
+def _last_rounds_together(rounds: list[set[int]], complete: list[int]) -> list[int]:
+    """Each run's last complete round (`rounds`: every run's), when every run has one after
     the last common step and they lie within FINAL_STEP_TOLERANCE of each other; else []."""
-    lasts = [max((step for step, cells in table.items() if all(g in cells for g in games)),
-                 default=None) for table in tables]
+    lasts = [max(steps, default=None) for steps in rounds]
     after = complete[-1] if complete else -1
     if any(last is None or last <= after for last in lasts):
         return []
