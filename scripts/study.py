@@ -67,10 +67,16 @@ Stages (each skips what its output already holds, so an interrupted study resume
                                   --claim1-seeds each
               claim3a_fourth_game claim 3a with minatar/Asterix held out, as the second;
                                   pre-trained and from scratch --claim1-seeds each
-3. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
+3. final    claim 3's final reading: `scaled-ql evaluate` plays each done fine-tuning run's
+            final checkpoint for --final-episodes episodes (100; the rounds' cap, the run's
+            seed; an online run its variant) into RUN/final_eval.json, --jobs at a time; a run
+            whose file reads its last evaluated step with those settings is skipped.  The
+            rounds' 10 episodes left claim 3b's verdict turning on which round was read.
+4. pixels   scripts/study_pixels.py (offline Scaled QL from 84x84x4 ALE frames; its own
             document, docs/PIXELS.md), skipped once OUT/pixels/summary.md exists.
-4. report   `scaled-ql report` per experiment into docs/results/, and docs/RESULTS.md: every
-            number from the run directories; runs still missing are listed.
+5. report   `scaled-ql report` per experiment into docs/results/ (the final reading into
+            docs/results/<experiment>/final/), and docs/RESULTS.md: every number from the run
+            directories; runs still missing are listed.
 """
 
 import argparse
@@ -366,6 +372,12 @@ SEEN_STARTS = ("pre-trained", "frozen torso")
 # Each game's held-out runs from a CQL 0.1 network, shown beside the control: the claim-3a
 # variant (FINETUNE_TRIED; None: the game's own claim-3a runs) whose base held the game out.
 SEEN_HELD_OUT_VARIANT = {HELD_OUT_GAME: "from CQL 0.1", SECOND_HELD_OUT: None}
+# The final reading of claim 3 (stage `final`): each fine-tuning run's final checkpoint plays
+# --final-episodes episodes with the rounds' settings, into FINAL_FILE in its run directory.
+# Added after claim 3b's 10-episode verdicts turned on which round was read (docs/REPLICATION.md).
+FINAL_FILE = "final_eval.json"
+FINAL_EXPERIMENTS = ("claim3a", "claim3b", "claim3b_cql_0_1", *OTHER_HELD_OUT,
+                     *(f.experiment for f in FOLLOW_UPS))
 JOB_FILE = "study_job.json"
 LOG_FILE = "study.log"
 # Flags whose change does not make a run another run: `--resume` may extend the step budget
@@ -402,7 +414,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--docs", default=str(ROOT / "docs"),
                         help="where RESULTS.md and results/ go (study_pixels: PIXELS.md)")
     parser.add_argument("--stage", default="all",
-                        choices=("all", "data", "train", "pixels", "report"))
+                        choices=("all", "data", "train", "final", "pixels", "report"))
     parser.add_argument("--experiments", default=DESIGN,
                         help=f"training stage: {DESIGN!r} (the issue's design: claims 1-3 with "
                              f"--seeds seeds, no variant tried), {ALL!r} (every experiment, "
@@ -452,6 +464,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     evaluation.add_argument("--eval-episodes", type=int, default=10, help="per game per round")
     evaluation.add_argument("--eval-max-frames", type=int, default=2_500,
                             help="episode cap (MinAtar steps)")
+    evaluation.add_argument("--final-episodes", type=int, default=100,
+                            help="claim 3's final reading (stage final): episodes each "
+                                 "fine-tuning run's final policy plays (0: none)")
     finetune = parser.add_argument_group("fine-tuning (claim 3)")
     finetune.add_argument("--finetune-steps", type=int, default=2_000,
                           help="3a: SGD steps on the held-out game")
@@ -481,6 +496,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         parser.error(f"--experiments: unknown {unknown}; choose {DESIGN!r}, {ALL!r} or from "
                      f"{list(EXPERIMENTS)}")
+    if args.final_episodes < 0:
+        parser.error("--final-episodes must be >= 0")
     if args.online_game not in PRETRAIN_GAMES:
         parser.error(f"--online-game must be a pre-training game, one of {PRETRAIN_GAMES}")
     for name in ("jobs", "seeds", "env_steps", "steps", "evals", "finetune_steps",
@@ -878,6 +895,16 @@ def _record(out: pathlib.Path, entry: dict) -> None:
         f.write(json.dumps(entry) + "\n")
 
 
+def _logged_call(command, run_dir: pathlib.Path) -> int:
+    """Runs `command` (one core: JOB_ENV) with its output appended to RUN_DIR/study.log after a
+    line with the time and the command; its exit code."""
+    with open(run_dir / LOG_FILE, "a") as log:
+        log.write(f"\n# {datetime.datetime.now().isoformat(timespec='seconds')} {show(command)}\n")
+        log.flush()
+        return subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                               env={**os.environ, **JOB_ENV})
+
+
 def _run_one(job: Job, out: pathlib.Path) -> dict:
     state = job_state(job)
     if state in ("stale", "fresh") and job.run_dir.exists():
@@ -887,11 +914,7 @@ def _run_one(job: Job, out: pathlib.Path) -> dict:
         {"command": list(job.command), "fingerprint": fingerprint(job.command)}, indent=1))
     command = [*job.command, *(["--resume"] if state == "resume" else [])]
     started = time.time()
-    with open(job.run_dir / LOG_FILE, "a") as log:
-        log.write(f"\n# {datetime.datetime.now().isoformat(timespec='seconds')} {show(command)}\n")
-        log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                               env={**os.environ, **JOB_ENV})
+    code = _logged_call(command, job.run_dir)
     entry = {"job": job.name, "experiment": job.experiment, "label": job.label,
              "seed": job.seed, "run_dir": str(job.run_dir), "resumed": state == "resume",
              "exit": code, "seconds": round(time.time() - started, 1),
@@ -935,6 +958,87 @@ def run_jobs(jobs: list[Job], num_parallel: int, out: pathlib.Path) -> list[dict
                   "runs": total, "jobs": num_parallel})
     return failures
 
+
+
+# --- final reading ---------------------------------------------------------------------------
+
+def final_command(args, job: Job) -> tuple[str, ...]:
+    """`scaled-ql evaluate` of `job`'s final checkpoint: --final-episodes episodes with the
+    rounds' episode cap (and the suite's epsilon and sticky actions), seeded with the run's
+    seed; an online run plays the variant it was fine-tuned on."""
+    return (*CLI, "evaluate", "--checkpoint", str(job.run_dir),
+            "--episodes", str(args.final_episodes), "--max-frames", str(args.eval_max_frames),
+            "--workers", "0", "--seed", str(job.seed), "--no-progress", "--overwrite",
+            "--out", str(job.run_dir / FINAL_FILE))
+
+
+def final_done(args, job: Job) -> bool:
+    """Whether `job`'s FINAL_FILE reads its final policy as `final_command` does: one round, at
+    the run's last evaluated step, with --final-episodes episodes per game, the rounds' cap and
+    the run's seed (a run trained further, or another setting, is read again)."""
+    from scaled_ql.evaluation.results import read_results
+
+    try:
+        results = read_results(job.run_dir / FINAL_FILE)
+    except (OSError, ValueError):
+        return False
+    protocol = results.run.config.get("protocol", {})
+    steps = {e.step for e in results.evaluations}
+    counts = {len(e.episodes) for e in results.evaluations}
+    return (steps == {final_step(job.run_dir)}
+            and counts == {args.final_episodes * len(results.games)}
+            and protocol.get("max_frames") == args.eval_max_frames
+            and results.run.seed == job.seed)
+
+
+def is_read_final(job: Job) -> bool:
+    """Whether `job` is a fine-tuning run of FINAL_EXPERIMENTS (read by the `final` stage)."""
+    return job.experiment in FINAL_EXPERIMENTS and job.kind != "pretrain"
+
+
+def final_jobs(args, jobs: list[Job]) -> list[Job]:
+    """The selected runs whose final policies the `final` stage reads."""
+    return [j for j in selected_jobs(args, jobs) if is_read_final(j)] \
+        if args.final_episodes else []
+
+
+def _final_one(args, job: Job, out: pathlib.Path) -> dict:
+    command = final_command(args, job)
+    started = time.time()
+    code = _logged_call(command, job.run_dir)
+    entry = {"final": job.name, "experiment": job.experiment, "label": job.label,
+             "seed": job.seed, "run_dir": str(job.run_dir), "exit": code,
+             "seconds": round(time.time() - started, 1),
+             "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+             "command": show(command), "done": final_done(args, job)}
+    _record(out, entry)
+    return entry
+
+
+def read_final_policies(args, jobs: list[Job], out: pathlib.Path) -> list[dict]:
+    """The `final` stage: `final_command` for every done run of `final_jobs` not yet read,
+    --jobs at a time; returns the failures (a run not done yet is left for a later call)."""
+    todo = [j for j in final_jobs(args, jobs) if job_state(j) == "done"
+            and not final_done(args, j)]
+    print(f"[final] {len(todo)} final polic{'y' if len(todo) == 1 else 'ies'} to read with "
+          f"{args.final_episodes} episodes; {args.jobs} at a time", flush=True)
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(_final_one, args, job, out): job for job in todo}
+        for k, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            job, entry = futures[future], future.result()
+            print(f"[final] {k}/{len(todo)} {job.name}: exit {entry['exit']} after "
+                  f"{entry['seconds']:.0f} s", flush=True)
+            if not entry["done"]:
+                failures.append({"job": f"final: {job.name}", "exit": entry["exit"],
+                                 "log": str(job.run_dir / LOG_FILE)})
+    return failures
+
+
+def final_files(args, jobs: list[Job], run_dirs) -> list[pathlib.Path]:
+    """The FINAL_FILEs of those of `run_dirs` whose final policy has been read."""
+    by_dir = {j.run_dir: j for j in jobs if is_read_final(j)}
+    return [d / FINAL_FILE for d in run_dirs if d in by_dir and final_done(args, by_dir[d])]
 
 # --- data ------------------------------------------------------------------------------------
 
@@ -1401,7 +1505,6 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     near_label = "Scaled QL M near-optimal"
     near_tried_labels = tuple(label for label, _ in NEAR_OPTIMAL_TRIED)
     size_labels = ("Scaled QL S", SCALED_QL_M, "Scaled QL L")
-    held = HELD_OUT_GAME.split("/")[-1]
     online = args.online_game.split("/")[-1]
     labels_3a = tuple(finetune_label(start) for start, _ in FINETUNE_STARTS)
     labels_3a_tried = (*(finetune_label(start, variant) for variant, changes in FINETUNE_TRIED
@@ -1432,6 +1535,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         **{f.experiment: done_runs(jobs, follow_up_labels(f)) for f in FOLLOW_UPS},
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
+    final = {e: report(final_files(args, jobs, report_runs[e]), results / e / "final")
+             for e in FINAL_EXPERIMENTS} if args.final_episodes else {}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
     if reports["claim3a_tried"]:
         plot_finetune_variants(args, jobs, results / "claim3a_tried" / "variants.png")
@@ -1459,14 +1564,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
               if iqm(c2, label) is not None and group(c2, label)["num_params"]]
     verdicts.append(scaling_verdict(points))
     c3a, c3b = reports["claim3a"], reports["claim3b"]
-    verdicts.append(verdict(iqm(c3a, labels_3a[0]), iqm(c3a, labels_3a[1]), other_is_data=False,
-                            claim=f"Claim 3a: pre-trained beats from scratch, offline on {held}"))
-    verdicts.append(verdict(iqm(c3a, labels_3a[2]), iqm(c3a, labels_3a[1]), other_is_data=False,
-                            claim=f"Claim 3a: the frozen pre-trained torso beats from scratch "
-                                  f"on {held}"))
-    verdicts.append(verdict(iqm(c3b, labels_3b[0]), iqm(c3b, labels_3b[1]), other_is_data=False,
-                            claim=f"Claim 3b: pre-trained beats from scratch, online on "
-                                  f"{online} with difficulty ramping"))
+    c3_pairs = claim3_pairs(args, labels_3a, labels_3b, paper_3b)
+    verdicts += [pair_verdict(reports, pair) for pair in c3_pairs[:3]]
 
     tried_lines = tried_verdicts(args, reports["claim1_tried"], jobs)
     c2p, c3bp = reports["claim2_cql_0_1"], reports["claim3b_cql_0_1"]
@@ -1475,9 +1574,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                     if iqm(c2p, label) is not None and group(c2p, label)["num_params"]]
     paper_claim2 = scaling_verdict(paper_points, claim=f"Claim 2 at CQL {PAPER_CQL:g} (Scaled "
                                                        "QL improves with model size)")[1]
-    paper_claim3b = verdict(iqm(c3bp, paper_3b[0]), iqm(c3bp, paper_3b[1]), other_is_data=False,
-                            claim=f"Claim 3b at CQL {PAPER_CQL:g}: pre-trained beats from "
-                                  f"scratch, online on {online} with difficulty ramping")[1]
+    paper_claim3b = pair_verdict(reports, c3_pairs[3])[1]
+    final_lines = final_verdicts(args, final, c3_pairs)
     paper_later = paper_cql_later_verdicts(args, jobs, c2p, paper_sizes, paper_3b, online)
     paper_lines = [*[text for text in tried_lines if text.startswith(PAPER_CQL_LABEL)],
                    paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
@@ -1577,6 +1675,14 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
                        *[f"- {text}" for text in follow_lines[f.experiment]], "")),
         *other_game_summary(reports, other_lines, "claim3a_fourth_game",
                             "Breakout at size L and on 1% of its episodes"),
+        *([] if not final_lines else [
+            f"Claim 3 read with {args.final_episodes} episodes per final policy (stage "
+            "`final`: each fine-tuning run's final checkpoint, the policy its last round read "
+            f"with {args.eval_episodes} episodes, plays {args.final_episodes} episodes with "
+            "the rounds' settings, seeded with the run's seed.  Added on 2026-11-29, after "
+            f"claim 3b's verdicts at {args.eval_episodes} episodes were seen to turn on which "
+            "round was read, so a closer reading of the same policies, not a new test):", "",
+            *[f"- {text}" for text in final_lines], ""]),
     ]
     lines += design_section(args, counts, net, every, near_seeds)
     lines += data_section(args, out, table)
@@ -1623,6 +1729,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         lines += [*_table_rows(c3a, labels_3a, (HELD_OUT_GAME,)), "",
                   *[f"- {t}" for _, t in verdicts[5:7]],
                   *_improvement_lines(c3a, labels_3a[0]), "",
+                  *final_table(args, final.get("claim3a"), labels_3a, (HELD_OUT_GAME,)),
                   *_figures(results, "claim3a", ("learning_curves_iqm",)), "",
                   "What was tried with fine-tuning when this did not reproduce: "
                   "[Claim 3a: what was tried](#claim-3a-what-was-tried).", ""]
@@ -1631,7 +1738,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += [f"### (b) Online fine-tuning on {args.online_game} with difficulty ramping", ""]
     if c3b:
         lines += [*_table_rows(c3b, labels_3b, (args.online_game,)), "",
-                  f"- {verdicts[7][1]}", *_improvement_lines(c3b, labels_3b[0]), ""]
+                  f"- {verdicts[7][1]}", *_improvement_lines(c3b, labels_3b[0]), "",
+                  *final_table(args, final.get("claim3b"), labels_3b, (args.online_game,))]
         if online_plot:
             lines += ["Learning curves over environment steps (each run's "
                       "`learning_curve.csv`):", "",
@@ -1666,6 +1774,46 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     path.write_text("\n".join(lines) + "\n")
     return path
 
+
+def claim3_pairs(args, labels_3a, labels_3b, paper_3b) -> list[tuple[str, str, str, str]]:
+    """Claim 3's comparisons as (experiment, better label, other label, claim): 3a's two and
+    3b's at the study's CQL weight, then 3b's at PAPER.md's."""
+    held, online = HELD_OUT_GAME.split("/")[-1], args.online_game.split("/")[-1]
+    ramping = f"pre-trained beats from scratch, online on {online} with difficulty ramping"
+    return [("claim3a", labels_3a[0], labels_3a[1],
+             f"Claim 3a: pre-trained beats from scratch, offline on {held}"),
+            ("claim3a", labels_3a[2], labels_3a[1],
+             f"Claim 3a: the frozen pre-trained torso beats from scratch on {held}"),
+            ("claim3b", *labels_3b, f"Claim 3b: {ramping}"),
+            ("claim3b_cql_0_1", *paper_3b, f"Claim 3b at CQL {PAPER_CQL:g}: {ramping}")]
+
+
+def pair_verdict(reports: dict, pair: tuple[str, str, str, str]) -> tuple[bool | None, str]:
+    """`verdict` of one of `claim3_pairs` over `reports` (experiment -> summary)."""
+    experiment, better, other, claim = pair
+    summary = reports.get(experiment)
+    return verdict(iqm(summary, better), iqm(summary, other), other_is_data=False, claim=claim)
+
+
+def final_verdicts(args, final: dict, pairs) -> list[str]:
+    """Claim 3's verdicts over the final reading (`final`: experiment -> summary of its
+    FINAL_FILEs): `pairs` (claim3_pairs), each other held-out game's and each follow-up's;
+    only the comparisons with both sides read."""
+    lines = [pair_verdict(final, pair) for pair in pairs]
+    lines += [(True, text) for experiment, game in OTHER_HELD_OUT.items()
+              for text in other_game_verdicts(final.get(experiment), game)]
+    lines += [(True, text) for f in FOLLOW_UPS
+              for text in follow_up_verdicts(args, f, final.get(f.experiment))]
+    return [text for _, text in lines if "**not measured**" not in text]
+
+
+def final_table(args, summary: dict | None, labels, games) -> list[str]:
+    """The final reading's table of `labels` (nothing when it has none of them)."""
+    if not any(group(summary, label) for label in labels):
+        return []
+    return [f"The final policies read with {args.final_episodes} episodes each (stage "
+            "`final`; verdicts at the top of the page):", "",
+            *_table_rows(summary, labels, games), ""]
 
 def _rel(path: pathlib.Path) -> str:
     try:
@@ -1736,7 +1884,10 @@ def design_section(args, counts, net, every, near_seeds) -> list[str]:
         f"{args.seeds} seed(s).",
         f"- **Evaluation.** {args.eval_episodes} episodes per game per round, capped at "
         f"{args.eval_max_frames:,} steps, epsilon 0.001, sticky actions 0.1; scores "
-        "DQN-normalized (0 = random, 1 = Young & Tian's DQN).",
+        "DQN-normalized (0 = random, 1 = Young & Tian's DQN)."
+        + (f"  Claim 3's fine-tuned final policies are also read with {args.final_episodes} "
+           "episodes each (stage `final`, the same settings, the run's seed)."
+           if args.final_episodes else ""),
         "",
     ]
 
@@ -2260,8 +2411,9 @@ def selected_jobs(args, jobs: list[Job]) -> list[Job]:
 
 
 def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
-    runs = [a for a in attempts if "session" not in a]
+    runs = [a for a in attempts if "session" not in a and "final" not in a]
     sessions = [a for a in attempts if a.get("session") == "train"]
+    finals = [a for a in attempts if "final" in a]
     lines = ["## Wall time", "",
              f"Training runs {args.jobs} at a time, one core each.  Job time = the sum of "
              "every attempt's wall time (OUT/jobs.jsonl; a resumed run adds its attempts).", "",
@@ -2303,6 +2455,10 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
               f"and the variants tried): job time {_hours(core_seconds)}, about "
               f"{_hours(core_seconds / args.jobs)} at {args.jobs} runs at a time; the rest "
               f"{_hours(sum(a['seconds'] for a in runs) - core_seconds)}.", ""]
+    if finals:
+        seconds = sum(a["seconds"] for a in finals)
+        lines += [f"The final reading (stage `final`): {len(finals)} evaluation(s) of "
+                  f"{args.final_episodes} episodes, job time {_hours(seconds)}.", ""]
     failed = [a for a in runs if not a.get("done")]
     if failed:
         lines += [f"Attempts that did not finish their run: {len(failed)} (the last: "
@@ -2327,8 +2483,15 @@ def commands_section(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job
     lines += [show(collect_command(args, out, g, overwrite=False)) for g in STUDY_GAMES]
     lines += [show(j.command) for j in sorted(jobs, key=lambda j: EXPERIMENTS.index(
         j.experiment))]
+    lines += [show(final_command(args, j)) for j in jobs
+              if args.final_episodes and is_read_final(j)]
     lines += [f"scaled-ql report --out {_rel(docs / 'results' / e)} {_brace(dirs)}"
               for e, dirs in report_runs.items() if dirs]
+    finals = {e: [f.parent for f in final_files(args, jobs, dirs)]
+              for e, dirs in report_runs.items() if e in FINAL_EXPERIMENTS}
+    lines += [f"scaled-ql report --out {_rel(docs / 'results' / e / 'final')} "
+              + " ".join(f"{part}/{FINAL_FILE}" for part in _brace(dirs).split())
+              for e, dirs in finals.items() if dirs]
     return lines + ["```", ""]
 
 
@@ -2371,6 +2534,14 @@ def main(argv=None) -> int:
                       "(stage data)", file=sys.stderr)
                 return 1
             failures += run_jobs(selected, args.jobs, out)
+    if args.stage in ("all", "final"):
+        if args.dry_run:
+            for job in final_jobs(args, jobs):
+                state = ("read" if final_done(args, job) else "to read"
+                         if job_state(job) == "done" else "waits on its run")
+                print(f"final {state:16s} {job.name}\n        {show(final_command(args, job))}")
+        else:
+            failures += read_final_policies(args, jobs, out)
     if args.stage in ("all", "pixels"):
         if pixels_stage(args, out, docs) != 0:
             failures.append({"job": "pixels", "exit": 1, "log": str(out / "pixels" / LOG_FILE)})

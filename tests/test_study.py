@@ -1017,3 +1017,124 @@ def test_claim3a_combined_variant_compares_with_its_other_settings_from_scratch(
         "scratch, 3x the steps" for start in ("pre-trained", "frozen torso")]
     assert ["**reproduced**" in line for line in lines] == [False, True]
     assert study.plot_finetune_variants(args, jobs, tmp_path / "variants.png")
+
+
+# --- claim 3's final reading -------------------------------------------------------------------
+
+def fake_final(study, job, step, episodes=100, max_frames=2500, seed=None, value=1.0,
+               game="minatar/Asterix"):
+    """A final_eval.json as `scaled-ql evaluate` writes it (its RunInfo and protocol)."""
+    seed = job.seed if seed is None else seed
+    path = job.run_dir / study.FINAL_FILE
+    path.unlink(missing_ok=True)
+    config = {"protocol": {"episodes": episodes, "max_frames": max_frames, "seed": seed},
+              **({"env_steps": job.target} if job.kind == "finetune_online" else {})}
+    append_evaluation(path, RunInfo(job.label, "evaluate", seed, None, config), (game,), step,
+                      [{"game": game, "return": value + (k % 3) / 10, "length": 10,
+                        "frames": 10} for k in range(episodes)])
+
+
+def test_final_reading_reads_each_fine_tuning_runs_last_policy(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1", "--finetune-steps", "100",
+                             "--online-env-steps", "500"])
+    jobs = study.build_jobs(args, tmp_path)
+    chosen = study.final_jobs(args, jobs)
+    assert {(j.experiment, j.kind) for j in chosen} == {("claim3a", "finetune_offline"),
+                                                        ("claim3b", "finetune_online")}
+    assert len(chosen) == 5  # Freeway's three starts, Asterix's two, seed 0
+    assert study.final_jobs(study.parse_args(["--out", str(tmp_path), "--final-episodes", "0"]),
+                            jobs) == []
+    every = study.parse_args(["--out", str(tmp_path), "--experiments", "all", "--seeds", "1"])
+    experiments = {j.experiment for j in study.final_jobs(every, study.build_jobs(every,
+                                                                                  tmp_path))}
+    assert experiments == set(study.FINAL_EXPERIMENTS)  # not the variants tried, not controls
+
+    job = next(j for j in chosen if j.kind == "finetune_offline")
+    command = study.final_command(args, job)
+    assert command[3] == "evaluate"
+    flags = dict(zip(command[4::2], command[5::2]))
+    assert flags["--checkpoint"] == str(job.run_dir)
+    assert (flags["--episodes"], flags["--max-frames"], flags["--seed"]) == ("100", "2500",
+                                                                              str(job.seed))
+    assert command[-2:] == ("--out", str(job.run_dir / study.FINAL_FILE))
+
+    fake_run(study, job, 100)
+    assert not study.final_done(args, job)  # nothing read yet
+    fake_final(study, job, 100, episodes=10)
+    assert not study.final_done(args, job)  # fewer episodes than --final-episodes
+    fake_final(study, job, 100, max_frames=10_000)
+    assert not study.final_done(args, job)  # another cap than the rounds'
+    fake_final(study, job, 100, seed=job.seed + 1)
+    assert not study.final_done(args, job)  # another seed than the run's
+    fake_final(study, job, 50)
+    assert not study.final_done(args, job)  # an earlier checkpoint than the last round's
+    fake_final(study, job, 100)
+    assert study.final_done(args, job)
+    assert study.final_files(args, jobs, [j.run_dir for j in chosen]) == [
+        job.run_dir / study.FINAL_FILE]
+    (job.run_dir / study.FINAL_FILE).write_text("{not json")
+    assert not study.final_done(args, job)  # a broken file is read again, not trusted
+
+
+def test_final_stage_reads_only_what_is_missing(study, tmp_path, monkeypatch):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1", "--finetune-steps", "100",
+                             "--online-env-steps", "500", "--jobs", "2"])
+    jobs = study.build_jobs(args, tmp_path)
+    offline, *_ = (j for j in study.final_jobs(args, jobs) if j.kind == "finetune_offline")
+    online = next(j for j in study.final_jobs(args, jobs) if j.kind == "finetune_online")
+    fake_run(study, offline, 100)
+    fake_run(study, online, 60)
+    (online.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 500}))
+    called = []
+
+    def fake_evaluate(command, stdout, **_):  # stands in for `scaled-ql evaluate` (a checkpoint)
+        run_dir = study.pathlib.Path(command[command.index("--checkpoint") + 1])
+        job = next(j for j in jobs if j.run_dir == run_dir)
+        called.append(job.name)
+        if job is online:
+            return 1  # fails: no file, reported as a failure
+        fake_final(study, job, 100)
+        return 0
+
+    monkeypatch.setattr(study.subprocess, "call", fake_evaluate)
+    failures = study.read_final_policies(args, jobs, tmp_path)
+    assert sorted(called) == sorted([offline.name, online.name])  # not the runs not done
+    assert [f["job"] for f in failures] == [f"final: {online.name}"]
+    records = [json.loads(line) for line in (tmp_path / "jobs.jsonl").read_text().splitlines()]
+    assert sorted((r["final"], r["done"]) for r in records) == sorted(
+        [(offline.name, True), (online.name, False)])
+    called.clear()
+    study.read_final_policies(args, jobs, tmp_path)
+    assert called == [online.name]  # the offline run's policy is read already
+
+
+def test_final_reading_verdicts_and_tables_on_the_page(study, tmp_path):
+    # Hand-written final files: pre-trained 3 + seed / 10 and from scratch 1 on Asterix with
+    # ramping, 100 episodes each; the 10-episode rounds both return 2.
+    args = study.parse_args(["--out", str(tmp_path / "out"), "--docs", str(tmp_path / "docs"),
+                             "--seeds", "2", "--online-env-steps", "100"])
+    jobs = study.build_jobs(args, tmp_path / "out")
+    pair = ("Asterix ramping: pre-trained", "Asterix ramping: from scratch")
+    for job in (j for j in jobs if j.experiment == "claim3b" and j.seed < 2):
+        fake_run(study, job, 60)
+        (job.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 100}))
+        fake_final(study, job, 60, value=3.0 + job.seed / 10 if job.label == pair[0] else 1.0)
+    page = study.write_results(args, tmp_path / "out", tmp_path / "docs", jobs).read_text()
+    final = json.loads((tmp_path / "docs" / "results" / "claim3b" / "final" / "summary.json")
+                       .read_text())
+    pre = study.iqm(final, pair[0])
+    scratch = study.iqm(final, pair[1])
+    assert pre["lower"] > scratch["upper"]
+    expected = (f"- Claim 3b: pre-trained beats from scratch, online on Asterix with difficulty "
+                f"ramping: **reproduced** (lower CI end {pre['lower']:.3f} > "
+                f"{scratch['upper']:.3f}, its upper CI end;")
+    head, rest = page.split("Claim 3 read with 100 episodes per final policy", 1)
+    assert expected in rest.split("\n\n## Design")[0]
+    # The rounds' verdict (2 against 2) is not reproduced; the final reading does not replace it.
+    assert ("Claim 3b: pre-trained beats from scratch, online on Asterix with difficulty "
+            "ramping: **not reproduced**") in head
+    assert "not measured" not in rest.split("\n\n## Design")[0]  # only comparisons read
+    assert "The final policies read with 100 episodes each" in page
+    assert f"| {pair[0]} | 2 |" in page.split("The final policies read with 100")[1]
+    assert "--episodes 100 --max-frames 2500" in page  # the commands, for the record
+    assert "results/claim3b/final " in page
