@@ -1610,6 +1610,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         + ("." if done == len(jobs) else "; the runs still missing are listed at the end, and "
            "every number below is over the runs that are done."),
         "",
+        *archived_pages(docs),
         "## Verdicts",
         "",
         "The rule: a claim is **reproduced** only when the lower end of the claimed-better "
@@ -1775,6 +1776,17 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     return path
 
 
+def archived_pages(docs: pathlib.Path) -> list[str]:
+    """A line linking the pages of other machines' studies kept under DOCS/machine_*/ (their
+    runs gone, their variants perhaps not run here), if any."""
+    pages = sorted(docs.glob("machine_*/RESULTS.md"))
+    if not pages:
+        return []
+    links = ", ".join(f"[{p.parent.name.replace('_', ' ')}]({p.parent.name}/RESULTS.md)"
+                      for p in pages)
+    return [f"Other machines' pages, generated from their own runs (kept as they were; "
+            f"[REPLICATION.md](REPLICATION.md) compares the machines): {links}.", ""]
+
 def claim3_pairs(args, labels_3a, labels_3b, paper_3b) -> list[tuple[str, str, str, str]]:
     """Claim 3's comparisons as (experiment, better label, other label, claim): 3a's two and
     3b's at the study's CQL weight, then 3b's at PAPER.md's."""
@@ -1804,7 +1816,10 @@ def final_verdicts(args, final: dict, pairs) -> list[str]:
               for text in other_game_verdicts(final.get(experiment), game)]
     lines += [(True, text) for f in FOLLOW_UPS
               for text in follow_up_verdicts(args, f, final.get(f.experiment))]
-    return [text for _, text in lines if "**not measured**" not in text]
+    # Each claim named apart from its rounds' verdict (scripts/compare_verdicts.py keys on it).
+    suffix = f", {args.final_episodes} episodes per final policy: **"
+    return [text.replace(": **", suffix, 1) for _, text in lines
+            if "**not measured**" not in text]
 
 
 def final_table(args, summary: dict | None, labels, games) -> list[str]:

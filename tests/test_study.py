@@ -410,6 +410,13 @@ def test_report_regenerates_only_the_study_folders(study, tmp_path):
     assert (docs / "results" / "other_page.png").read_bytes() == b"keep"
     assert not (docs / "results" / "claim1" / "stale.png").exists()
     assert f"0 of {len(jobs)} runs are done" in page.read_text()
+    assert "Other machines' pages" not in page.read_text()
+    # Another machine's page kept under docs/machine_A/ is linked, and left as it is.
+    (docs / "machine_A").mkdir()
+    (docs / "machine_A" / "RESULTS.md").write_text("A's page")
+    text = study.write_results(args, tmp_path / "out", docs, jobs).read_text()
+    assert "[machine A](machine_A/RESULTS.md)" in text
+    assert (docs / "machine_A" / "RESULTS.md").read_text() == "A's page"
 
 
 def test_claim3a_variants_change_one_setting_each(study, tmp_path):
@@ -1126,7 +1133,8 @@ def test_final_reading_verdicts_and_tables_on_the_page(study, tmp_path):
     scratch = study.iqm(final, pair[1])
     assert pre["lower"] > scratch["upper"]
     expected = (f"- Claim 3b: pre-trained beats from scratch, online on Asterix with difficulty "
-                f"ramping: **reproduced** (lower CI end {pre['lower']:.3f} > "
+                f"ramping, 100 episodes per final policy: **reproduced** (lower CI end "
+                f"{pre['lower']:.3f} > "
                 f"{scratch['upper']:.3f}, its upper CI end;")
     head, rest = page.split("Claim 3 read with 100 episodes per final policy", 1)
     assert expected in rest.split("\n\n## Design")[0]
