@@ -2383,7 +2383,8 @@ def paper_cql_section(args, c2p: dict | None, c3bp: dict | None, paper_sizes, pa
 def pixels_section(out: pathlib.Path) -> list[str]:
     summary = out / "pixels" / "summary.md"
     state = ("its results are in that page" if summary.exists() else
-             "not run yet (stage `pixels`)")
+             f"not run in `{_rel(out)}` yet (stage `pixels`), so that page's results are an "
+             "earlier run's")
     return ["## From pixels, on real ALE", "",
             "Offline Scaled QL from 84x84x4 Breakout frames with data from a scripted player "
             "that reads the RAM (issue item 5): [PIXELS.md](PIXELS.md), run by "
