@@ -1763,7 +1763,7 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     lines += other_game_section(args, "claim3a_fourth_game", reports, labels_other, other_lines,
                                 results)
     lines += pixels_section(out)
-    lines += time_section(args, jobs, attempts)
+    lines += time_section(args, jobs, attempts, collection_wall_time(out)[0])
     lines += commands_section(args, out, docs, jobs, report_runs)
     lines += ["## Previous ALE-scale study", "",
               "Before MinAtar, this page held an ALE-scale study (Nature CNN torsos, 20,000 "
@@ -2426,7 +2426,8 @@ def selected_jobs(args, jobs: list[Job]) -> list[Job]:
         wanted = [j for j in jobs if j.run_dir in chosen]
 
 
-def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
+def time_section(args, jobs: list[Job], attempts: list[dict],
+                 data_seconds: float | None = None) -> list[str]:
     runs = [a for a in attempts if "session" not in a and "final" not in a]
     sessions = [a for a in attempts if a.get("session") == "train"]
     finals = [a for a in attempts if "final" in a]
@@ -2471,10 +2472,20 @@ def time_section(args, jobs: list[Job], attempts: list[dict]) -> list[str]:
               f"and the variants tried): job time {_hours(core_seconds)}, about "
               f"{_hours(core_seconds / args.jobs)} at {args.jobs} runs at a time; the rest "
               f"{_hours(sum(a['seconds'] for a in runs) - core_seconds)}.", ""]
+    core_final = sum(a["seconds"] for a in finals if a["final"] in core)
     if finals:
         seconds = sum(a["seconds"] for a in finals)
         lines += [f"The final reading (stage `final`): {len(finals)} evaluation(s) of "
-                  f"{args.final_episodes} episodes, job time {_hours(seconds)}.", ""]
+                  f"{args.final_episodes} episodes, job time {_hours(seconds)} "
+                  f"({_hours(core_final)} of it the design's).", ""]
+    if data_seconds and all(job_state(j) == "done" for j in jobs if is_core(args, j)):
+        total = data_seconds + (core_seconds + core_final) / args.jobs
+        lines += [f"`make study` on this machine, from its measured parts: the data stage "
+                  f"{_hours(data_seconds)} + the design's runs and their final reading "
+                  f"{_hours((core_seconds + core_final) / args.jobs)} at {args.jobs} at a time "
+                  f"= **{_hours(total)}**, plus the report (a few minutes) and the pixels "
+                  "stage (PIXELS.md).  The parts were measured as they ran, not in one go: "
+                  "an interrupted study resumes per run.", ""]
     failed = [a for a in runs if not a.get("done")]
     if failed:
         lines += [f"Attempts that did not finish their run: {len(failed)} (the last: "

@@ -1146,3 +1146,29 @@ def test_final_reading_verdicts_and_tables_on_the_page(study, tmp_path):
     assert f"| {pair[0]} | 2 |" in page.split("The final policies read with 100")[1]
     assert "--episodes 100 --max-frames 2500" in page  # the commands, for the record
     assert "results/claim3b/final " in page
+
+
+def test_make_study_time_from_its_measured_parts(study, tmp_path):
+    args = study.parse_args(["--out", str(tmp_path), "--seeds", "1", "--jobs", "2",
+                             "--online-env-steps", "100"])
+    jobs = study.build_jobs(args, tmp_path)
+    core = [j for j in jobs if study.is_core(args, j)]
+    attempts = ([{"job": j.name, "experiment": j.experiment, "seconds": 600.0, "done": True}
+                 for j in core]
+                + [{"job": "not the design's", "experiment": "claim1_tried", "seconds": 5000.0,
+                    "done": True},
+                   {"session": "train", "seconds": 99.0}]
+                + [{"final": j.name, "experiment": j.experiment, "seconds": 36.0, "done": True}
+                   for j in core if study.is_read_final(j)])
+    text = "\n".join(study.time_section(args, jobs, attempts, data_seconds=1800.0))
+    assert "`make study` on this machine" not in text  # the design's runs are not all done
+    for job in core:
+        fake_run(study, job, job.target)
+        if job.kind == "finetune_online":
+            (job.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 100}))
+    text = "\n".join(study.time_section(args, jobs, attempts, data_seconds=1800.0))
+    finals = sum(study.is_read_final(j) for j in core)
+    assert finals == 5  # Freeway's three starts, Asterix's two
+    total = 1800.0 + (600.0 * len(core) + 36.0 * finals) / 2
+    assert f"= **{total / 3600:.2f} h**" in text
+    assert f"{36.0 * finals / 3600:.2f} h of it the design's" in text
