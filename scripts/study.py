@@ -1593,6 +1593,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     promoted, combined = (tuple(finetune_label(s, v) for v in variants
                                 for s in ("pre-trained", "frozen torso"))
                           for variants in (FINETUNE_TRIED_WITH_ALL_SEEDS, FINETUNE_TRIED_COMBINED))
+    promoted_lines, combined_lines = ([text for text in finetune_lines if text.startswith(
+        tuple(f"Tried: {label} " for label in labels))] for labels in (promoted, combined))
     done = sum(job_state(j) == "done" for j in jobs)
     core = [j for j in jobs if is_core(args, j)]
     core_done = sum(job_state(j) == "done" for j in core)
@@ -1623,7 +1625,12 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
             "",
             f"**Provisional: {done} of {len(jobs)} runs are done.**  A verdict over fewer seeds "
             "than planned is not a conclusion: a method with one run has a CI of zero width, "
-            "so its 'reproduced' or 'not reproduced' can flip as seeds arrive."]),
+            "so its 'reproduced' or 'not reproduced' can flip as seeds arrive."]
+          if core_done < len(core) else [
+            "",
+            f"The design's {len(core)} runs are done; {len(jobs) - done} runs of the other "
+            "experiments are not (listed at the end), so a line below over one of them says "
+            "**not measured**, and a variant without runs has no line."]),
         "",
         *[f"- {text}" for _, text in verdicts],
         "",
@@ -1640,22 +1647,19 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         "",
         *[f"- {text}" for text in paper_lines],
         "",
-        "Claim 1 on the near-optimal split with twice the steps (tried when the curves were "
-        "still rising at 12,000; 2 seeds first, then the experiment's):",
-        "",
-        *[f"- {text}" for text in near_lines],
-        "",
-        *([] if not promoted else [
+        *([] if not near_lines else [
+            "Claim 1 on the near-optimal split with twice the steps (tried when the curves "
+            "were still rising at 12,000; 2 seeds first, then the experiment's):", "",
+            *[f"- {text}" for text in near_lines], ""]),
+        *([] if not promoted_lines else [
             "Claim 3a with the variants of fine-tuning that cleared from scratch with "
             f"{args.tried_seeds} seeds (then run with {args.seeds}; the lines over only the "
             "seeds run after that choice do not reuse them):", "",
-            *[f"- {text}" for text in finetune_lines if text.startswith(
-                tuple(f"Tried: {label} " for label in promoted))], ""]),
-        *([] if not combined else [
+            *[f"- {text}" for text in promoted_lines], ""]),
+        *([] if not combined_lines else [
             "Claim 3a with two of them together, chosen after seeing both (so not an "
             f"independent test of either; {args.seeds} seeds from the start):", "",
-            *[f"- {text}" for text in finetune_lines if text.startswith(
-                tuple(f"Tried: {label} " for label in combined))], ""]),
+            *[f"- {text}" for text in combined_lines], ""]),
         *([] if not control_lines else [
             "Claim 3a's random-features control (declared before it ran, after the frozen "
             "pre-trained torso was the only start to clear from scratch): the head on the same "

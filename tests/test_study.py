@@ -1172,3 +1172,9 @@ def test_make_study_time_from_its_measured_parts(study, tmp_path):
     total = 1800.0 + (600.0 * len(core) + 36.0 * finals) / 2
     assert f"= **{total / 3600:.2f} h**" in text
     assert f"{36.0 * finals / 3600:.2f} h of it the design's" in text
+    # The page says the design is done, and prints no heading of a variant without runs.
+    page = study.write_results(args, tmp_path, tmp_path / "docs", jobs).read_text()
+    assert f"The design's {len(core)} runs are done;" in page
+    assert "Provisional" not in page
+    assert "twice the steps (tried when" not in page  # claim1_near_optimal's variant: no runs
+    assert "Claim 3a with the variants of fine-tuning" not in page
