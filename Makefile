@@ -58,10 +58,10 @@ bench: venv
 # The paper's claims at MinAtar scale, docs/RESULTS.md.  `make study`: the issue's design (the
 # data of five games, 2 at a time; claims 1-3 with 5 seeds, 55 runs, 2 at a time; claim 3's
 # final policies read with 100 episodes each; the pixels stage), `make study-all`: every
-# experiment, the variants tried included (361 runs).  The design's runs took 2.4 h of training
-# on a 2-core VM in 2026-11-28's rerun (docs/REPLICATION.md: per-run times from its jobs.jsonl),
-# the data 0.49 h, the report under 2 minutes: about 3 h without the pixels stage (about an
-# hour more, estimated); everything's runs about 8.2 h, estimated.  Not yet timed in one go.
+# experiment, the variants tried included (361 runs).  On the 2-core VM of docs/RESULTS.md,
+# from its measured parts (over three sessions, not in one go): the data 0.41 h, the design's
+# runs and their final reading 2.37 h, 2 at a time: 2.78 h, plus the report (minutes) and the
+# pixels stage (about 1.2 h, estimated); everything's runs about 8.2 h, estimated.
 # Resumable per run; STUDY_ARGS='--experiments claim1,claim2' picks experiments (all their
 # runs), STUDY_ARGS='--stage report' rebuilds the page from the runs.
 study: venv
