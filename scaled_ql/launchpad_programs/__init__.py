@@ -4,8 +4,8 @@
     exit_code = launch(config, launch_type="local_mp")                 # run it, never hang
 
 Modules: `pretrain` (the program and its launcher), `nodes` and `learner_node` (the nodes),
-`supervision` (failure records, a launch that watches its nodes, and `bound_counter_calls`
-for programs built by Acme's layouts).
+`supervision` (failure records, a launch that watches its nodes, `stop_aware` calls between
+nodes, and `bound_counter_calls` for programs built by Acme's layouts).
 """
 
 from scaled_ql.launchpad_programs.nodes import ProgramOptions

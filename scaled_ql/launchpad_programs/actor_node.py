@@ -40,8 +40,9 @@ class Actor:
                  status_dir: str | None, name: str):
         self._spec = spec
         self._address = replay.server_address
-        self._counter = counter
-        self._learner = learner
+        # Calls to other nodes end when the program stops (`supervision.stop_aware`).
+        self._counter = supervision.stop_aware(counter)
+        self._learner = supervision.stop_aware(learner)
         self._index = index
         self._status_dir = status_dir
         self._name = name

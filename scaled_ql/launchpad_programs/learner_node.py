@@ -83,7 +83,7 @@ class LearnerNode:
         self._run_dir = run_dir
         self._checkpointer = Checkpointer(run_dir / run_dir_lib.CHECKPOINT_DIR, keep_checkpoints)
         self._logger, self._csv_file = make_logger(run_dir)
-        return counting.Counter(counter, "learner", time_delta=0.0)
+        return counting.Counter(supervision.stop_aware(counter), "learner", time_delta=0.0)
 
     # -- training ------------------------------------------------------------------------------
 

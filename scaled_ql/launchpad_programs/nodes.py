@@ -233,7 +233,7 @@ class Evaluator:
         self._spec = spec
         self._games = tuple(games)
         self._group = group
-        self._learner = learner
+        self._learner = supervision.stop_aware(learner)
         self._status_dir = status_dir
         self._name = name
         self._last_step = -1
@@ -355,6 +355,11 @@ class Limiter:
     status_dir: str | None
     name: str = "limiter/0"
     poll_s: float = 0.5
+
+    def __post_init__(self):
+        # Its calls end when the program stops (`supervision.stop_aware`).
+        object.__setattr__(self, "counter", supervision.stop_aware(self.counter))
+        object.__setattr__(self, "learner", supervision.stop_aware(self.learner))
 
     def write_summary(self, step: int) -> dict:
         """Summarizes the evaluation round at `step` from eval_results.json into summary.*."""

@@ -89,7 +89,7 @@ class Learner(LearnerNode):
     def __init__(self, config: FinetuneOnlineConfig, replay, counter, status_dir: str | None,
                  name: str = "learner/0"):
         self._config = config
-        self._counter_handle = counter
+        self._counter_handle = supervision.stop_aware(counter)
         self._address = replay.server_address
         super().__init__(num_evaluator_groups=config.num_evaluators and 1,
                          checkpoint_every=config.checkpoint_every,

@@ -33,9 +33,14 @@ counter node (Acme's `Counter` behind `lp.CourierNode`) whose server has already
 forever (courier clients wait for the server, with no deadline), so under `local_mt` the
 whole process was SIGKILLed after the termination notice.  `LingeringCounter` keeps serving
 for `COUNTER_LINGER_S` after the stop, long enough for the other nodes to finish their last
-call, see the stop and end.  Programs built by Acme's layouts have Acme's counter node, which
-stops serving with the program; `bound_counter_calls` gives their calls to it a deadline
-(`COUNTER_CALL_TIMEOUT_S`) instead, so a node blocked in one at the stop ends once it passes.
+call, see the stop and end.  A fixed linger is not enough on a loaded machine: a learner step
+that began before the stop can reach the counter after it, or a call can wait longer than the
+linger for CPU.  So our nodes call other nodes through `stop_aware` clients: once the program
+is stopping, a call still unanswered after `STOP_GRACE_S` is cancelled and raises
+`ProgramStopping`, which ends the node (unrecorded: it is the stop, not a failure).  Programs
+built by Acme's layouts have Acme's counter node, which stops serving with the program;
+`bound_counter_calls` gives their calls to it a deadline (`COUNTER_CALL_TIMEOUT_S`) instead,
+so a node blocked in one at the stop ends once it passes.
 
 Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node failed,
 124 the `timeout_s` ran out, 128 + signal stopped from outside before the end (130 Ctrl-C,
@@ -43,6 +48,7 @@ Exit codes of `launch_and_watch`: 0 normal end (done record present), 1 a node f
 nothing: the caller says what was saved.
 """
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -75,6 +81,9 @@ COUNTER_LINGER_S = 3.0
 # in `local_mp`), and a node blocked in a call to the stopped counter ends this long after the
 # stop.
 COUNTER_CALL_TIMEOUT_S = 60.0
+# Seconds a `stop_aware` call may still wait for its answer once the program is stopping: well
+# under the termination notice, so every node has ended before Launchpad kills the process.
+STOP_GRACE_S = 2.0
 
 _log = logging.getLogger(__name__)
 
@@ -210,6 +219,58 @@ class LingeringCounter(counting.Counter):
     def run(self) -> None:
         wait_or_stop(None)
         time.sleep(COUNTER_LINGER_S)
+
+
+class ProgramStopping(Exception):
+    """A call to another node was abandoned because the program is stopping (`stop_aware`)."""
+
+
+class StopAwareClient:
+    """A node's courier client to another node whose calls end when the program stops.
+
+    `client.method(...)` as with the courier client, made through its futures and waited on in
+    slices of `poll_s`.  While the program runs a call waits as long as the client would (no
+    deadline unless the client has one).  Once the program is stopping, a call still without
+    an answer `grace_s` later is cancelled and raises `ProgramStopping`: the server it waits
+    for may have stopped with the program, and courier would wait for it forever.  Outside a
+    node's thread (`stop_requested()` is False there) it is the plain client.
+    """
+
+    def __init__(self, client, *, grace_s: float = STOP_GRACE_S, poll_s: float = 0.1):
+        self._client = client
+        self._grace_s = grace_s
+        self._poll_s = poll_s
+
+    def __getattr__(self, method: str):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        start_call = getattr(self._client.futures, method)
+
+        def call(*args, **kwargs):
+            future = start_call(*args, **kwargs)
+            stopping_since = None
+            while True:
+                # `wait`, not `result(timeout)`: a call's own error is raised as it is.
+                if concurrent.futures.wait((future,), timeout=self._poll_s).done:
+                    return future.result()
+                if stopping_since is None:
+                    if stop_requested():
+                        stopping_since = time.monotonic()
+                elif time.monotonic() - stopping_since > self._grace_s:
+                    future.cancel()
+                    raise ProgramStopping(
+                        f"{method}() to {self._client.address} got no answer within "
+                        f"{self._grace_s:g} s of the program's stop")
+
+        return call
+
+
+def stop_aware(client, **kwargs):
+    """`client`, a node's courier client (its dereferenced handle), as a `StopAwareClient`;
+    anything else (a local object, a client already wrapped) is returned as it is."""
+    if isinstance(client, StopAwareClient) or not hasattr(client, "futures"):
+        return client
+    return StopAwareClient(client, **kwargs)
 
 
 def bound_counter_calls(program, timeout_s: float = COUNTER_CALL_TIMEOUT_S,
