@@ -421,8 +421,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "each with all its runs), or experiments (comma-separated)")
     parser.add_argument("--label", action="append", default=[], dest="labels",
                         help="training stage: only the runs of --experiments whose label "
-                             "contains this (repeatable: any of them; e.g. 'head first' for "
-                             "one variant); default: all of them")
+                             "contains this, or is it exactly when given as '=LABEL' "
+                             "(repeatable: any of them; e.g. 'head first' for one variant); "
+                             "default: all of them")
     parser.add_argument("--jobs", type=int, default=2,
                         help="runs at a time (and games collected at a time)")
     parser.add_argument("--dry-run", action="store_true",
@@ -2412,14 +2413,22 @@ def is_core(args, job: Job) -> bool:
             and job.label not in variants)
 
 
+def label_matches(label: str, text: str) -> bool:
+    """Whether a run's `label` is picked by the --label `text`: it contains it, or is it
+    exactly when `text` is '=TEXT'."""
+    return label == text[1:] if text.startswith("=") else text in label
+
+
 def selected_jobs(args, jobs: list[Job]) -> list[Job]:
     """The runs the training stage runs: those of --experiments, only the design's
     (`is_core`) under the default `--experiments design`, and with --label only those whose
-    label contains one of the --label texts; and, as `make` would, every run they start from
-    (`Job.after`) that is not done yet, whichever experiment or label it has (in job order)."""
+    label contains one of the --label texts (is it exactly, for a text given as '=TEXT');
+    and, as `make` would, every run they start from (`Job.after`) that is not done yet,
+    whichever experiment or label it has (in job order)."""
     chosen = {j.run_dir for j in jobs if j.experiment in args.experiments
               and (not args.design_only or is_core(args, j))
-              and (not args.labels or any(part in j.label for part in args.labels))}
+              and (not args.labels or any(label_matches(j.label, text)
+                                          for text in args.labels))}
     wanted = [j for j in jobs if j.run_dir in chosen]
     while True:
         needed = {a.run_dir for j in wanted for a in j.after

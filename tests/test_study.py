@@ -210,6 +210,15 @@ def test_make_study_runs_the_design_and_study_all_everything(study, tmp_path, ca
         "Freeway: pre-trained, head first for half of 3x the steps",
         "Freeway: pre-trained, head first for half the steps"]
     assert len(picked) == 1 + 5 + 5 + 5
+    # '=LABEL': that label only, not the variants whose labels contain it.
+    exact = study.parse_args(["--out", str(tmp_path), "--experiments", "claim3a_tried",
+                              "--label", "=Freeway: frozen random torso"])
+    picked = study.selected_jobs(exact, study.build_jobs(exact, tmp_path))
+    assert [(j.label, j.seed) for j in picked[1:]] == [
+        ("Freeway: frozen random torso", seed) for seed in range(5)]
+    contains = study.parse_args(["--out", str(tmp_path), "--experiments", "claim3a_tried",
+                                 "--label", "Freeway: frozen random torso"])
+    assert len(study.selected_jobs(contains, study.build_jobs(contains, tmp_path))) == 1 + 10
 
 
 def test_selected_runs_bring_the_unfinished_runs_they_start_from(study, tmp_path):
