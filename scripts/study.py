@@ -373,7 +373,8 @@ SEEN_STARTS = ("pre-trained", "frozen torso")
 # variant (FINETUNE_TRIED; None: the game's own claim-3a runs) whose base held the game out.
 SEEN_HELD_OUT_VARIANT = {HELD_OUT_GAME: "from CQL 0.1", SECOND_HELD_OUT: None}
 # The final reading of claim 3 (stage `final`): each fine-tuning run's final checkpoint plays
-# --final-episodes episodes with the rounds' settings, into FINAL_FILE in its run directory.
+# --final-episodes episodes with the rounds' settings, into FINAL_FILE in its run directory;
+# so does claim 3a's random-torso control (`FINAL_CONTROL`, a run of claim3a_tried).
 # Added after claim 3b's 10-episode verdicts turned on which round was read (docs/REPLICATION.md).
 FINAL_FILE = "final_eval.json"
 FINAL_EXPERIMENTS = ("claim3a", "claim3b", "claim3b_cql_0_1", *OTHER_HELD_OUT,
@@ -993,8 +994,17 @@ def final_done(args, job: Job) -> bool:
 
 
 def is_read_final(job: Job) -> bool:
-    """Whether `job` is a fine-tuning run of FINAL_EXPERIMENTS (read by the `final` stage)."""
-    return job.experiment in FINAL_EXPERIMENTS and job.kind != "pretrain"
+    """Whether `job` is a fine-tuning run of FINAL_EXPERIMENTS, or claim 3a's random-torso
+    control at the design's settings (`FINAL_CONTROL`), read by the `final` stage."""
+    return job.kind != "pretrain" and (
+        job.experiment in FINAL_EXPERIMENTS
+        or (job.experiment == "claim3a_tried" and job.label == FINAL_CONTROL))
+
+
+# Claim 3a's frozen pre-trained torso is also read against this control (a run of
+# `claim3a_tried`) with 100 episodes: without it a frozen torso that beats from scratch says
+# nothing about transfer (a frozen random torso may do as well).
+FINAL_CONTROL = finetune_label(RANDOM_TORSO[0])
 
 
 def final_jobs(args, jobs: list[Job]) -> list[Job]:
@@ -1536,7 +1546,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         **{f.experiment: done_runs(jobs, follow_up_labels(f)) for f in FOLLOW_UPS},
     }
     reports = {e: report(dirs, results / e) for e, dirs in report_runs.items()}
-    final = {e: report(final_files(args, jobs, report_runs[e]), results / e / "final")
+    # Claim 3a's final reading has the random-torso control beside it (`FINAL_CONTROL`).
+    final_runs = {**report_runs, "claim3a": report_runs["claim3a"]
+                  + done_runs(jobs, (FINAL_CONTROL,))}
+    final = {e: report(final_files(args, jobs, final_runs[e]), results / e / "final")
              for e in FINAL_EXPERIMENTS} if args.final_episodes else {}
     online_plot = plot_online_curves(jobs, results / "claim3b_env_steps.png")
     if reports["claim3a_tried"]:
@@ -1576,7 +1589,10 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
     paper_claim2 = scaling_verdict(paper_points, claim=f"Claim 2 at CQL {PAPER_CQL:g} (Scaled "
                                                        "QL improves with model size)")[1]
     paper_claim3b = pair_verdict(reports, c3_pairs[3])[1]
-    final_lines = final_verdicts(args, final, c3_pairs)
+    control_pair = ("claim3a", labels_3a[2], FINAL_CONTROL,
+                    f"Claim 3a control: the frozen pre-trained torso beats the frozen random "
+                    f"torso on {HELD_OUT_GAME.split('/')[-1]}")
+    final_lines = final_verdicts(args, final, [*c3_pairs, control_pair])
     paper_later = paper_cql_later_verdicts(args, jobs, c2p, paper_sizes, paper_3b, online)
     paper_lines = [*[text for text in tried_lines if text.startswith(PAPER_CQL_LABEL)],
                    paper_claim2, *paper_later[:1], paper_claim3b, *paper_later[1:]]
@@ -1735,7 +1751,8 @@ def write_results(args, out: pathlib.Path, docs: pathlib.Path, jobs: list[Job]) 
         lines += [*_table_rows(c3a, labels_3a, (HELD_OUT_GAME,)), "",
                   *[f"- {t}" for _, t in verdicts[5:7]],
                   *_improvement_lines(c3a, labels_3a[0]), "",
-                  *final_table(args, final.get("claim3a"), labels_3a, (HELD_OUT_GAME,)),
+                  *final_table(args, final.get("claim3a"), (*labels_3a, FINAL_CONTROL),
+                               (HELD_OUT_GAME,)),
                   *_figures(results, "claim3a", ("learning_curves_iqm",)), "",
                   "What was tried with fine-tuning when this did not reproduce: "
                   "[Claim 3a: what was tried](#claim-3a-what-was-tried).", ""]

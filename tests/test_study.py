@@ -1061,9 +1061,11 @@ def test_final_reading_reads_each_fine_tuning_runs_last_policy(study, tmp_path):
     assert study.final_jobs(study.parse_args(["--out", str(tmp_path), "--final-episodes", "0"]),
                             jobs) == []
     every = study.parse_args(["--out", str(tmp_path), "--experiments", "all", "--seeds", "1"])
-    experiments = {j.experiment for j in study.final_jobs(every, study.build_jobs(every,
-                                                                                  tmp_path))}
-    assert experiments == set(study.FINAL_EXPERIMENTS)  # not the variants tried, not controls
+    read = study.final_jobs(every, study.build_jobs(every, tmp_path))
+    # Not the variants tried nor the other controls; claim 3a's random torso at its settings.
+    assert {j.experiment for j in read} == {*study.FINAL_EXPERIMENTS, "claim3a_tried"}
+    assert [(j.label, j.seed) for j in read if j.experiment == "claim3a_tried"] == [
+        ("Freeway: frozen random torso", 0)]
 
     job = next(j for j in chosen if j.kind == "finetune_offline")
     command = study.final_command(args, job)
@@ -1135,6 +1137,12 @@ def test_final_reading_verdicts_and_tables_on_the_page(study, tmp_path):
         fake_run(study, job, 60)
         (job.run_dir / "online_stats.json").write_text(json.dumps({"env_steps": 100}))
         fake_final(study, job, 60, value=3.0 + job.seed / 10 if job.label == pair[0] else 1.0)
+    # Claim 3a's frozen torso and its random-torso control (a claim3a_tried run) on Freeway.
+    control = ("Freeway: frozen torso", study.FINAL_CONTROL)
+    for job in (j for j in jobs if j.label in control and j.seed < 2):
+        fake_run(study, job, job.target)
+        fake_final(study, job, job.target, game="minatar/Freeway",
+                   value=20.0 + job.seed if job.label == control[0] else 5.0)
     page = study.write_results(args, tmp_path / "out", tmp_path / "docs", jobs).read_text()
     final = json.loads((tmp_path / "docs" / "results" / "claim3b" / "final" / "summary.json")
                        .read_text())
@@ -1155,6 +1163,12 @@ def test_final_reading_verdicts_and_tables_on_the_page(study, tmp_path):
     assert f"| {pair[0]} | 2 |" in page.split("The final policies read with 100")[1]
     assert "--episodes 100 --max-frames 2500" in page  # the commands, for the record
     assert "results/claim3b/final " in page
+    assert ("- Claim 3a control: the frozen pre-trained torso beats the frozen random torso on "
+            "Freeway, 100 episodes per final policy: **reproduced**") in rest
+    final_tables = [part.split("\n\n")[1]
+                    for part in page.split("The final policies read with 100")[1:]]
+    assert any(f"| {control[1]} | 2 |" in table and f"| {control[0]} | 2 |" in table
+               for table in final_tables)
 
 
 def test_make_study_time_from_its_measured_parts(study, tmp_path):
