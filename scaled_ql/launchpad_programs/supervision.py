@@ -250,9 +250,10 @@ class StopAwareClient:
             future = start_call(*args, **kwargs)
             stopping_since = None
             while True:
-                # `wait`, not `result(timeout)`: a call's own error is raised as it is.
-                if concurrent.futures.wait((future,), timeout=self._poll_s).done:
-                    return future.result()
+                try:  # (courier's own errors are StatusNotOk, never this TimeoutError)
+                    return future.result(timeout=self._poll_s)
+                except concurrent.futures.TimeoutError:
+                    pass
                 if stopping_since is None:
                     if stop_requested():
                         stopping_since = time.monotonic()
